@@ -1,0 +1,137 @@
+//! The server side: `jib-agent <verb>` reads one [`Request`] from stdin and answers with JSON
+//! lines of [`Event`]; `jib-agent serve` supervises the emperor and the router.
+
+pub mod deploy;
+pub mod serve;
+pub mod setup;
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::layout::Layout;
+use crate::protocol::{Event, RemoteError, Reply, Request};
+
+/// Writes events to stdout (and, for deploys, to the app's deploy log).
+pub struct Emitter {
+    log: Mutex<Option<std::fs::File>>,
+}
+
+impl Default for Emitter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Emitter {
+    pub fn new() -> Self {
+        Emitter {
+            log: Mutex::new(None),
+        }
+    }
+
+    /// Also append a human-readable copy of each event to `path`.
+    pub fn tee(&self, path: &Path) {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(path).ok();
+        if let Ok(mut l) = self.log.lock() {
+            *l = f;
+        }
+    }
+
+    pub fn send(&self, ev: &Event) {
+        if let Ok(line) = serde_json::to_string(ev) {
+            let mut out = std::io::stdout().lock();
+            // The CLI may be gone (connection lost); the deploy still finishes consistently.
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+        if let Ok(mut guard) = self.log.lock()
+            && let Some(f) = guard.as_mut()
+        {
+            let _ = writeln!(f, "{} {}", crate::release::utc_now(), describe(ev));
+        }
+    }
+
+    pub fn warn(&self, message: impl Into<String>) {
+        self.send(&Event::Warning {
+            message: message.into(),
+        });
+    }
+
+    /// Runs one named step, reporting its start and duration.
+    pub fn step<T>(
+        &self,
+        name: &str,
+        f: impl FnOnce() -> Result<(T, Option<String>), RemoteError>,
+    ) -> Result<T, RemoteError> {
+        self.send(&Event::StepStarted { step: name.into() });
+        let t = Instant::now();
+        let (v, detail) = f()?;
+        self.send(&Event::StepDone {
+            step: name.into(),
+            ms: t.elapsed().as_millis() as u64,
+            detail,
+        });
+        Ok(v)
+    }
+}
+
+fn describe(ev: &Event) -> String {
+    match ev {
+        Event::StepStarted { step } => format!("{step} …"),
+        Event::StepDone { step, ms, detail } => {
+            format!("{step} done in {ms} ms{}", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())
+        }
+        Event::Warning { message } => format!("warning: {message}"),
+        Event::Waiting { holder } => format!("waiting for {holder}"),
+        Event::Done { result } => format!("done: {}", serde_json::to_string(result).unwrap_or_default()),
+        Event::Failed { error } => format!(
+            "FAILED: {error}{}",
+            error.log_tail.iter().map(|l| format!("\n    {l}")).collect::<String>()
+        ),
+    }
+}
+
+/// `jib-agent <verb>`: one request in, events out. Exit status 0 on success, 1 on failure.
+pub fn run_verb(verb: &str) -> Result<i32> {
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut line = String::new();
+    input.read_line(&mut line).context("reading the request")?;
+    let req: Request = serde_json::from_str(&line).with_context(|| {
+        format!(
+            "jib-agent {} could not read its request; the CLI and agent versions may differ",
+            crate::protocol::VERSION
+        )
+    })?;
+    if req.verb() != verb {
+        bail!("request for {:?} sent to `jib-agent {verb}`", req.verb());
+    }
+    let em = Emitter::new();
+    let result: Result<Reply, RemoteError> = match req {
+        Request::Setup {
+            server,
+            install_deps,
+        } => setup::setup(&server, install_deps, &em),
+        Request::Refs { root } => Ok(Reply::Refs {
+            commits: deploy::known_commits(&Layout::new(root)),
+        }),
+        Request::Deploy(d) => deploy::deploy(*d, &mut input, &em),
+    };
+    Ok(match result {
+        Ok(r) => {
+            em.send(&Event::Done { result: r });
+            0
+        }
+        Err(e) => {
+            em.send(&Event::Failed { error: e });
+            1
+        }
+    })
+}

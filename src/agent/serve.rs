@@ -1,0 +1,215 @@
+//! `jib-agent serve --root <root>`: keeps the uWSGI emperor and router running (restarting
+//! them when they die), writes the vassal template and the nginx site, answers hosts nobody
+//! serves with a 404 page, and on SIGTERM/SIGINT stops everything it started.
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::setup::{ServeInfo, serve_info_path, write_if_changed};
+use crate::layout::Layout;
+use crate::protocol::{RouterKind, ServerConfig};
+use crate::{emperor, router};
+
+fn log(msg: impl AsRef<str>) {
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "{} jib-agent serve: {}", crate::release::utc_now(), msg.as_ref());
+}
+
+pub fn serve(root: &Path) -> Result<()> {
+    let layout = Layout::new(root);
+    let server: ServerConfig = serde_json::from_slice(
+        &std::fs::read(layout.server_json())
+            .with_context(|| format!("{} has not been set up: run `jib setup`", root.display()))?,
+    )?;
+    let pidfile = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(layout.pidfile())?;
+    if pidfile.try_lock().is_err() {
+        bail!("another jib-agent serve is already running for {}", root.display());
+    }
+    pidfile.set_len(0)?;
+    writeln!(&pidfile, "{}", std::process::id())?;
+
+    write_files(&server, &layout)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let result = rt.block_on(supervise(&server, &layout));
+    let _ = std::fs::remove_file(serve_info_path(&layout));
+    drop(pidfile);
+    result
+}
+
+/// Template, WSGI shim and nginx site. A changed template is applied to every app by touching
+/// its link (the emperor watches the links themselves).
+fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
+    std::fs::create_dir_all(layout.sockets())?;
+    write_if_changed(&layout.shim(), include_bytes!("../assets/jib_wsgi.py"))?;
+    if write_if_changed(&layout.template(), emperor::template(server, layout).as_bytes())? {
+        for app in emperor::apps(layout) {
+            let _ = emperor::touch_link(&layout.app(&app).ini());
+        }
+    }
+    if server.router == RouterKind::Nginx {
+        let conf = layout.nginx_conf();
+        let changed = write_if_changed(&conf, router::nginx_site(server, layout).as_bytes())?;
+        let mut linked = false;
+        if let Some(site) = &server.nginx_site
+            && std::fs::read_link(site).ok().as_deref() != Some(conf.as_path())
+        {
+            if let Some(d) = site.parent() {
+                std::fs::create_dir_all(d).ok();
+            }
+            let _ = std::fs::remove_file(site);
+            std::os::unix::fs::symlink(&conf, site)
+                .with_context(|| format!("cannot link the nginx site at {}", site.display()))?;
+            linked = true;
+        }
+        if (changed || linked) && !server.nginx_reload.is_empty() {
+            let st = std::process::Command::new(&server.nginx_reload[0])
+                .args(&server.nginx_reload[1..])
+                .status();
+            match st {
+                Ok(s) if s.success() => log("nginx reloaded"),
+                other => log(format!("reloading nginx ({}) failed: {other:?}", server.nginx_reload.join(" "))),
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Supervised {
+    name: &'static str,
+    child: Option<Child>,
+    make: Box<dyn Fn() -> std::process::Command>,
+    failures: u32,
+}
+
+impl Supervised {
+    fn start(&mut self, layout: &Layout) -> Result<()> {
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(layout.logs().join(format!("{}.log", self.name)))?;
+        let mut cmd = (self.make)();
+        cmd.stdin(Stdio::null())
+            .stdout(logf.try_clone()?)
+            .stderr(logf);
+        // If the agent is killed outright, uWSGI must not outlive it (SIGINT = stop for uWSGI).
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGINT);
+                Ok(())
+            });
+        }
+        let child = Command::from(cmd)
+            .spawn()
+            .with_context(|| format!("cannot start the {} (is uwsgi installed?)", self.name))?;
+        log(format!("started {} (pid {})", self.name, child.id().unwrap_or(0)));
+        self.child = Some(child);
+        Ok(())
+    }
+
+    async fn stop(&mut self) {
+        let Some(mut c) = self.child.take() else { return };
+        if let Some(pid) = c.id() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGINT);
+        }
+        if tokio::time::timeout(Duration::from_secs(15), c.wait()).await.is_err() {
+            log(format!("{} did not stop in 15 s; killing it", self.name));
+            let _ = c.kill().await;
+        }
+    }
+}
+
+async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
+    let _ = std::fs::remove_file(layout.notfound_socket());
+    let listener = tokio::net::UnixListener::bind(layout.notfound_socket())?;
+    tokio::spawn(not_found_server(listener, server.domain.clone()));
+
+    let l1 = layout.clone();
+    let (s2, l2) = (server.clone(), layout.clone());
+    let mut procs = [
+        Supervised { name: "emperor", child: None, make: Box::new(move || emperor::command(&l1)), failures: 0 },
+        Supervised { name: "router", child: None, make: Box::new(move || router::command(&s2, &l2)), failures: 0 },
+    ];
+    for p in procs.iter_mut() {
+        p.start(layout)?;
+    }
+    let info = ServeInfo {
+        pid: std::process::id(),
+        version: crate::protocol::VERSION.to_string(),
+        config: server.clone(),
+    };
+    write_if_changed(&serve_info_path(layout), &serde_json::to_vec_pretty(&info)?)?;
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = tick.tick() => {
+                for p in procs.iter_mut() {
+                    let exited = match p.child.as_mut().map(|c| c.try_wait()) {
+                        Some(Ok(Some(status))) => Some(status),
+                        _ => None,
+                    };
+                    if let Some(status) = exited {
+                        p.failures += 1;
+                        let backoff = Duration::from_millis(250 * u64::from(p.failures.min(20)));
+                        log(format!("{} exited ({status}); restarting in {backoff:?}", p.name));
+                        p.child = None;
+                        tokio::time::sleep(backoff).await;
+                        if let Err(e) = p.start(layout) {
+                            log(format!("{e:#}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    log("stopping");
+    // Router first, so nothing new is accepted while the apps stop.
+    let (emp, rtr) = procs.split_at_mut(1);
+    rtr[0].stop().await;
+    emp[0].stop().await;
+    let _ = std::fs::remove_file(layout.notfound_socket());
+    log("stopped");
+    Ok(())
+}
+
+/// Answers the router's fallback traffic (hosts with no app) with a 404 page.
+async fn not_found_server(listener: tokio::net::UnixListener, domain: String) {
+    while let Ok((mut s, _)) = listener.accept().await {
+        let domain = domain.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4];
+            if s.read_exact(&mut buf).await.is_err() {
+                return;
+            }
+            let size = u16::from_le_bytes([buf[1], buf[2]]) as usize;
+            buf.resize(4 + size, 0);
+            if s.read_exact(&mut buf[4..]).await.is_err() {
+                return;
+            }
+            let host = router::uwsgi_host(&buf).unwrap_or_default();
+            let body = router::not_found_page(&host, &domain);
+            let resp = format!(
+                "HTTP/1.1 404 Not Found\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(resp.as_bytes()).await;
+            let _ = s.shutdown().await;
+        });
+    }
+}

@@ -1,0 +1,278 @@
+//! `jib-agent setup`: check what the server lacks (and install it when allowed), lay out the
+//! root, write the server config and (re)start `jib-agent serve` — under systemd where it runs,
+//! else detached. Safe to run any number of times.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::Emitter;
+use crate::layout::Layout;
+use crate::protocol::{RemoteError, Reply, RouterKind, ServerConfig};
+use crate::venv::which;
+
+/// A missing prerequisite and the Debian package that provides it.
+struct Missing {
+    what: &'static str,
+    package: &'static str,
+}
+
+fn missing_prerequisites(server: &ServerConfig) -> Vec<Missing> {
+    let mut out = Vec::new();
+    if which("uwsgi").is_none() {
+        out.push(Missing { what: "uwsgi", package: "uwsgi-core" });
+    }
+    let plugin_dirs = ["/usr/lib/uwsgi/plugins", "/usr/local/lib/uwsgi/plugins"];
+    let has_python_plugin = plugin_dirs.iter().any(|d| {
+        std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.starts_with("python3") && n.ends_with("_plugin.so")
+            })
+    });
+    if !has_python_plugin {
+        out.push(Missing { what: "uWSGI's python3 plugin", package: "uwsgi-plugin-python3" });
+    }
+    if server.router == RouterKind::Nginx && which("nginx").is_none() {
+        out.push(Missing { what: "nginx", package: "nginx-light" });
+    }
+    let venv_ok = Command::new("python3")
+        .args(["-c", "import venv, ensurepip"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !venv_ok {
+        out.push(Missing { what: "python3 with venv", package: "python3-venv" });
+    }
+    out
+}
+
+fn can_sudo() -> bool {
+    Command::new("sudo")
+        .args(["-n", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+pub fn setup(server: &ServerConfig, install_deps: bool, em: &Emitter) -> Result<Reply, RemoteError> {
+    let mut messages = Vec::new();
+    let root_user = nix::unistd::geteuid().is_root();
+    em.step("prerequisites", || {
+        let missing = missing_prerequisites(server);
+        if missing.is_empty() {
+            return Ok(((), None));
+        }
+        let pkgs: Vec<&str> = missing.iter().map(|m| m.package).collect();
+        let what: Vec<&str> = missing.iter().map(|m| m.what).collect();
+        let line = format!("apt-get install -y {}", pkgs.join(" "));
+        if install_deps && (root_user || can_sudo()) {
+            let mut cmd = if root_user { Command::new("apt-get") } else {
+                let mut c = Command::new("sudo");
+                c.args(["-n", "apt-get"]);
+                c
+            };
+            let out = cmd
+                .args(["install", "-y", "-q"])
+                .args(&pkgs)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .output()
+                .map_err(|e| RemoteError::new("prerequisites", format!("cannot run apt-get: {e}")))?;
+            if !out.status.success() {
+                let text = String::from_utf8_lossy(&out.stderr).into_owned();
+                return Err(RemoteError::new("prerequisites", format!("`{line}` failed"))
+                    .log_tail(crate::venv::last_lines(&text, 10)));
+            }
+            return Ok(((), Some(format!("installed {}", pkgs.join(" ")))));
+        }
+        Err(RemoteError::new("prerequisites", format!("missing on this server: {}", what.join(", ")))
+            .hint(format!("install them: sudo {line}   (or run `jib setup --install-deps` as a user with sudo)")))
+    })?;
+    if which("uv").is_none() {
+        messages.push("uv is not installed: venvs are built with python -m venv + pip (slower); `pip install uv` or see https://docs.astral.sh/uv/".to_string());
+    }
+
+    let layout = Layout::new(&server.root);
+    em.step("layout", || {
+        prepare_root(server, &layout)?;
+        Ok(((), Some(server.root.display().to_string())))
+    })?;
+
+    em.step("service", || {
+        let how = start_service(server, &layout)?;
+        Ok(((), Some(how)))
+    })?;
+    messages.push(format!(
+        "{} ready: apps will answer at http://<branch>.{} ({})",
+        server.root.display(),
+        server.domain,
+        match server.router {
+            RouterKind::Nginx => format!("nginx on {}", server.listen),
+            RouterKind::Http => format!("uWSGI HTTP router on {}", server.listen),
+        }
+    ));
+    Ok(Reply::Setup { messages })
+}
+
+fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteError> {
+    let err = |p: &Path, e: std::io::Error| {
+        RemoteError::new("layout", format!("cannot create {}: {e}", p.display())).hint(format!(
+            "give the ssh user a writable root: sudo mkdir -p {0} && sudo chown $USER {0}",
+            server.root.display()
+        ))
+    };
+    for d in [layout.state(), layout.logs(), layout.locks(), layout.venvs(), layout.cache(), layout.sockets()] {
+        std::fs::create_dir_all(&d).map_err(|e| err(&d, e))?;
+    }
+    // Sockets can load arbitrary Python (uWSGI #2491): only us and nginx's group get in.
+    let sockets = layout.sockets();
+    let _ = std::fs::set_permissions(&sockets, std::fs::Permissions::from_mode(0o750));
+    if let Some(group) = &server.nginx_group
+        && let Ok(Some(g)) = nix::unistd::Group::from_name(group)
+    {
+        let _ = nix::unistd::chown(&sockets, None, Some(g.gid));
+    }
+    let json = serde_json::to_vec_pretty(server).map_err(|e| RemoteError::new("layout", e.to_string()))?;
+    write_if_changed(&layout.server_json(), &json).map_err(|e| err(&layout.server_json(), e))?;
+    Ok(())
+}
+
+/// Writes `path` only when its content differs; returns whether it did.
+pub fn write_if_changed(path: &Path, content: &[u8]) -> std::io::Result<bool> {
+    if std::fs::read(path).ok().as_deref() == Some(content) {
+        return Ok(false);
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, content)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(true)
+}
+
+/// What the running `serve` wrote about itself.
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+pub struct ServeInfo {
+    pub pid: u32,
+    pub version: String,
+    pub config: ServerConfig,
+}
+
+pub fn serve_info_path(layout: &Layout) -> PathBuf {
+    layout.state().join("serve.json")
+}
+
+/// The running serve process, if its pidfile is locked (held for its whole life).
+pub fn running_serve(layout: &Layout) -> Option<ServeInfo> {
+    let f = std::fs::OpenOptions::new().write(true).open(layout.pidfile()).ok()?;
+    if f.try_lock().is_ok() {
+        return None;
+    }
+    serde_json::from_slice(&std::fs::read(serve_info_path(layout)).ok()?).ok()
+}
+
+fn systemd_unit_name(layout: &Layout) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(layout.root.as_os_str().as_encoded_bytes());
+    format!("jib-agent-{}.service", &hex::encode(h)[..8])
+}
+
+fn start_service(server: &ServerConfig, layout: &Layout) -> Result<String, RemoteError> {
+    let err = |m: String| RemoteError::new("service", m);
+    if let Some(info) = running_serve(layout) {
+        if info.version == crate::protocol::VERSION && &info.config == server {
+            return Ok(format!("already running (pid {})", info.pid));
+        }
+        stop_serve(layout, info.pid);
+    }
+    let agent = layout.agent_bin();
+    let agent = if agent.exists() {
+        agent
+    } else {
+        std::env::current_exe().map_err(|e| err(e.to_string()))?
+    };
+    let use_systemd = Path::new("/run/systemd/system").is_dir()
+        && nix::unistd::geteuid().is_root()
+        && std::env::var_os("JIB_NO_SYSTEMD").is_none();
+    let how = if use_systemd {
+        let unit = systemd_unit_name(layout);
+        let text = format!(
+            "[Unit]\nDescription=jib agent for {root}\nAfter=network.target\n\n[Service]\n\
+             ExecStart={agent} serve --root {root}\nKillSignal=SIGTERM\nRestart=always\nRestartSec=2\n\n\
+             [Install]\nWantedBy=multi-user.target\n",
+            root = server.root.display(),
+            agent = agent.display()
+        );
+        let path = Path::new("/etc/systemd/system").join(&unit);
+        write_if_changed(&path, text.as_bytes()).map_err(|e| err(format!("cannot write {}: {e}", path.display())))?;
+        for args in [vec!["daemon-reload"], vec!["enable", &unit], vec!["restart", &unit]] {
+            let st = Command::new("systemctl").args(&args).status().map_err(|e| err(e.to_string()))?;
+            if !st.success() {
+                return Err(err(format!("systemctl {} failed", args.join(" "))).hint(format!("see: journalctl -u {unit}")));
+            }
+        }
+        format!("systemd unit {unit}")
+    } else {
+        let log = layout.logs().join("agent.log");
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| err(format!("cannot open {}: {e}", log.display())))?;
+        let mut cmd = Command::new(&agent);
+        cmd.arg("serve")
+            .arg("--root")
+            .arg(&server.root)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().map_err(|e| err(e.to_string()))?)
+            .stderr(out);
+        // Its own session: it outlives this ssh command and the CLI.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid().map_err(std::io::Error::from)?;
+                Ok(())
+            });
+        }
+        cmd.spawn().map_err(|e| err(format!("cannot start {}: {e}", agent.display())))?;
+        "started in the background (no systemd)".to_string()
+    };
+    // Ready when serve has written its info and its router socket/port exists.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(15) {
+        if let Some(info) = running_serve(layout)
+            && info.version == crate::protocol::VERSION
+            && router_ready(server, layout)
+        {
+            return Ok(format!("{how}, pid {}", info.pid));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(err("jib-agent serve did not become ready within 15 s".into())
+        .log_tail(crate::venv::tail(&layout.logs().join("agent.log"), 15))
+        .hint(format!("see {}", layout.logs().display())))
+}
+
+fn router_ready(server: &ServerConfig, layout: &Layout) -> bool {
+    match server.router {
+        RouterKind::Nginx => layout.router_socket().exists(),
+        RouterKind::Http => crate::health::local_addr(&server.listen)
+            .ok()
+            .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_millis(200)).is_ok()),
+    }
+}
+
+/// Stops a running serve (SIGTERM: it stops its emperor and router first).
+pub fn stop_serve(layout: &Layout, pid: u32) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+    let start = Instant::now();
+    while running_serve(layout).is_some() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,59 @@
+"""jib's WSGI entry point, shared by every app of a root (uWSGI `wsgi-file`).
+
+Each worker resolves `<app dir>/current` when it loads (lazy-apps), so a chain reload picks up
+the release `current` points at now; the release brings its venv, entry point and environment.
+Run as a script it checks that a release imports, before any traffic is switched to it.
+"""
+import importlib
+import json
+import os
+import site
+import sys
+
+
+def load(app_dir, release_dir):
+    with open(os.path.join(release_dir, "release.json")) as f:
+        meta = json.load(f)
+    os.environ.update(meta.get("env", {}))
+    try:
+        with open(os.path.join(app_dir, "env.json")) as f:
+            os.environ.update(json.load(f))
+    except FileNotFoundError:
+        pass
+    os.environ["JIB_RELEASE"] = meta["id"]
+    os.environ["JIB_COMMIT"] = meta["commit"]
+    site.addsitedir(meta["site_packages"])
+    src = os.path.join(release_dir, "src")
+    os.chdir(src)
+    sys.path.insert(0, src)
+    module, _, attr = meta["entry"].partition(":")
+    app = importlib.import_module(module)
+    for part in attr.split("."):
+        app = getattr(app, part)
+    if not callable(app):
+        raise TypeError("%s is not callable" % meta["entry"])
+    return app, meta["id"]
+
+
+def wrap(app, release):
+    """Tags health-check responses with the release that served them."""
+
+    def application(environ, start_response):
+        if not environ.get("HTTP_X_JIB_HEALTH"):
+            return app(environ, start_response)
+
+        def tagged(status, headers, exc_info=None):
+            return start_response(status, list(headers) + [("X-Jib-Release", release)], exc_info)
+
+        return app(environ, tagged)
+
+    return application
+
+
+if __name__ == "__main__":
+    # python jib_wsgi.py --check <app dir> <release dir>
+    load(sys.argv[2], sys.argv[3])
+    print("ok")
+else:
+    _app_dir = os.environ["JIB_APP_DIR"]
+    application = wrap(*load(_app_dir, os.path.realpath(os.path.join(_app_dir, "current"))))

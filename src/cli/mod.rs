@@ -1,0 +1,175 @@
+//! The laptop CLI: `jib setup`, `jib push`, `jib completions`.
+
+mod push;
+mod setup;
+mod ui;
+
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::config::{Config, Environment};
+use crate::layout::Layout;
+use crate::protocol::ServerConfig;
+use crate::transport::{CallError, Remote};
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    pub const OK: i32 = 0;
+    /// A remote step failed (deploy, health check …).
+    pub const REMOTE: i32 = 1;
+    /// Bad command line (clap's own code).
+    pub const USAGE: i32 = 2;
+    /// deploy.toml or the repository is unusable.
+    pub const CONFIG: i32 = 3;
+    /// Could not reach the host or its agent.
+    pub const CONNECTION: i32 = 4;
+    /// Another deploy holds the lock.
+    pub const LOCKED: i32 = 5;
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "jib", version, about = "Deploy any git branch of a Python web app to <branch>.<domain> on your own servers")]
+pub struct Cli {
+    /// Run as if jib was started in this directory
+    #[arg(short = 'C', long = "dir", global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Environment from deploy.toml to act on
+    #[arg(short, long, global = true, default_value = "dev", value_name = "ENV")]
+    pub env: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Prepare a server once: install the agent, check prerequisites, start the emperor and router, write the nginx site
+    Setup {
+        /// Install missing system packages (needs root or passwordless sudo on the server)
+        #[arg(long)]
+        install_deps: bool,
+    },
+    /// Deploy a branch (default: the current one) to <branch>.<domain>
+    Push {
+        /// Branch to deploy
+        branch: Option<String>,
+        /// Deploy even when the same commit is already live
+        #[arg(long)]
+        force: bool,
+        /// Seconds to wait when another push of this branch is running (0: refuse at once)
+        #[arg(long, default_value_t = 120, value_name = "SECS")]
+        lock_wait: u64,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print shell completions
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// An error with the exit code it deserves.
+pub struct Failure {
+    pub code: i32,
+    pub error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure { code: exit::CONFIG, error: e.into() }
+    }
+}
+
+pub fn fail(code: i32) -> impl FnOnce(anyhow::Error) -> Failure {
+    move |error| Failure { code, error }
+}
+
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "jib", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Setup { install_deps } => runtime().and_then(|rt| rt.block_on(setup::run(&cli, *install_deps))),
+        Command::Push { branch, force, lock_wait, json } => runtime().and_then(|rt| {
+            rt.block_on(push::run(&cli, branch.as_deref(), *force, *lock_wait, *json))
+        }),
+    };
+    match result {
+        Ok(()) => exit::OK,
+        Err(f) => {
+            ui::error(&f.error);
+            f.code
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(exit::CONFIG)(e.into()))
+}
+
+/// The project: its repository, deploy.toml and the chosen environment.
+pub struct Project {
+    pub repo: crate::git::Repo,
+    pub dir: PathBuf,
+    pub config: Config,
+    pub env_name: String,
+    pub env: Environment,
+    pub server: ServerConfig,
+}
+
+impl Project {
+    pub fn open(cli: &Cli) -> Result<Project, Failure> {
+        let start = match &cli.dir {
+            Some(d) => d.clone(),
+            None => std::env::current_dir()?,
+        };
+        let repo = crate::git::Repo::discover(&start)?;
+        let dir = repo.workdir()?;
+        let config = Config::load(&dir.join(crate::config::FILE_NAME))?;
+        let env = config.environment(&cli.env)?.clone();
+        let project = config.project_name(&dir);
+        let server = env.server_config(&cli.env, &config.app, || local_root(&project, &cli.env))?;
+        Ok(Project { repo, dir, config, env_name: cli.env.clone(), env, server })
+    }
+
+    pub fn layout(&self) -> Layout {
+        Layout::new(&self.server.root)
+    }
+
+    pub async fn connect(&self) -> Result<Remote, Failure> {
+        Remote::connect(&self.env.host, self.layout().agent_bin())
+            .await
+            .map_err(fail(exit::CONNECTION))
+    }
+}
+
+/// Local mode keeps its apps under the user's data directory.
+fn local_root(project: &str, env: &str) -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    let project: String = project
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .collect();
+    base.join("jib").join(format!("{project}-{env}"))
+}
+
+/// Maps an agent call failure to the exit code and message it deserves.
+pub fn call_failure(host: &str, e: CallError) -> Failure {
+    match e {
+        CallError::Remote(r) => {
+            let code = if r.step == "lock" { exit::LOCKED } else { exit::REMOTE };
+            Failure { code, error: anyhow::Error::new(ui::RemoteFailure { host: host.to_string(), error: r }) }
+        }
+        CallError::Transport(t) => Failure { code: exit::CONNECTION, error: t },
+    }
+}

@@ -1,0 +1,93 @@
+//! `jib push [<branch>]`: the branch's head, live at `<app>.<domain>`.
+
+use std::time::Instant;
+
+use super::{Cli, Failure, Project, call_failure, exit, fail, ui::Progress};
+use crate::protocol::{DeployRequest, Reply, Request};
+use crate::slug;
+
+pub async fn run(cli: &Cli, branch: Option<&str>, force: bool, lock_wait: u64, json: bool) -> Result<(), Failure> {
+    let t0 = Instant::now();
+    let project = Project::open(cli)?;
+    let branch = match branch {
+        Some(b) => b.to_string(),
+        None => project.repo.current_branch()?,
+    };
+    let commit = project.repo.branch_head(&branch)?;
+    let app = slug::app_name(&branch)?;
+    let branches = project.repo.branches()?;
+    let clash = slug::collisions(&branch, branches.iter().map(String::as_str));
+    if !clash.is_empty() {
+        return Err(fail(exit::CONFIG)(anyhow::anyhow!(
+            "branch {branch:?} and {} would both be deployed as {app:?}; rename one of them",
+            clash.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let mut progress = Progress::new(json);
+    let dirty = project.repo.dirty_paths().unwrap_or_default();
+    if !dirty.is_empty() {
+        progress.note(&format!(
+            "! {} uncommitted change(s) (e.g. {}): only committed code ships",
+            dirty.len(),
+            dirty[0]
+        ));
+    }
+    if !json {
+        eprintln!(
+            "Pushing {branch} ({}) to {} as {app}",
+            &commit.to_string()[..12],
+            project.env.host
+        );
+    }
+
+    let remote = project.connect().await?;
+    let t = Instant::now();
+    progress.start("agent");
+    let installed = remote.ensure_agent().await.map_err(fail(exit::CONNECTION))?;
+    progress.done("connect", t.elapsed().as_millis() as u64, installed.then_some("agent installed"));
+
+    let root = project.server.root.clone();
+    let has = match remote.call(&Request::Refs { root }, &[], |_| {}).await {
+        Ok(Reply::Refs { commits }) => commits,
+        Ok(_) => Vec::new(),
+        Err(e) => return Err(call_failure(&remote.host, e)),
+    };
+    let t = Instant::now();
+    let pack = project.repo.pack_missing(commit, &has)?;
+    if !pack.is_empty() {
+        progress.done("pack", t.elapsed().as_millis() as u64, Some(&format!("{} KiB", pack.len().div_ceil(1024))));
+    }
+
+    let req = Request::Deploy(Box::new(DeployRequest {
+        server: project.server.clone(),
+        app: app.clone(),
+        branch: branch.clone(),
+        commit: commit.to_string(),
+        spec: project.config.build_spec(&project.env),
+        pack_len: pack.len() as u64,
+        by: project.repo.identity(),
+        lock_wait_secs: lock_wait,
+        force,
+    }));
+    let reply = remote.call(&req, &pack, |ev| progress.event(ev)).await;
+    progress.clear();
+    let host = remote.host.clone();
+    remote.close().await;
+    let reply = reply.map_err(|e| call_failure(&host, e))?;
+    let elapsed = t0.elapsed().as_millis() as u64;
+    if json {
+        let mut v = serde_json::to_value(&reply).map_err(|e| fail(exit::REMOTE)(e.into()))?;
+        v["ms"] = elapsed.into();
+        println!("{v}");
+        return Ok(());
+    }
+    if let Reply::Deploy { url, unchanged, release, .. } = reply {
+        if unchanged {
+            eprintln!("✔ {branch} already live at {url} (release {release}, nothing changed; --force redeploys) ({})", super::ui::format_ms(elapsed));
+        } else {
+            eprintln!("✔ {branch} live at {url} ({})", super::ui::format_ms(elapsed));
+        }
+        println!("{url}");
+    }
+    Ok(())
+}

@@ -1,0 +1,348 @@
+//! deploy.toml: strict (unknown keys are errors with line and column), one `[app]` section and
+//! one `[env.<name>]` section per environment (`dev` for branches, `prod` for promotions).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::protocol::{BuildSpec, RouterKind, ServerConfig};
+
+pub const FILE_NAME: &str = "deploy.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub app: App,
+    #[serde(default)]
+    pub env: BTreeMap<String, Environment>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    /// Project name; names the local-mode root. Defaults to the repository's directory name.
+    pub name: Option<String>,
+    /// WSGI entry point, `module:callable` (`myshop.wsgi:application`).
+    pub wsgi: String,
+    /// Dependency file relative to the repository root (requirements.txt, dependencies.txt).
+    pub requirements: Option<String>,
+    /// Python the virtualenv is built from: `3.11` (found as `python3.11`) or an absolute path.
+    #[serde(default = "default_python")]
+    pub python: String,
+    #[serde(default = "default_health_path")]
+    pub health_path: String,
+    /// Seconds the new release has to answer its health check.
+    #[serde(default = "default_health_timeout")]
+    pub health_timeout: u64,
+    /// Successful releases kept per app (failed ones never evict them).
+    #[serde(default = "default_keep")]
+    pub keep_releases: usize,
+    /// uWSGI worker processes per app (≥ 2 so a chain reload never stops serving).
+    #[serde(default = "default_processes")]
+    pub processes: u32,
+    /// Environment variables every app of every environment gets.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Anything `ssh` accepts (`dev`, `deploy@host`, `deploy@host:2222`) or `local`.
+    pub host: String,
+    /// Where apps live on the server. Default `/opt/apps`; local mode: the user's data dir.
+    pub root: Option<PathBuf>,
+    /// Branch `feature` is served at `feature.<domain>`.
+    pub domain: String,
+    /// Variables for every app of this environment (override `[app.env]`).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// nginx in front of the router; omit in local mode to use uWSGI's HTTP router.
+    pub nginx: Option<Nginx>,
+    /// Local mode without nginx: address of uWSGI's HTTP router.
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nginx {
+    #[serde(default = "default_nginx_listen")]
+    pub listen: String,
+    /// Where the generated site is linked; default `/etc/nginx/sites-enabled/jib-<env>.conf`.
+    pub site: Option<PathBuf>,
+    /// Command that reloads nginx.
+    #[serde(default = "default_nginx_reload")]
+    pub reload: Vec<String>,
+    /// Group nginx workers run as; sockets are made accessible to it.
+    #[serde(default = "default_nginx_group")]
+    pub group: Option<String>,
+}
+
+fn default_python() -> String {
+    "3".into()
+}
+fn default_health_path() -> String {
+    "/".into()
+}
+fn default_health_timeout() -> u64 {
+    30
+}
+fn default_keep() -> usize {
+    5
+}
+fn default_processes() -> u32 {
+    2
+}
+fn default_nginx_listen() -> String {
+    "80".into()
+}
+fn default_nginx_reload() -> Vec<String> {
+    vec!["nginx".into(), "-s".into(), "reload".into()]
+}
+fn default_nginx_group() -> Option<String> {
+    Some("www-data".into())
+}
+
+pub const DEFAULT_ROOT: &str = "/opt/apps";
+pub const LOCAL_HOST: &str = "local";
+/// Long roots are fine (sockets move to a short directory, see `layout`), absurd ones are not.
+const MAX_ROOT_LEN: usize = 200;
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                anyhow::anyhow!(
+                    "no {} in {}: create one (see deploy.toml.example) to tell jib what to run and where",
+                    FILE_NAME,
+                    path.parent().unwrap_or(Path::new(".")).display()
+                )
+            } else {
+                anyhow::anyhow!("cannot read {}: {e}", path.display())
+            }
+        })?;
+        Self::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Config> {
+        let cfg: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let (module, callable) = self.app.wsgi.split_once(':').unwrap_or((&self.app.wsgi, ""));
+        if module.is_empty() || callable.is_empty() {
+            bail!(
+                "app.wsgi = {:?}: expected `module:callable`, e.g. `myshop.wsgi:application`",
+                self.app.wsgi
+            );
+        }
+        if self.app.processes < 1 {
+            bail!("app.processes must be at least 1");
+        }
+        if !self.app.health_path.starts_with('/') {
+            bail!("app.health_path must start with '/'");
+        }
+        for (name, env) in &self.env {
+            if env.domain.is_empty()
+                || !env
+                    .domain
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            {
+                bail!("env.{name}.domain = {:?} is not a domain name", env.domain);
+            }
+            if let Some(root) = &env.root {
+                check_root(name, root)?;
+            }
+            if env.host.is_empty() || env.host.starts_with('-') {
+                bail!("env.{name}.host = {:?} is not a valid ssh destination", env.host);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn environment(&self, name: &str) -> Result<&Environment> {
+        self.env.get(name).with_context(|| {
+            let known: Vec<_> = self.env.keys().cloned().collect();
+            format!(
+                "deploy.toml has no [env.{name}] section (it defines: {}); add one with host, root and domain",
+                if known.is_empty() { "none".into() } else { known.join(", ") }
+            )
+        })
+    }
+
+    /// What the agent needs to build and run apps.
+    pub fn build_spec(&self, env: &Environment) -> BuildSpec {
+        let mut vars = self.app.env.clone();
+        vars.extend(env.env.clone());
+        BuildSpec {
+            entry: self.app.wsgi.clone(),
+            requirements: self.app.requirements.clone(),
+            python: self.app.python.clone(),
+            env: vars,
+            health_path: self.app.health_path.clone(),
+            health_timeout_secs: self.app.health_timeout,
+            keep_releases: self.app.keep_releases.max(1),
+        }
+    }
+
+    pub fn project_name(&self, repo_dir: &Path) -> String {
+        self.app.name.clone().unwrap_or_else(|| {
+            repo_dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "app".into())
+        })
+    }
+}
+
+fn check_root(env: &str, root: &Path) -> Result<()> {
+    if !root.is_absolute() {
+        bail!("env.{env}.root = {:?} must be an absolute path", root.display());
+    }
+    let s = root.to_string_lossy();
+    if s.len() > MAX_ROOT_LEN {
+        bail!(
+            "env.{env}.root = {s:?} is {} characters; keep it at most {MAX_ROOT_LEN}",
+            s.len()
+        );
+    }
+    if s.contains(['\n', '\'', '"', ' ', '*', '?', '[']) {
+        bail!("env.{env}.root = {s:?} may not contain spaces, quotes or glob characters");
+    }
+    Ok(())
+}
+
+impl Environment {
+    pub fn is_local(&self) -> bool {
+        self.host == LOCAL_HOST
+    }
+
+    /// The server-side configuration of this environment. `local_root` is where local mode
+    /// keeps its apps when `root` is not set.
+    pub fn server_config(&self, name: &str, app: &App, local_root: impl FnOnce() -> PathBuf) -> Result<ServerConfig> {
+        let root = match (&self.root, self.is_local()) {
+            (Some(r), _) => r.clone(),
+            (None, true) => {
+                let r = local_root();
+                check_root(name, &r)?;
+                r
+            }
+            (None, false) => PathBuf::from(DEFAULT_ROOT),
+        };
+        let (router, listen, site, reload, group) = match (&self.nginx, self.is_local()) {
+            (Some(n), _) => (
+                RouterKind::Nginx,
+                n.listen.clone(),
+                Some(
+                    n.site
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from(format!("/etc/nginx/sites-enabled/jib-{name}.conf"))),
+                ),
+                n.reload.clone(),
+                n.group.clone(),
+            ),
+            (None, true) => (
+                RouterKind::Http,
+                self.listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into()),
+                None,
+                Vec::new(),
+                None,
+            ),
+            (None, false) => (
+                RouterKind::Nginx,
+                default_nginx_listen(),
+                Some(PathBuf::from(format!("/etc/nginx/sites-enabled/jib-{name}.conf"))),
+                default_nginx_reload(),
+                default_nginx_group(),
+            ),
+        };
+        Ok(ServerConfig {
+            root,
+            domain: self.domain.clone(),
+            router,
+            listen,
+            nginx_site: site,
+            nginx_reload: reload,
+            nginx_group: group,
+            processes: app.processes.max(1),
+        })
+    }
+
+    /// `http://<app>.<domain>` plus the port when it is not 80.
+    pub fn url(&self, app: &str, server: &ServerConfig) -> String {
+        app_url(app, server)
+    }
+}
+
+/// The URL an app is served at.
+pub fn app_url(app: &str, server: &ServerConfig) -> String {
+    let port = server.listen.rsplit(':').next().unwrap_or("80");
+    if port == "80" {
+        format!("http://{app}.{}", server.domain)
+    } else {
+        format!("http://{app}.{}:{port}", server.domain)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[app]
+wsgi = "hello:app"
+
+[env.dev]
+host = "dev.example.com"
+domain = "dev.example.com"
+"#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = Config::parse(MINIMAL).unwrap();
+        let env = c.environment("dev").unwrap();
+        let s = env.server_config("dev", &c.app, || PathBuf::from("/x")).unwrap();
+        assert_eq!(s.root, PathBuf::from("/opt/apps"));
+        assert_eq!(s.router, RouterKind::Nginx);
+        assert_eq!(app_url("feature", &s), "http://feature.dev.example.com");
+    }
+
+    #[test]
+    fn unknown_key_names_the_line() {
+        let err = Config::parse(&format!("{MINIMAL}\nbogus = 1\n")).unwrap_err().to_string();
+        assert!(err.contains("line"), "{err}");
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let e = Config::parse(&MINIMAL.replace("hello:app", "hello")).unwrap_err();
+        assert!(e.to_string().contains("module:callable"));
+        let e = Config::parse(&format!("{MINIMAL}root = \"relative\"\n")).unwrap_err();
+        assert!(e.to_string().contains("absolute"), "{e}");
+        let c = Config::parse(MINIMAL).unwrap();
+        assert!(c.environment("prod").unwrap_err().to_string().contains("dev"));
+    }
+
+    #[test]
+    fn local_mode_uses_the_http_router() {
+        let c = Config::parse(&MINIMAL.replace("\"dev.example.com\"\ndomain", "\"local\"\ndomain")).unwrap();
+        let env = c.environment("dev").unwrap();
+        let s = env.server_config("dev", &c.app, || PathBuf::from("/tmp/jib-x")).unwrap();
+        assert_eq!(s.router, RouterKind::Http);
+        assert_eq!(s.root, PathBuf::from("/tmp/jib-x"));
+        assert_eq!(app_url("f", &s), "http://f.dev.example.com:8080");
+    }
+
+    #[test]
+    fn example_file_parses() {
+        let text = include_str!("../deploy.toml.example");
+        let c = Config::parse(text).unwrap();
+        assert!(c.env.contains_key("dev"));
+    }
+}

@@ -1,0 +1,147 @@
+//! The laptop's repository: which commit a branch names, whether the work tree is dirty, and
+//! the pack of objects the server is missing.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use git2::{BranchType, Oid, Repository, StatusOptions};
+
+pub struct Repo {
+    repo: Repository,
+}
+
+impl Repo {
+    /// Opens the repository containing `dir`.
+    pub fn discover(dir: &Path) -> Result<Repo> {
+        let repo = Repository::discover(dir).map_err(|e| {
+            anyhow!(
+                "{} is not inside a git repository ({}) — run jib from your project's checkout",
+                dir.display(),
+                e.message()
+            )
+        })?;
+        Ok(Repo { repo })
+    }
+
+    pub fn workdir(&self) -> Result<PathBuf> {
+        self.repo
+            .workdir()
+            .map(Path::to_path_buf)
+            .context("this is a bare repository; run jib from a checkout")
+    }
+
+    /// The branch checked out now.
+    pub fn current_branch(&self) -> Result<String> {
+        let head = self.repo.head().context("the repository has no commits yet")?;
+        if !head.is_branch() {
+            bail!("HEAD is detached; name the branch to push: jib push <branch>");
+        }
+        head.shorthand()
+            .map(str::to_string)
+            .context("the current branch name is not valid UTF-8")
+    }
+
+    /// All local branch names.
+    pub fn branches(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for b in self.repo.branches(Some(BranchType::Local))? {
+            let (b, _) = b?;
+            if let Some(name) = b.name()? {
+                out.push(name.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The commit a local branch points at.
+    pub fn branch_head(&self, branch: &str) -> Result<Oid> {
+        match self.repo.find_branch(branch, BranchType::Local) {
+            Ok(b) => b
+                .get()
+                .peel_to_commit()
+                .map(|c| c.id())
+                .with_context(|| format!("branch {branch:?} does not point at a commit")),
+            Err(_) => {
+                let known = self.branches().unwrap_or_default();
+                bail!(
+                    "no local branch named {branch:?}; local branches: {}",
+                    if known.is_empty() { "none".into() } else { known.join(", ") }
+                )
+            }
+        }
+    }
+
+    pub fn short_summary(&self, oid: Oid) -> String {
+        self.repo
+            .find_commit(oid)
+            .ok()
+            .and_then(|c| c.summary().ok().flatten().map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    /// Paths with uncommitted changes (tracked files only), for a warning.
+    pub fn dirty_paths(&self) -> Result<Vec<String>> {
+        let mut opts = StatusOptions::new();
+        opts.include_untracked(false).include_ignored(false);
+        let statuses = self.repo.statuses(Some(&mut opts))?;
+        Ok(statuses
+            .iter()
+            .filter(|s| !s.status().is_empty())
+            .filter_map(|s| s.path().ok().map(str::to_string))
+            .collect())
+    }
+
+    /// A pack of everything reachable from `commit` that is not reachable from the commits the
+    /// server says it has (those we know locally). Empty when the server has `commit`.
+    pub fn pack_missing(&self, commit: Oid, server_has: &[String]) -> Result<Vec<u8>> {
+        if server_has.iter().any(|h| h == &commit.to_string()) {
+            return Ok(Vec::new());
+        }
+        let mut walk = self.repo.revwalk()?;
+        walk.push(commit)?;
+        for h in server_has {
+            if let Ok(oid) = Oid::from_str(h)
+                && self.repo.find_commit(oid).is_ok()
+            {
+                walk.hide(oid)?;
+            }
+        }
+        let mut pb = self.repo.packbuilder()?;
+        pb.insert_walk(&mut walk)?;
+        let mut buf = git2::Buf::new();
+        pb.write_buf(&mut buf)?;
+        Ok(buf.to_vec())
+    }
+
+    /// Who is deploying: git's user.email, else the local user and host.
+    pub fn identity(&self) -> String {
+        let email = self
+            .repo
+            .config()
+            .ok()
+            .and_then(|c| c.get_string("user.email").ok());
+        let local = local_user();
+        match email {
+            Some(e) if !e.is_empty() => format!("{e} ({local})"),
+            _ => local,
+        }
+    }
+}
+
+/// `user@host` of this machine.
+pub fn local_user() -> String {
+    let user = std::env::var("USER")
+        .ok()
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let host = nix::unistd::gethostname()
+        .ok()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{user}@{host}")
+}

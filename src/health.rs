@@ -1,0 +1,98 @@
+//! Health checks through the real front door (nginx or the HTTP router) with the app's Host
+//! header, so routing is tested along with the app.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub release: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// The loopback address of a listen spec (`80`, `8080`, `127.0.0.1:8080`, `[::1]:80`).
+pub fn local_addr(listen: &str) -> Result<SocketAddr> {
+    let spec = if listen.parse::<u16>().is_ok() {
+        format!("127.0.0.1:{listen}")
+    } else if let Some(port) = listen.strip_prefix("*:").or_else(|| listen.strip_prefix("0.0.0.0:")) {
+        format!("127.0.0.1:{port}")
+    } else {
+        listen.to_string()
+    };
+    spec.to_socket_addrs()?
+        .next()
+        .with_context(|| format!("cannot resolve listen address {listen:?}"))
+}
+
+/// One GET with `Host: host`, asking the app to tag its answer with its release.
+pub fn get(addr: SocketAddr, host: &str, path: &str, timeout: Duration) -> Result<Response> {
+    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nX-Jib-Health: 1\r\nUser-Agent: jib-agent\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut resp = httparse::Response::new(&mut headers);
+    let body_at = match resp.parse(&buf)? {
+        httparse::Status::Complete(n) => n,
+        httparse::Status::Partial => bail!("incomplete HTTP response ({} bytes)", buf.len()),
+    };
+    let release = resp
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("x-jib-release"))
+        .map(|h| String::from_utf8_lossy(h.value).into_owned());
+    Ok(Response {
+        status: resp.code.unwrap_or(0),
+        release,
+        body: buf[body_at..].to_vec(),
+    })
+}
+
+/// Polls until `release` answers with a 2xx/3xx or `timeout` passes. Returns the last
+/// response (or error) seen on failure.
+pub fn wait_for_release(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    release: &str,
+    timeout: Duration,
+) -> Result<Response, String> {
+    let start = Instant::now();
+    let mut last = String::from("no answer yet");
+    while start.elapsed() < timeout {
+        match get(addr, host, path, Duration::from_secs(10)) {
+            Ok(r) if r.release.as_deref() == Some(release) && (200..400).contains(&r.status) => {
+                return Ok(r);
+            }
+            Ok(r) if r.release.as_deref() == Some(release) => {
+                last = format!(
+                    "GET {path} answered {} — {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.body[..r.body.len().min(300)]).trim()
+                );
+                // The new release answers, and answers badly: no point waiting longer.
+                if start.elapsed() > Duration::from_secs(2) {
+                    break;
+                }
+            }
+            Ok(r) => {
+                last = match &r.release {
+                    Some(old) => format!("still served by release {old}"),
+                    None => format!("GET {path} answered {} without a release tag (app not loaded)", r.status),
+                }
+            }
+            Err(e) => last = format!("GET {path}: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(last)
+}

@@ -1,0 +1,141 @@
+//! Where things live under an environment's root on the server. Every path the agent touches
+//! is built here, from a root the config validated and an app name `slug` validated.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// Unix socket paths are cut at 108 bytes (102 on some systems); leave room for the name.
+const MAX_SOCK_DIR: usize = 102 - 1 - crate::slug::MAX_LEN - ".sock".len();
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Layout { root: root.into() }
+    }
+    /// Agent state: `<root>/.jib`.
+    pub fn state(&self) -> PathBuf {
+        self.root.join(".jib")
+    }
+    pub fn agent_bin(&self) -> PathBuf {
+        self.state().join("bin").join("jib-agent")
+    }
+    pub fn server_json(&self) -> PathBuf {
+        self.state().join("server.json")
+    }
+    pub fn template(&self) -> PathBuf {
+        self.state().join("template.ini")
+    }
+    pub fn shim(&self) -> PathBuf {
+        self.state().join("jib_wsgi.py")
+    }
+    pub fn nginx_conf(&self) -> PathBuf {
+        self.state().join("nginx.conf")
+    }
+    pub fn repo(&self) -> PathBuf {
+        self.state().join("repo.git")
+    }
+    pub fn venvs(&self) -> PathBuf {
+        self.state().join("venvs")
+    }
+    pub fn cache(&self) -> PathBuf {
+        self.state().join("cache")
+    }
+    pub fn locks(&self) -> PathBuf {
+        self.state().join("locks")
+    }
+    pub fn logs(&self) -> PathBuf {
+        self.state().join("log")
+    }
+    pub fn pidfile(&self) -> PathBuf {
+        self.state().join("agent.pid")
+    }
+    /// Sockets: `<root>/.jib/s` when paths fit in a sockaddr, else a short per-root directory.
+    pub fn sockets(&self) -> PathBuf {
+        let natural = self.state().join("s");
+        if natural.as_os_str().len() <= MAX_SOCK_DIR {
+            return natural;
+        }
+        let digest = Sha256::digest(self.root.as_os_str().as_encoded_bytes());
+        PathBuf::from(format!(
+            "/tmp/jib-{}-{}",
+            nix::unistd::getuid(),
+            &hex::encode(digest)[..12]
+        ))
+    }
+    pub fn router_socket(&self) -> PathBuf {
+        self.sockets().join("router.sock")
+    }
+    pub fn subscription_socket(&self) -> PathBuf {
+        self.sockets().join("sub.sock")
+    }
+    pub fn notfound_socket(&self) -> PathBuf {
+        self.sockets().join("notfound.sock")
+    }
+    pub fn app(&self, app: &str) -> AppLayout {
+        AppLayout {
+            dir: self.root.join(app),
+            name: app.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AppLayout {
+    pub dir: PathBuf,
+    pub name: String,
+}
+
+impl AppLayout {
+    /// The vassal config, a symlink to the shared template.
+    pub fn ini(&self) -> PathBuf {
+        self.dir.join(format!("{}.ini", self.name))
+    }
+    pub fn releases(&self) -> PathBuf {
+        self.dir.join("releases")
+    }
+    pub fn release(&self, id: &str) -> PathBuf {
+        self.releases().join(id)
+    }
+    pub fn current(&self) -> PathBuf {
+        self.dir.join("current")
+    }
+    pub fn fifo(&self) -> PathBuf {
+        self.dir.join("master.fifo")
+    }
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("log").join("uwsgi.log")
+    }
+    pub fn deploy_log(&self) -> PathBuf {
+        self.dir.join("log").join("deploy.log")
+    }
+    pub fn env_file(&self) -> PathBuf {
+        self.dir.join("env.json")
+    }
+}
+
+/// The release a `current` link points at, as its directory name.
+pub fn link_target_name(link: &Path) -> Option<String> {
+    std::fs::read_link(link)
+        .ok()
+        .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockets_fit_in_a_sockaddr() {
+        for root in ["/opt/apps", &format!("/home/{}/.local/share/jib/project", "u".repeat(40))] {
+            let l = Layout::new(root);
+            let longest = l.sockets().join(format!("{}.sock", "a".repeat(63)));
+            assert!(longest.as_os_str().len() <= 102, "{}", longest.display());
+        }
+        assert_eq!(Layout::new("/opt/apps").sockets(), PathBuf::from("/opt/apps/.jib/s"));
+    }
+}

@@ -1,0 +1,234 @@
+//! Virtualenvs on the server, shared by every app of a root and keyed by a hash of the Python
+//! interpreter and the dependency file's bytes: an unchanged dependency file reuses the venv as
+//! is; a changed one builds a new venv (with `uv` when available, else venv + pip) beside it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::layout::Layout;
+use crate::lock::Lock;
+use crate::protocol::RemoteError;
+
+/// Written last into a venv: its presence means the build finished.
+const READY: &str = ".jib-ready.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Venv {
+    pub hash: String,
+    pub dir: PathBuf,
+    pub site_packages: PathBuf,
+    pub python_version: String,
+    pub tool: String,
+}
+
+/// The interpreter a venv is built from.
+#[derive(Debug, Clone)]
+pub struct Python {
+    pub path: PathBuf,
+    /// Identity for the hash: resolved path, size and mtime (changes when the package is upgraded).
+    pub identity: String,
+}
+
+/// Finds the interpreter `spec` names: an absolute path, or `3.11` → `python3.11` on PATH.
+pub fn find_python(spec: &str) -> Result<Python, RemoteError> {
+    let path = if spec.starts_with('/') {
+        PathBuf::from(spec)
+    } else {
+        let name = format!("python{spec}");
+        which(&name).ok_or_else(|| {
+            RemoteError::new("python", format!("{name} is not installed on this server (deploy.toml asks for python = {spec:?})"))
+                .hint(format!("install it (Debian: apt-get install {}), or set python to an interpreter that exists", if spec.starts_with('3') { "python3 python3-venv" } else { "python3" }))
+        })?
+    };
+    let real = std::fs::canonicalize(&path).map_err(|e| {
+        RemoteError::new("python", format!("{}: {e}", path.display()))
+            .hint("set app.python in deploy.toml to an interpreter that exists on the server")
+    })?;
+    let meta = std::fs::metadata(&real)
+        .map_err(|e| RemoteError::new("python", format!("{}: {e}", real.display())))?;
+    use std::os::unix::fs::MetadataExt;
+    Ok(Python {
+        identity: format!("{}:{}:{}", real.display(), meta.size(), meta.mtime()),
+        path,
+    })
+}
+
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/local/bin"), PathBuf::from("/usr/bin")])
+        .map(|d| d.join(name))
+        .find(|p| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(p)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+/// The venv key: 16 bytes of sha256 over the interpreter identity and the dependency file.
+pub fn hash(python: &Python, requirements: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(python.identity.as_bytes());
+    h.update([0]);
+    h.update(requirements);
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Returns the venv for (`python`, `requirements`), building it when missing. The bool is true
+/// when an existing venv was reused.
+pub fn ensure(
+    layout: &Layout,
+    python: &Python,
+    requirements: &[u8],
+    log: &Path,
+) -> Result<(Venv, bool), RemoteError> {
+    let key = hash(python, requirements);
+    let dir = layout.venvs().join(&key);
+    if let Some(v) = read_ready(&dir) {
+        return Ok((v, true));
+    }
+    let internal = |e: anyhow::Error| RemoteError::new("venv", format!("{e:#}"));
+    // One builder per hash; others wait and then reuse its result.
+    let _lock = Lock::wait(&layout.locks().join(format!("venv-{key}.lock"))).map_err(internal)?;
+    if let Some(v) = read_ready(&dir) {
+        return Ok((v, true));
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| internal(anyhow!("cannot clear half-built {}: {e}", dir.display())))?;
+    }
+    std::fs::create_dir_all(layout.venvs()).map_err(|e| internal(e.into()))?;
+    let req_file = layout.venvs().join(format!("{key}.requirements.txt"));
+    std::fs::write(&req_file, requirements).map_err(|e| internal(e.into()))?;
+    let result = build(layout, python, &dir, &req_file, log);
+    let _ = std::fs::remove_file(&req_file);
+    match result {
+        Ok(tool) => {
+            let v = Venv {
+                hash: key,
+                site_packages: site_packages(&dir).map_err(internal)?,
+                python_version: python_version(&dir.join("bin/python")).unwrap_or_default(),
+                dir: dir.clone(),
+                tool,
+            };
+            let json = serde_json::to_vec_pretty(&v).map_err(|e| internal(e.into()))?;
+            std::fs::write(dir.join(READY), json).map_err(|e| internal(e.into()))?;
+            Ok((v, false))
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            Err(RemoteError::new("venv", format!("installing dependencies failed: {e:#}"))
+                .hint("fix the dependency file (see the output above) and push again; the previous release keeps serving")
+                .log_tail(tail(log, 15)))
+        }
+    }
+}
+
+fn read_ready(dir: &Path) -> Option<Venv> {
+    let bytes = std::fs::read(dir.join(READY)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn build(layout: &Layout, python: &Python, dir: &Path, req: &Path, log: &Path) -> Result<String> {
+    if let Some(dirp) = log.parent() {
+        std::fs::create_dir_all(dirp)?;
+    }
+    let logf = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    let run = |cmd: &mut Command, what: &str| -> Result<()> {
+        let status = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(logf.try_clone()?)
+            .stderr(logf.try_clone()?)
+            .status()
+            .with_context(|| format!("cannot run {what}"))?;
+        if !status.success() {
+            bail!("{what} exited with {status}");
+        }
+        Ok(())
+    };
+    let cache = layout.cache();
+    if let Some(uv) = find_uv() {
+        run(
+            Command::new(&uv)
+                .args(["venv", "--quiet", "--python"])
+                .arg(&python.path)
+                .arg(dir)
+                .env("UV_CACHE_DIR", cache.join("uv"))
+                .env("UV_PYTHON_DOWNLOADS", "never"),
+            "uv venv",
+        )?;
+        run(
+            Command::new(&uv)
+                .args(["pip", "install", "--python"])
+                .arg(dir.join("bin/python"))
+                .arg("-r")
+                .arg(req)
+                .env("UV_CACHE_DIR", cache.join("uv"))
+                .env("UV_PYTHON_DOWNLOADS", "never"),
+            "uv pip install",
+        )?;
+        Ok("uv".into())
+    } else {
+        run(
+            Command::new(&python.path).args(["-m", "venv"]).arg(dir),
+            "python -m venv",
+        )?;
+        run(
+            Command::new(dir.join("bin/python"))
+                .args(["-m", "pip", "install", "--disable-pip-version-check", "-r"])
+                .arg(req)
+                .env("PIP_CACHE_DIR", cache.join("pip")),
+            "pip install",
+        )?;
+        Ok("pip".into())
+    }
+}
+
+fn find_uv() -> Option<PathBuf> {
+    if std::env::var_os("JIB_NO_UV").is_some() {
+        return None;
+    }
+    which("uv").or_else(|| {
+        let home = std::env::var_os("HOME")?;
+        [".local/bin/uv", ".cargo/bin/uv"]
+            .iter()
+            .map(|p| Path::new(&home).join(p))
+            .find(|p| p.exists())
+    })
+}
+
+fn site_packages(dir: &Path) -> Result<PathBuf> {
+    for e in std::fs::read_dir(dir.join("lib"))? {
+        let p = e?.path().join("site-packages");
+        if p.is_dir() {
+            return Ok(p);
+        }
+    }
+    bail!("no site-packages under {}", dir.display())
+}
+
+fn python_version(python: &Path) -> Option<String> {
+    let out = Command::new(python)
+        .args(["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Last `n` lines of a log file.
+pub fn tail(path: &Path, n: usize) -> Vec<String> {
+    last_lines(&String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()), n)
+}
+
+/// Last `n` lines of `text`.
+pub fn last_lines(text: &str, n: usize) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
