@@ -10,9 +10,12 @@ use serde::{Deserialize, Serialize};
 /// The agent and the CLI must match exactly; the CLI replaces an agent of another version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// What `jib-agent --version` prints; the CLI compares the whole line.
+/// Hash of the sources both binaries were built from.
+pub const BUILD_ID: &str = env!("JIB_BUILD_ID");
+
+/// What `jib-agent --version` prints; the CLI compares the whole line, build id included.
 pub fn version_line() -> String {
-    format!("jib-agent {VERSION}")
+    format!("jib-agent {VERSION} ({BUILD_ID})")
 }
 
 /// How requests reach the app servers of one environment.

@@ -31,7 +31,9 @@ pub fn command(server: &ServerConfig, layout: &Layout) -> Command {
                 .arg(layout.notfound_socket());
         }
     }
-    c.args(["--chmod-socket", "660"]).current_dir(layout.state());
+    // The socket directory is setgid to nginx's group: 660 lets nginx in and nobody else.
+    c.arg("--chmod-socket=660");
+    c.current_dir(layout.state());
     c
 }
 

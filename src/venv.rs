@@ -157,8 +157,7 @@ fn build(layout: &Layout, python: &Python, dir: &Path, req: &Path, log: &Path) -
                 .args(["venv", "--quiet", "--python"])
                 .arg(&python.path)
                 .arg(dir)
-                .env("UV_CACHE_DIR", cache.join("uv"))
-                .env("UV_PYTHON_DOWNLOADS", "never"),
+                .envs(uv_env(&cache)),
             "uv venv",
         )?;
         run(
@@ -167,8 +166,7 @@ fn build(layout: &Layout, python: &Python, dir: &Path, req: &Path, log: &Path) -
                 .arg(dir.join("bin/python"))
                 .arg("-r")
                 .arg(req)
-                .env("UV_CACHE_DIR", cache.join("uv"))
-                .env("UV_PYTHON_DOWNLOADS", "never"),
+                .envs(uv_env(&cache)),
             "uv pip install",
         )?;
         Ok("uv".into())
@@ -186,6 +184,19 @@ fn build(layout: &Layout, python: &Python, dir: &Path, req: &Path, log: &Path) -
         )?;
         Ok("pip".into())
     }
+}
+
+/// uv's settings: a cache shared by every app of the root, never download a Python, and trust
+/// the system's certificate store like pip does (servers behind a TLS-inspecting proxy).
+fn uv_env(cache: &Path) -> Vec<(&'static str, std::ffi::OsString)> {
+    let mut env = vec![
+        ("UV_CACHE_DIR", cache.join("uv").into_os_string()),
+        ("UV_PYTHON_DOWNLOADS", "never".into()),
+    ];
+    if std::env::var_os("UV_NATIVE_TLS").is_none() {
+        env.push(("UV_NATIVE_TLS", "1".into()));
+    }
+    env
 }
 
 fn find_uv() -> Option<PathBuf> {

@@ -146,7 +146,7 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
     }
     let info = ServeInfo {
         pid: std::process::id(),
-        version: crate::protocol::VERSION.to_string(),
+        version: crate::protocol::version_line(),
         config: server.clone(),
     };
     write_if_changed(&serve_info_path(layout), &serde_json::to_vec_pretty(&info)?)?;

@@ -134,13 +134,14 @@ fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteErro
         std::fs::create_dir_all(&d).map_err(|e| err(&d, e))?;
     }
     // Sockets can load arbitrary Python (uWSGI #2491): only us and nginx's group get in.
+    // setgid: sockets created inside belong to that group, so `chmod-socket = 660` suffices.
     let sockets = layout.sockets();
-    let _ = std::fs::set_permissions(&sockets, std::fs::Permissions::from_mode(0o750));
     if let Some(group) = &server.nginx_group
         && let Ok(Some(g)) = nix::unistd::Group::from_name(group)
     {
         let _ = nix::unistd::chown(&sockets, None, Some(g.gid));
     }
+    let _ = std::fs::set_permissions(&sockets, std::fs::Permissions::from_mode(0o2750));
     let json = serde_json::to_vec_pretty(server).map_err(|e| RemoteError::new("layout", e.to_string()))?;
     write_if_changed(&layout.server_json(), &json).map_err(|e| err(&layout.server_json(), e))?;
     Ok(())
@@ -187,7 +188,7 @@ fn systemd_unit_name(layout: &Layout) -> String {
 fn start_service(server: &ServerConfig, layout: &Layout) -> Result<String, RemoteError> {
     let err = |m: String| RemoteError::new("service", m);
     if let Some(info) = running_serve(layout) {
-        if info.version == crate::protocol::VERSION && &info.config == server {
+        if info.version == crate::protocol::version_line() && &info.config == server {
             return Ok(format!("already running (pid {})", info.pid));
         }
         stop_serve(layout, info.pid);
@@ -247,7 +248,7 @@ fn start_service(server: &ServerConfig, layout: &Layout) -> Result<String, Remot
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(15) {
         if let Some(info) = running_serve(layout)
-            && info.version == crate::protocol::VERSION
+            && info.version == crate::protocol::version_line()
             && router_ready(server, layout)
         {
             return Ok(format!("{how}, pid {}", info.pid));
