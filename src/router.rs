@@ -7,6 +7,26 @@ use std::process::Command;
 use crate::layout::Layout;
 use crate::protocol::{RouterKind, ServerConfig};
 
+/// Subscription key the router falls back to for hosts nobody subscribed; the agent's 404
+/// server subscribes under it.
+pub const NOT_FOUND_KEY: &str = "jib-not-found";
+
+/// A uWSGI subscription packet (modifier1 224) announcing `address` under `key`.
+pub fn subscription_packet(key: &str, address: &str) -> Vec<u8> {
+    let mut vars = Vec::new();
+    for (k, v) in [("key", key), ("address", address)] {
+        vars.extend((k.len() as u16).to_le_bytes());
+        vars.extend(k.as_bytes());
+        vars.extend((v.len() as u16).to_le_bytes());
+        vars.extend(v.as_bytes());
+    }
+    let mut p = vec![224u8];
+    p.extend((vars.len() as u16).to_le_bytes());
+    p.push(0);
+    p.extend(vars);
+    p
+}
+
 /// The router process as the agent runs it.
 pub fn command(server: &ServerConfig, layout: &Layout) -> Command {
     let mut c = Command::new("uwsgi");
@@ -18,8 +38,8 @@ pub fn command(server: &ServerConfig, layout: &Layout) -> Command {
                 .arg(layout.router_socket())
                 .arg("--fastrouter-subscription-server")
                 .arg(layout.subscription_socket())
-                .arg("--fastrouter-fallback")
-                .arg(layout.notfound_socket());
+                .arg("--fastrouter-subscription-fallback-key")
+                .arg(NOT_FOUND_KEY);
         }
         RouterKind::Http => {
             c.args(["--plugins", "http"])
@@ -27,8 +47,8 @@ pub fn command(server: &ServerConfig, layout: &Layout) -> Command {
                 .arg(&server.listen)
                 .arg("--http-subscription-server")
                 .arg(layout.subscription_socket())
-                .arg("--http-fallback")
-                .arg(layout.notfound_socket());
+                .arg("--http-subscription-fallback-key")
+                .arg(NOT_FOUND_KEY);
         }
     }
     // The socket directory is setgid to nginx's group: 660 lets nginx in and nobody else.
@@ -123,6 +143,13 @@ mod tests {
         let p = packet(&[("REQUEST_METHOD", "GET"), ("HTTP_HOST", "x.dev.test")]);
         assert_eq!(uwsgi_host(&p).as_deref(), Some("x.dev.test"));
         assert_eq!(uwsgi_host(&p[..5]), None);
+    }
+
+    #[test]
+    fn subscription_packets_carry_key_and_address() {
+        let p = subscription_packet("k", "/s.sock");
+        assert_eq!(p[0], 224);
+        assert_eq!(u16::from_le_bytes([p[1], p[2]]) as usize, p.len() - 4);
     }
 
     #[test]

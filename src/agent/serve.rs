@@ -134,6 +134,7 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
     let _ = std::fs::remove_file(layout.notfound_socket());
     let listener = tokio::net::UnixListener::bind(layout.notfound_socket())?;
     tokio::spawn(not_found_server(listener, server.domain.clone()));
+    tokio::spawn(announce_not_found(layout.clone()));
 
     let l1 = layout.clone();
     let (s2, l2) = (server.clone(), layout.clone());
@@ -186,6 +187,20 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
     let _ = std::fs::remove_file(layout.notfound_socket());
     log("stopped");
     Ok(())
+}
+
+/// Keeps the 404 server subscribed under the router's fallback key (subscriptions expire
+/// unless renewed, and the router may have restarted).
+async fn announce_not_found(layout: Layout) {
+    let packet = router::subscription_packet(
+        router::NOT_FOUND_KEY,
+        &layout.notfound_socket().to_string_lossy(),
+    );
+    let Ok(sock) = tokio::net::UnixDatagram::unbound() else { return };
+    loop {
+        let _ = sock.send_to(&packet, layout.subscription_socket()).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
 }
 
 /// Answers the router's fallback traffic (hosts with no app) with a 404 page.
