@@ -197,9 +197,11 @@ async fn announce_not_found(layout: Layout) {
         &layout.notfound_socket().to_string_lossy(),
     );
     let Ok(sock) = tokio::net::UnixDatagram::unbound() else { return };
-    loop {
+    // Often at first (the router may not be listening yet), then at a relaxed pace.
+    for n in 0u32.. {
         let _ = sock.send_to(&packet, layout.subscription_socket()).await;
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        let pause = if n < 40 { 250 } else { 5000 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     }
 }
 

@@ -235,6 +235,16 @@ impl World {
         self.commit(greeting);
     }
 
+    /// Copies a sample from tests/apps into the project, with this world's environment.
+    pub fn sample(&self, name: &str) {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps").join(name);
+        copy_tree(&src, &self.repo);
+        let toml = std::fs::read_to_string(src.join("deploy.toml")).unwrap();
+        let app = toml.split("[env.dev]").next().unwrap().trim().trim_start_matches("[app]").trim();
+        self.write("deploy.toml", &self.deploy_toml(app));
+        self.commit(&format!("{name} sample"));
+    }
+
     pub fn jib(&self, args: &[&str]) -> Output {
         self.jib_cmd(args).output().unwrap()
     }
@@ -311,6 +321,18 @@ pub fn hello_py(greeting: &str) -> String {
          start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body)))])\n    \
          return [body]\n"
     )
+}
+
+fn copy_tree(src: &Path, dst: &Path) {
+    for e in std::fs::read_dir(src).unwrap().flatten() {
+        let to = dst.join(e.file_name());
+        if e.path().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+            copy_tree(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
 }
 
 pub fn git(dir: &Path, args: &[&str]) -> Output {
