@@ -17,7 +17,10 @@ fn walk(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
 }
 
 fn main() {
-    let mut files = vec![Path::new("Cargo.toml").to_path_buf(), Path::new("build.rs").to_path_buf()];
+    let mut files = vec![
+        Path::new("Cargo.toml").to_path_buf(),
+        Path::new("build.rs").to_path_buf(),
+    ];
     walk(Path::new("src"), &mut files);
     files.sort();
     let mut h = DefaultHasher::new();

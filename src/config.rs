@@ -133,7 +133,11 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
-        let (module, callable) = self.app.wsgi.split_once(':').unwrap_or((&self.app.wsgi, ""));
+        let (module, callable) = self
+            .app
+            .wsgi
+            .split_once(':')
+            .unwrap_or((&self.app.wsgi, ""));
         if module.is_empty() || callable.is_empty() {
             bail!(
                 "app.wsgi = {:?}: expected `module:callable`, e.g. `myshop.wsgi:application`",
@@ -159,7 +163,10 @@ impl Config {
                 check_root(name, root)?;
             }
             if env.host.is_empty() || env.host.starts_with('-') {
-                bail!("env.{name}.host = {:?} is not a valid ssh destination", env.host);
+                bail!(
+                    "env.{name}.host = {:?} is not a valid ssh destination",
+                    env.host
+                );
             }
         }
         Ok(())
@@ -202,7 +209,10 @@ impl Config {
 
 fn check_root(env: &str, root: &Path) -> Result<()> {
     if !root.is_absolute() {
-        bail!("env.{env}.root = {:?} must be an absolute path", root.display());
+        bail!(
+            "env.{env}.root = {:?} must be an absolute path",
+            root.display()
+        );
     }
     let s = root.to_string_lossy();
     if s.len() > MAX_ROOT_LEN {
@@ -224,7 +234,12 @@ impl Environment {
 
     /// The server-side configuration of this environment. `local_root` is where local mode
     /// keeps its apps when `root` is not set.
-    pub fn server_config(&self, name: &str, app: &App, local_root: impl FnOnce() -> PathBuf) -> Result<ServerConfig> {
+    pub fn server_config(
+        &self,
+        name: &str,
+        app: &App,
+        local_root: impl FnOnce() -> PathBuf,
+    ) -> Result<ServerConfig> {
         let root = match (&self.root, self.is_local()) {
             (Some(r), _) => r.clone(),
             (None, true) => {
@@ -238,17 +253,17 @@ impl Environment {
             (Some(n), _) => (
                 RouterKind::Nginx,
                 n.listen.clone(),
-                Some(
-                    n.site
-                        .clone()
-                        .unwrap_or_else(|| PathBuf::from(format!("/etc/nginx/sites-enabled/jib-{name}.conf"))),
-                ),
+                Some(n.site.clone().unwrap_or_else(|| {
+                    PathBuf::from(format!("/etc/nginx/sites-enabled/jib-{name}.conf"))
+                })),
                 n.reload.clone(),
                 n.group.clone(),
             ),
             (None, true) => (
                 RouterKind::Http,
-                self.listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into()),
+                self.listen
+                    .clone()
+                    .unwrap_or_else(|| "127.0.0.1:8080".into()),
                 None,
                 Vec::new(),
                 None,
@@ -256,7 +271,9 @@ impl Environment {
             (None, false) => (
                 RouterKind::Nginx,
                 default_nginx_listen(),
-                Some(PathBuf::from(format!("/etc/nginx/sites-enabled/jib-{name}.conf"))),
+                Some(PathBuf::from(format!(
+                    "/etc/nginx/sites-enabled/jib-{name}.conf"
+                ))),
                 default_nginx_reload(),
                 default_nginx_group(),
             ),
@@ -306,7 +323,9 @@ domain = "dev.example.com"
     fn minimal_config_gets_defaults() {
         let c = Config::parse(MINIMAL).unwrap();
         let env = c.environment("dev").unwrap();
-        let s = env.server_config("dev", &c.app, || PathBuf::from("/x")).unwrap();
+        let s = env
+            .server_config("dev", &c.app, || PathBuf::from("/x"))
+            .unwrap();
         assert_eq!(s.root, PathBuf::from("/opt/apps"));
         assert_eq!(s.router, RouterKind::Nginx);
         assert_eq!(app_url("feature", &s), "http://feature.dev.example.com");
@@ -314,7 +333,9 @@ domain = "dev.example.com"
 
     #[test]
     fn unknown_key_names_the_line() {
-        let err = Config::parse(&format!("{MINIMAL}\nbogus = 1\n")).unwrap_err().to_string();
+        let err = Config::parse(&format!("{MINIMAL}\nbogus = 1\n"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line"), "{err}");
         assert!(err.contains("bogus"), "{err}");
     }
@@ -326,14 +347,22 @@ domain = "dev.example.com"
         let e = Config::parse(&format!("{MINIMAL}root = \"relative\"\n")).unwrap_err();
         assert!(e.to_string().contains("absolute"), "{e}");
         let c = Config::parse(MINIMAL).unwrap();
-        assert!(c.environment("prod").unwrap_err().to_string().contains("dev"));
+        assert!(
+            c.environment("prod")
+                .unwrap_err()
+                .to_string()
+                .contains("dev")
+        );
     }
 
     #[test]
     fn local_mode_uses_the_http_router() {
-        let c = Config::parse(&MINIMAL.replace("\"dev.example.com\"\ndomain", "\"local\"\ndomain")).unwrap();
+        let c = Config::parse(&MINIMAL.replace("\"dev.example.com\"\ndomain", "\"local\"\ndomain"))
+            .unwrap();
         let env = c.environment("dev").unwrap();
-        let s = env.server_config("dev", &c.app, || PathBuf::from("/tmp/jib-x")).unwrap();
+        let s = env
+            .server_config("dev", &c.app, || PathBuf::from("/tmp/jib-x"))
+            .unwrap();
         assert_eq!(s.router, RouterKind::Http);
         assert_eq!(s.root, PathBuf::from("/tmp/jib-x"));
         assert_eq!(app_url("f", &s), "http://f.dev.example.com:8080");

@@ -32,7 +32,10 @@ impl Repo {
 
     /// The branch checked out now.
     pub fn current_branch(&self) -> Result<String> {
-        let head = self.repo.head().context("the repository has no commits yet")?;
+        let head = self
+            .repo
+            .head()
+            .context("the repository has no commits yet")?;
         if !head.is_branch() {
             bail!("HEAD is detached; name the branch to push: jib push <branch>");
         }
@@ -65,7 +68,11 @@ impl Repo {
                 let known = self.branches().unwrap_or_default();
                 bail!(
                     "no local branch named {branch:?}; local branches: {}",
-                    if known.is_empty() { "none".into() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
                 )
             }
         }

@@ -18,7 +18,10 @@ pub struct Response {
 pub fn local_addr(listen: &str) -> Result<SocketAddr> {
     let spec = if listen.parse::<u16>().is_ok() {
         format!("127.0.0.1:{listen}")
-    } else if let Some(port) = listen.strip_prefix("*:").or_else(|| listen.strip_prefix("0.0.0.0:")) {
+    } else if let Some(port) = listen
+        .strip_prefix("*:")
+        .or_else(|| listen.strip_prefix("0.0.0.0:"))
+    {
         format!("127.0.0.1:{port}")
     } else {
         listen.to_string()
@@ -87,7 +90,10 @@ pub fn wait_for_release(
             Ok(r) => {
                 last = match &r.release {
                     Some(old) => format!("still served by release {old}"),
-                    None => format!("GET {path} answered {} without a release tag (app not loaded)", r.status),
+                    None => format!(
+                        "GET {path} answered {} without a release tag (app not loaded)",
+                        r.status
+                    ),
                 }
             }
             Err(e) => last = format!("GET {path}: {e}"),

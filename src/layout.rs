@@ -131,11 +131,17 @@ mod tests {
 
     #[test]
     fn sockets_fit_in_a_sockaddr() {
-        for root in ["/opt/apps", &format!("/home/{}/.local/share/jib/project", "u".repeat(40))] {
+        for root in [
+            "/opt/apps",
+            &format!("/home/{}/.local/share/jib/project", "u".repeat(40)),
+        ] {
             let l = Layout::new(root);
             let longest = l.sockets().join(format!("{}.sock", "a".repeat(63)));
             assert!(longest.as_os_str().len() <= 102, "{}", longest.display());
         }
-        assert_eq!(Layout::new("/opt/apps").sockets(), PathBuf::from("/opt/apps/.jib/s"));
+        assert_eq!(
+            Layout::new("/opt/apps").sockets(),
+            PathBuf::from("/opt/apps/.jib/s")
+        );
     }
 }

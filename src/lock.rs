@@ -117,7 +117,8 @@ mod tests {
     fn second_taker_learns_who_holds_it() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.lock");
-        let Acquire::Got(held) = Lock::acquire(&p, &me("alice"), Duration::ZERO, |_| {}).unwrap() else {
+        let Acquire::Got(held) = Lock::acquire(&p, &me("alice"), Duration::ZERO, |_| {}).unwrap()
+        else {
             panic!("first acquire failed");
         };
         match Lock::acquire(&p, &me("bob"), Duration::from_millis(250), |_| {}).unwrap() {

@@ -66,7 +66,10 @@ pub fn export(repo: &Repository, commit: Oid, dest: &Path) -> Result<usize> {
         let name = match entry.name() {
             Ok(n) if !n.is_empty() && n != "." && n != ".." && n != ".git" && !n.contains('/') => n,
             other => {
-                err = Some(anyhow::anyhow!("refusing tree entry {:?} in {parent:?}", other.ok()));
+                err = Some(anyhow::anyhow!(
+                    "refusing tree entry {:?} in {parent:?}",
+                    other.ok()
+                ));
                 return TreeWalkResult::Abort;
             }
         };
@@ -130,7 +133,11 @@ pub fn switch_link(link: &Path, target: &Path) -> Result<()> {
 /// The release `current` points at.
 pub fn current(app: &AppLayout) -> Option<ReleaseMeta> {
     let target = std::fs::read_link(app.current()).ok()?;
-    let dir = if target.is_absolute() { target } else { app.dir.join(target) };
+    let dir = if target.is_absolute() {
+        target
+    } else {
+        app.dir.join(target)
+    };
     read_meta(&dir)
 }
 
@@ -170,7 +177,11 @@ pub fn prune(app: &AppLayout, keep: usize) -> Result<Vec<String>> {
         removed.push(r.id.clone());
     }
     // Directories without metadata are leftovers of interrupted exports.
-    for e in std::fs::read_dir(app.releases()).into_iter().flatten().flatten() {
+    for e in std::fs::read_dir(app.releases())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let name = e.file_name().to_string_lossy().into_owned();
         if read_meta(&e.path()).is_none() && Some(&name) != current.as_ref() {
             let _ = std::fs::remove_dir_all(e.path());
@@ -181,7 +192,10 @@ pub fn prune(app: &AppLayout, keep: usize) -> Result<Vec<String>> {
 
 /// Checks that a path we are about to create stays inside `root`.
 pub fn ensure_within(root: &Path, p: &Path) -> Result<()> {
-    if !p.starts_with(root) || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+    if !p.starts_with(root)
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
         bail!("{} is outside {}", p.display(), root.display());
     }
     Ok(())

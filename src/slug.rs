@@ -71,7 +71,10 @@ mod tests {
 
     #[test]
     fn maps_common_branch_names() {
-        assert_eq!(app_name("Feature/Login_Page").unwrap(), "feature-login-page");
+        assert_eq!(
+            app_name("Feature/Login_Page").unwrap(),
+            "feature-login-page"
+        );
         assert_eq!(app_name("main").unwrap(), "main");
         assert_eq!(app_name("fix--double//slash").unwrap(), "fix-double-slash");
         assert_eq!(app_name("release/1.2.3").unwrap(), "release-1-2-3");
@@ -115,7 +118,10 @@ mod tests {
 
     #[test]
     fn finds_collisions() {
-        let c = collisions("feature/x", ["feature-x", "feature_x", "other", "feature/x"]);
+        let c = collisions(
+            "feature/x",
+            ["feature-x", "feature_x", "other", "feature/x"],
+        );
         assert_eq!(c, vec!["feature-x".to_string(), "feature_x".to_string()]);
     }
 }

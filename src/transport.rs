@@ -132,7 +132,10 @@ impl Remote {
         self.install_agent(&bytes).await?;
         match self.agent_version().await {
             Some(v) if v == want => Ok(true),
-            Some(v) => bail!("installed jib-agent on {} but it reports {v:?}, not {want:?}", self.host),
+            Some(v) => bail!(
+                "installed jib-agent on {} but it reports {v:?}, not {want:?}",
+                self.host
+            ),
             None => bail!(
                 "installed jib-agent on {} at {} but it does not run there; the server may have another \
                  CPU architecture or libc: build jib-agent for it and point {AGENT_BINARY_ENV} at that binary",
@@ -144,7 +147,12 @@ impl Remote {
 
     async fn agent_version(&self) -> Option<String> {
         let out = match &self.session {
-            Some(s) => s.command(self.agent_str()).arg("--version").output().await.ok()?,
+            Some(s) => s
+                .command(self.agent_str())
+                .arg("--version")
+                .output()
+                .await
+                .ok()?,
             None => tokio::process::Command::new(&self.agent)
                 .arg("--version")
                 .output()
@@ -166,7 +174,9 @@ impl Remote {
                 let dir = self.agent.parent().context("agent path has no directory")?;
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
-                let tmp = self.agent.with_extension(format!("tmp{}", std::process::id()));
+                let tmp = self
+                    .agent
+                    .with_extension(format!("tmp{}", std::process::id()));
                 std::fs::write(&tmp, bytes)?;
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
@@ -206,7 +216,10 @@ impl Remote {
                         self.agent.display(),
                         self.host,
                         err.trim(),
-                        self.agent.parent().map(|p| p.display().to_string()).unwrap_or_default()
+                        self.agent
+                            .parent()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default()
                     );
                 }
                 Ok(())
@@ -274,9 +287,7 @@ impl Remote {
 fn control_dir() -> PathBuf {
     std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(format!("/tmp/jib-ssh-{}", nix::unistd::getuid()))
-        })
+        .unwrap_or_else(|| PathBuf::from(format!("/tmp/jib-ssh-{}", nix::unistd::getuid())))
 }
 
 struct Exchange {
@@ -359,9 +370,14 @@ fn finish(
             }
             let err = out.stderr.trim();
             if !err.is_empty() {
-                msg.push_str(&format!("\n  its error output:\n    {}", err.replace('\n', "\n    ")));
+                msg.push_str(&format!(
+                    "\n  its error output:\n    {}",
+                    err.replace('\n', "\n    ")
+                ));
             }
-            msg.push_str("\n  run the command again; if it persists, `jib setup` reinstalls the agent");
+            msg.push_str(
+                "\n  run the command again; if it persists, `jib setup` reinstalls the agent",
+            );
             Err(CallError::Transport(anyhow!(msg)))
         }
     }
@@ -375,7 +391,10 @@ mod tests {
     fn destinations_ssh_understands() {
         assert_eq!(ssh_destination("dev"), "dev");
         assert_eq!(ssh_destination("deploy@host"), "deploy@host");
-        assert_eq!(ssh_destination("deploy@host:2222"), "ssh://deploy@host:2222");
+        assert_eq!(
+            ssh_destination("deploy@host:2222"),
+            "ssh://deploy@host:2222"
+        );
         assert_eq!(ssh_destination("host:22"), "ssh://host:22");
         assert_eq!(ssh_destination("ssh://a@b:1"), "ssh://a@b:1");
     }

@@ -99,7 +99,8 @@ pub fn ensure(
         return Ok((v, true));
     }
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|e| internal(anyhow!("cannot clear half-built {}: {e}", dir.display())))?;
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| internal(anyhow!("cannot clear half-built {}: {e}", dir.display())))?;
     }
     std::fs::create_dir_all(layout.venvs()).map_err(|e| internal(e.into()))?;
     let req_file = layout.venvs().join(format!("{key}.requirements.txt"));
@@ -137,7 +138,10 @@ fn build(layout: &Layout, python: &Python, dir: &Path, req: &Path, log: &Path) -
     if let Some(dirp) = log.parent() {
         std::fs::create_dir_all(dirp)?;
     }
-    let logf = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    let logf = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
     let run = |cmd: &mut Command, what: &str| -> Result<()> {
         let status = cmd
             .stdin(std::process::Stdio::null())
@@ -232,7 +236,10 @@ fn python_version(python: &Path) -> Option<String> {
 
 /// Last `n` lines of a log file.
 pub fn tail(path: &Path, n: usize) -> Vec<String> {
-    last_lines(&String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()), n)
+    last_lines(
+        &String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()),
+        n,
+    )
 }
 
 /// Last `n` lines of `text`.

@@ -13,7 +13,10 @@ fn django_sample_deploys_and_serves() {
     assert!(out.contains("main live at"), "{out}");
     let (status, body) = w.get("main", "/");
     assert_eq!(status, 200, "{body}");
-    assert!(body.starts_with("django 5.2") && body.contains("on main"), "{body}");
+    assert!(
+        body.starts_with("django 5.2") && body.contains("on main"),
+        "{body}"
+    );
 
     // A branch of it shares the venv: same dependency file, same hash.
     git(&w.repo, &["checkout", "-q", "-b", "feature"]);

@@ -7,7 +7,11 @@ use common::*;
 fn assert_failed(w: &World, args: &[&str], step: &str, expect: &[&str]) -> String {
     let out = w.jib(args);
     let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "jib {args:?} should fail at {step}:\n{t}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "jib {args:?} should fail at {step}:\n{t}"
+    );
     assert!(t.contains(&format!("{step} failed on {HOST_ALIAS}")), "{t}");
     for e in expect {
         assert!(t.contains(e), "expected {e:?} in:\n{t}");
@@ -24,17 +28,33 @@ fn failed_deploys_keep_the_previous_release_serving() {
     assert_eq!(w.get("main", "/"), (200, "good from main\n".into()));
 
     // A requirement that does not exist: the venv step fails, with the installer's words.
-    w.write("requirements.txt", "this-package-does-not-exist-jib==0.0.1\n");
+    w.write(
+        "requirements.txt",
+        "this-package-does-not-exist-jib==0.0.1\n",
+    );
     w.write("hello.py", &hello_py("bad deps"));
     w.commit("bad requirement");
-    assert_failed(&w, &["push"], "venv", &["this-package-does-not-exist-jib", "previous release keeps serving"]);
+    assert_failed(
+        &w,
+        &["push"],
+        "venv",
+        &[
+            "this-package-does-not-exist-jib",
+            "previous release keeps serving",
+        ],
+    );
     assert_eq!(w.get("main", "/"), (200, "good from main\n".into()));
 
     // An import error: caught before any traffic moves.
     w.write("requirements.txt", "");
     w.write("hello.py", "import no_such_module_jib\n");
     w.commit("import error");
-    assert_failed(&w, &["push"], "import check", &["No module named 'no_such_module_jib'", "still serving"]);
+    assert_failed(
+        &w,
+        &["push"],
+        "import check",
+        &["No module named 'no_such_module_jib'", "still serving"],
+    );
     assert_eq!(w.get("main", "/"), (200, "good from main\n".into()));
 
     // The app imports but answers 500: the health check fails and the old release comes back.
@@ -43,7 +63,12 @@ fn failed_deploys_keep_the_previous_release_serving() {
         "def app(environ, start_response):\n    start_response('500 Internal Server Error', [('Content-Type', 'text/plain')])\n    return [b'broken']\n",
     );
     w.commit("500");
-    assert_failed(&w, &["push"], "health check", &["answered 500", "still serving"]);
+    assert_failed(
+        &w,
+        &["push"],
+        "health check",
+        &["answered 500", "still serving"],
+    );
     assert_eq!(w.get("main", "/"), (200, "good from main\n".into()));
 
     // And a good commit afterwards deploys normally.
@@ -53,7 +78,10 @@ fn failed_deploys_keep_the_previous_release_serving() {
     assert_eq!(w.get("main", "/"), (200, "fixed from main\n".into()));
 
     // Failed attempts were cleaned up; the good releases remain.
-    let releases: Vec<_> = std::fs::read_dir(w.root.join("main/releases")).unwrap().flatten().collect();
+    let releases: Vec<_> = std::fs::read_dir(w.root.join("main/releases"))
+        .unwrap()
+        .flatten()
+        .collect();
     assert_eq!(releases.len(), 2, "{releases:?}");
 }
 

@@ -13,7 +13,11 @@ fn hostile_and_colliding_branch_names() {
     git(&w.repo, &["branch", "naïve"]);
     let out = w.jib(&["push", "naïve"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(text(&out).contains("cannot be mapped to a DNS label"), "{}", text(&out));
+    assert!(
+        text(&out).contains("cannot be mapped to a DNS label"),
+        "{}",
+        text(&out)
+    );
 
     // Shell metacharacters that git allows are refused too; nothing is created.
     git(&w.repo, &["branch", "x$(touch${IFS}pwned)"]);
@@ -32,7 +36,11 @@ fn hostile_and_colliding_branch_names() {
     git(&w.repo, &["branch", "feature_x"]);
     let out = w.jib(&["push", "feature/x"]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(text(&out).contains("\"feature_x\"") && text(&out).contains("feature-x"), "{}", text(&out));
+    assert!(
+        text(&out).contains("\"feature_x\"") && text(&out).contains("feature-x"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -41,11 +49,19 @@ fn unknown_branch_and_bad_config() {
     w.hello_app("hi");
     let out = w.jib(&["push", "no-such-branch"]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(text(&out).contains("no local branch named \"no-such-branch\"") && text(&out).contains("main"), "{}", text(&out));
+    assert!(
+        text(&out).contains("no local branch named \"no-such-branch\"")
+            && text(&out).contains("main"),
+        "{}",
+        text(&out)
+    );
 
     // Unknown key: the error names the key and the line.
     let toml = std::fs::read_to_string(w.repo.join("deploy.toml")).unwrap();
-    w.write("deploy.toml", &toml.replace("[env.dev]\n", "[env.dev]\nhots = \"x\"\n"));
+    w.write(
+        "deploy.toml",
+        &toml.replace("[env.dev]\n", "[env.dev]\nhots = \"x\"\n"),
+    );
     let out = w.jib(&["push"]);
     assert_eq!(out.status.code(), Some(3));
     let t = text(&out);
@@ -54,7 +70,11 @@ fn unknown_branch_and_bad_config() {
     // Unknown environment.
     w.write("deploy.toml", &toml);
     let out = w.jib(&["--env", "staging", "push"]);
-    assert!(text(&out).contains("no [env.staging] section") && text(&out).contains("dev"), "{}", text(&out));
+    assert!(
+        text(&out).contains("no [env.staging] section") && text(&out).contains("dev"),
+        "{}",
+        text(&out)
+    );
 
     // No deploy.toml at all.
     std::fs::remove_file(w.repo.join("deploy.toml")).unwrap();

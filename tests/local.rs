@@ -16,7 +16,10 @@ fn local_mode_end_to_end() {
     assert_eq!(w.get("main", "/"), (200, "hello from main\n".into()));
     let (status, body) = w.get("ghost", "/");
     assert_eq!(status, 404, "{body}");
-    assert!(body.contains("No branch is deployed at ghost.localhost"), "{body}");
+    assert!(
+        body.contains("No branch is deployed at ghost.localhost"),
+        "{body}"
+    );
     // setup is idempotent: a second run leaves the running service alone.
     let out = w.jib_ok(&["setup"]);
     assert!(out.contains("already running"), "{out}");

@@ -21,12 +21,16 @@ fn push_serves_branches_side_by_side_and_redeploys() {
     w.commit("feature");
     let out = w.jib_ok(&["push", "Feature/Login_Page"]);
     assert!(out.contains("http://feature-login-page.dev.test"), "{out}");
-    assert_eq!(w.get("feature-login-page", "/"), (200, "feature from Feature/Login_Page\n".into()));
+    assert_eq!(
+        w.get("feature-login-page", "/"),
+        (200, "feature from Feature/Login_Page\n".into())
+    );
     assert_eq!(w.get("main", "/"), (200, "hello from main\n".into()));
 
     // A new commit on main: new code live, same venv (the dependency file did not change).
     git(&w.repo, &["checkout", "-q", "main"]);
-    let first: serde_json::Value = serde_json::from_str(&w.jib_ok(&["push", "--json", "--force"])).unwrap();
+    let first: serde_json::Value =
+        serde_json::from_str(&w.jib_ok(&["push", "--json", "--force"])).unwrap();
     w.write("hello.py", &hello_py("howdy"));
     w.commit("howdy");
     let second: serde_json::Value = serde_json::from_str(&w.jib_ok(&["push", "--json"])).unwrap();
@@ -49,8 +53,15 @@ fn push_serves_branches_side_by_side_and_redeploys() {
     w.write("hello.py", &hello_py("hi again"));
     w.commit("small change");
     let out = w.jib_ok(&["push"]);
-    let pack_line = out.lines().find(|l| l.contains("pack")).unwrap_or_default().to_string();
-    assert!(pack_line.contains(" 1 KiB") || pack_line.contains(" 2 KiB"), "{out}");
+    let pack_line = out
+        .lines()
+        .find(|l| l.contains("pack"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        pack_line.contains(" 1 KiB") || pack_line.contains(" 2 KiB"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -62,9 +62,16 @@ pub fn check_server(server: &ServerConfig) -> Result<Layout, RemoteError> {
     }
 }
 
-pub fn deploy(req: DeployRequest, input: &mut impl Read, em: &Emitter) -> Result<Reply, RemoteError> {
+pub fn deploy(
+    req: DeployRequest,
+    input: &mut impl Read,
+    em: &Emitter,
+) -> Result<Reply, RemoteError> {
     if !crate::slug::is_app_name(&req.app) {
-        return Err(RemoteError::new("request", format!("{:?} is not a valid app name", req.app)));
+        return Err(RemoteError::new(
+            "request",
+            format!("{:?} is not a valid app name", req.app),
+        ));
     }
     let commit = Oid::from_str(&req.commit)
         .map_err(|_| RemoteError::new("request", format!("{:?} is not a commit id", req.commit)))?;
@@ -81,8 +88,10 @@ pub fn deploy(req: DeployRequest, input: &mut impl Read, em: &Emitter) -> Result
         })?;
     }
     if repo.find_commit(commit).is_err() {
-        return Err(RemoteError::new("receive", format!("commit {commit} did not arrive"))
-            .hint("push again; if it persists, the server's repository may be damaged"));
+        return Err(
+            RemoteError::new("receive", format!("commit {commit} did not arrive"))
+                .hint("push again; if it persists, the server's repository may be damaged"),
+        );
     }
     let _ = repo.reference(&format!("refs/jib/{}", req.app), commit, true, "jib push");
 
@@ -93,18 +102,28 @@ pub fn deploy(req: DeployRequest, input: &mut impl Read, em: &Emitter) -> Result
         what: format!("push {} ({})", req.branch, &req.commit[..12]),
     };
     let lock_path = layout.locks().join(format!("{}.lock", req.app));
-    let _lock = match Lock::acquire(&lock_path, &me, Duration::from_secs(req.lock_wait_secs), |h| {
-        if let Some(h) = h {
-            em.send(&Event::Waiting { holder: h.clone() });
-        }
-    })
+    let _lock = match Lock::acquire(
+        &lock_path,
+        &me,
+        Duration::from_secs(req.lock_wait_secs),
+        |h| {
+            if let Some(h) = h {
+                em.send(&Event::Waiting { holder: h.clone() });
+            }
+        },
+    )
     .map_err(internal("lock"))?
     {
         Acquire::Got(l) => l,
         Acquire::Held(holder) => {
-            let who = holder.map(|h| h.to_string()).unwrap_or_else(|| "another deploy".into());
-            return Err(RemoteError::new("lock", format!("{} is being deployed by {who}", req.app))
-                .hint("wait for it to finish, or pass --lock-wait <seconds> to queue behind it"));
+            let who = holder
+                .map(|h| h.to_string())
+                .unwrap_or_else(|| "another deploy".into());
+            return Err(RemoteError::new(
+                "lock",
+                format!("{} is being deployed by {who}", req.app),
+            )
+            .hint("wait for it to finish, or pass --lock-wait <seconds> to queue behind it"));
         }
     };
 
@@ -144,18 +163,24 @@ pub fn deploy(req: DeployRequest, input: &mut impl Read, em: &Emitter) -> Result
         Ok(((), Some(format!("{n} files"))))
     })?;
 
-    let (venv, reused) = em.step("venv", || {
-        let (v, reused) = venv::ensure(&layout, &python, &requirements, &app.dir.join("log/venv.log"))?;
-        let detail = if reused {
-            format!("reused {}", &v.hash[..12])
-        } else {
-            format!("built {} with {}", &v.hash[..12], v.tool)
-        };
-        Ok(((v, reused), Some(detail)))
-    })
-    .inspect_err(|_| {
-        let _ = std::fs::remove_dir_all(&rel_dir);
-    })?;
+    let (venv, reused) = em
+        .step("venv", || {
+            let (v, reused) = venv::ensure(
+                &layout,
+                &python,
+                &requirements,
+                &app.dir.join("log/venv.log"),
+            )?;
+            let detail = if reused {
+                format!("reused {}", &v.hash[..12])
+            } else {
+                format!("built {} with {}", &v.hash[..12], v.tool)
+            };
+            Ok(((v, reused), Some(detail)))
+        })
+        .inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&rel_dir);
+        })?;
 
     let mut meta = ReleaseMeta {
         id: id.clone(),
@@ -190,12 +215,16 @@ pub fn deploy(req: DeployRequest, input: &mut impl Read, em: &Emitter) -> Result
     }
 
     em.step("switch", || {
-        release::switch_link(&app.current(), &Path::new("releases").join(&id)).map_err(internal("switch"))?;
+        release::switch_link(&app.current(), &Path::new("releases").join(&id))
+            .map_err(internal("switch"))?;
         let how = emperor::reload(&app).map_err(internal("switch"))?;
-        Ok(((), Some(match how {
-            emperor::Reload::Chain => "chain reload".to_string(),
-            emperor::Reload::Started => "starting app".to_string(),
-        })))
+        Ok((
+            (),
+            Some(match how {
+                emperor::Reload::Chain => "chain reload".to_string(),
+                emperor::Reload::Started => "starting app".to_string(),
+            }),
+        ))
     })?;
 
     let timeout = Duration::from_secs(req.spec.health_timeout_secs.max(1));
@@ -204,7 +233,11 @@ pub fn deploy(req: DeployRequest, input: &mut impl Read, em: &Emitter) -> Result
             Ok(r) => Ok(((), Some(format!("HTTP {}", r.status)))),
             Err(last) => Err(RemoteError::new(
                 "health check",
-                format!("http://{host}{} did not answer healthy within {}s: {last}", req.spec.health_path, timeout.as_secs()),
+                format!(
+                    "http://{host}{} did not answer healthy within {}s: {last}",
+                    req.spec.health_path,
+                    timeout.as_secs()
+                ),
             )
             .log_tail(venv::tail(&app.log(), 20))),
         }
@@ -213,7 +246,11 @@ pub fn deploy(req: DeployRequest, input: &mut impl Read, em: &Emitter) -> Result
         let mut e = fail(&mut meta, e);
         e.previous_serving = restore(&app, previous.as_ref(), addr, &host, &req, em);
         e.hint = Some(if e.previous_serving {
-            format!("release {} is serving again; fix the app and push again (`jib logs {}` shows the app log)", previous.as_ref().map(|p| p.id.as_str()).unwrap_or(""), req.branch)
+            format!(
+                "release {} is serving again; fix the app and push again (`jib logs {}` shows the app log)",
+                previous.as_ref().map(|p| p.id.as_str()).unwrap_or(""),
+                req.branch
+            )
         } else {
             "fix the app and push again; `jib logs` shows the app log".into()
         });
@@ -268,7 +305,12 @@ fn open_repo(layout: &Layout) -> Result<Repository, RemoteError> {
     let _l = Lock::wait(&layout.locks().join("repo.lock")).map_err(internal("receive"))?;
     Repository::open_bare(&path)
         .or_else(|_| Repository::init_bare(&path))
-        .map_err(|e| RemoteError::new("receive", format!("cannot open {}: {}", path.display(), e.message())))
+        .map_err(|e| {
+            RemoteError::new(
+                "receive",
+                format!("cannot open {}: {}", path.display(), e.message()),
+            )
+        })
 }
 
 fn receive_pack(repo: &Repository, input: &mut impl Read, len: u64) -> Result<(), RemoteError> {
@@ -287,7 +329,11 @@ fn receive_pack(repo: &Repository, input: &mut impl Read, len: u64) -> Result<()
     Ok(())
 }
 
-fn read_requirements(repo: &Repository, commit: Oid, path: Option<&str>) -> Result<Vec<u8>, RemoteError> {
+fn read_requirements(
+    repo: &Repository,
+    commit: Oid,
+    path: Option<&str>,
+) -> Result<Vec<u8>, RemoteError> {
     let Some(path) = path else {
         return Ok(Vec::new());
     };
@@ -296,8 +342,11 @@ fn read_requirements(repo: &Repository, commit: Oid, path: Option<&str>) -> Resu
         .and_then(|c| c.tree())
         .map_err(|e| RemoteError::new("venv", e.message().to_string()))?;
     let entry = tree.get_path(Path::new(path)).map_err(|_| {
-        RemoteError::new("venv", format!("{path} is not in commit {}", &commit.to_string()[..12]))
-            .hint("commit the dependency file, or fix app.requirements in deploy.toml")
+        RemoteError::new(
+            "venv",
+            format!("{path} is not in commit {}", &commit.to_string()[..12]),
+        )
+        .hint("commit the dependency file, or fix app.requirements in deploy.toml")
     })?;
     let blob = repo
         .find_blob(entry.id())
@@ -323,7 +372,12 @@ fn app_env(req: &DeployRequest, url: &str) -> std::collections::BTreeMap<String,
 }
 
 /// Imports the release's entry point in its own venv and environment, before any traffic.
-fn import_check(layout: &Layout, app: &AppLayout, rel_dir: &Path, venv_dir: &Path) -> Result<(), RemoteError> {
+fn import_check(
+    layout: &Layout,
+    app: &AppLayout,
+    rel_dir: &Path,
+    venv_dir: &Path,
+) -> Result<(), RemoteError> {
     let out = Command::new(venv_dir.join("bin/python"))
         .arg(layout.shim())
         .arg("--check")
@@ -332,14 +386,21 @@ fn import_check(layout: &Layout, app: &AppLayout, rel_dir: &Path, venv_dir: &Pat
         .current_dir(rel_dir)
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| RemoteError::new("import check", format!("cannot run the venv's python: {e}")))?;
+        .map_err(|e| {
+            RemoteError::new("import check", format!("cannot run the venv's python: {e}"))
+        })?;
     if out.status.success() {
         return Ok(());
     }
     let text = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let last = lines.last().cloned().unwrap_or_else(|| format!("exited with {}", out.status));
-    Err(RemoteError::new("import check", format!("the app does not import: {last}"))
-        .hint("fix the error and push again; the previous release keeps serving")
-        .log_tail(lines[lines.len().saturating_sub(15)..].to_vec()))
+    let last = lines
+        .last()
+        .cloned()
+        .unwrap_or_else(|| format!("exited with {}", out.status));
+    Err(
+        RemoteError::new("import check", format!("the app does not import: {last}"))
+            .hint("fix the error and push again; the previous release keeps serving")
+            .log_tail(lines[lines.len().saturating_sub(15)..].to_vec()),
+    )
 }

@@ -38,7 +38,11 @@ impl Emitter {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let f = std::fs::OpenOptions::new().create(true).append(true).open(path).ok();
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok();
         if let Ok(mut l) = self.log.lock() {
             *l = f;
         }
@@ -86,14 +90,27 @@ fn describe(ev: &Event) -> String {
     match ev {
         Event::StepStarted { step } => format!("{step} …"),
         Event::StepDone { step, ms, detail } => {
-            format!("{step} done in {ms} ms{}", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())
+            format!(
+                "{step} done in {ms} ms{}",
+                detail
+                    .as_ref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            )
         }
         Event::Warning { message } => format!("warning: {message}"),
         Event::Waiting { holder } => format!("waiting for {holder}"),
-        Event::Done { result } => format!("done: {}", serde_json::to_string(result).unwrap_or_default()),
+        Event::Done { result } => format!(
+            "done: {}",
+            serde_json::to_string(result).unwrap_or_default()
+        ),
         Event::Failed { error } => format!(
             "FAILED: {error}{}",
-            error.log_tail.iter().map(|l| format!("\n    {l}")).collect::<String>()
+            error
+                .log_tail
+                .iter()
+                .map(|l| format!("\n    {l}"))
+                .collect::<String>()
         ),
     }
 }

@@ -20,22 +20,30 @@ use crate::{emperor, router};
 
 fn log(msg: impl AsRef<str>) {
     let mut e = std::io::stderr().lock();
-    let _ = writeln!(e, "{} jib-agent serve: {}", crate::release::utc_now(), msg.as_ref());
+    let _ = writeln!(
+        e,
+        "{} jib-agent serve: {}",
+        crate::release::utc_now(),
+        msg.as_ref()
+    );
 }
 
 pub fn serve(root: &Path) -> Result<()> {
     let layout = Layout::new(root);
-    let server: ServerConfig = serde_json::from_slice(
-        &std::fs::read(layout.server_json())
-            .with_context(|| format!("{} has not been set up: run `jib setup`", root.display()))?,
-    )?;
+    let server: ServerConfig =
+        serde_json::from_slice(&std::fs::read(layout.server_json()).with_context(|| {
+            format!("{} has not been set up: run `jib setup`", root.display())
+        })?)?;
     let pidfile = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
         .open(layout.pidfile())?;
     if pidfile.try_lock().is_err() {
-        bail!("another jib-agent serve is already running for {}", root.display());
+        bail!(
+            "another jib-agent serve is already running for {}",
+            root.display()
+        );
     }
     pidfile.set_len(0)?;
     writeln!(&pidfile, "{}", std::process::id())?;
@@ -53,7 +61,10 @@ pub fn serve(root: &Path) -> Result<()> {
 fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
     std::fs::create_dir_all(layout.sockets())?;
     write_if_changed(&layout.shim(), include_bytes!("../assets/jib_wsgi.py"))?;
-    if write_if_changed(&layout.template(), emperor::template(server, layout).as_bytes())? {
+    if write_if_changed(
+        &layout.template(),
+        emperor::template(server, layout).as_bytes(),
+    )? {
         for app in emperor::apps(layout) {
             let _ = emperor::touch_link(&layout.app(&app).ini());
         }
@@ -79,7 +90,10 @@ fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
                 .status();
             match st {
                 Ok(s) if s.success() => log("nginx reloaded"),
-                other => log(format!("reloading nginx ({}) failed: {other:?}", server.nginx_reload.join(" "))),
+                other => log(format!(
+                    "reloading nginx ({}) failed: {other:?}",
+                    server.nginx_reload.join(" ")
+                )),
             }
         }
     }
@@ -113,17 +127,29 @@ impl Supervised {
         let child = Command::from(cmd)
             .spawn()
             .with_context(|| format!("cannot start the {} (is uwsgi installed?)", self.name))?;
-        log(format!("started {} (pid {})", self.name, child.id().unwrap_or(0)));
+        log(format!(
+            "started {} (pid {})",
+            self.name,
+            child.id().unwrap_or(0)
+        ));
         self.child = Some(child);
         Ok(())
     }
 
     async fn stop(&mut self) {
-        let Some(mut c) = self.child.take() else { return };
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
         if let Some(pid) = c.id() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGINT);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGINT,
+            );
         }
-        if tokio::time::timeout(Duration::from_secs(15), c.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(15), c.wait())
+            .await
+            .is_err()
+        {
             log(format!("{} did not stop in 15 s; killing it", self.name));
             let _ = c.kill().await;
         }
@@ -139,8 +165,18 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
     let l1 = layout.clone();
     let (s2, l2) = (server.clone(), layout.clone());
     let mut procs = [
-        Supervised { name: "emperor", child: None, make: Box::new(move || emperor::command(&l1)), failures: 0 },
-        Supervised { name: "router", child: None, make: Box::new(move || router::command(&s2, &l2)), failures: 0 },
+        Supervised {
+            name: "emperor",
+            child: None,
+            make: Box::new(move || emperor::command(&l1)),
+            failures: 0,
+        },
+        Supervised {
+            name: "router",
+            child: None,
+            make: Box::new(move || router::command(&s2, &l2)),
+            failures: 0,
+        },
     ];
     for p in procs.iter_mut() {
         p.start(layout)?;
@@ -196,7 +232,9 @@ async fn announce_not_found(layout: Layout) {
         router::NOT_FOUND_KEY,
         &layout.notfound_socket().to_string_lossy(),
     );
-    let Ok(sock) = tokio::net::UnixDatagram::unbound() else { return };
+    let Ok(sock) = tokio::net::UnixDatagram::unbound() else {
+        return;
+    };
     // Often at first (the router may not be listening yet), then at a relaxed pace.
     for n in 0u32.. {
         let _ = sock.send_to(&packet, layout.subscription_socket()).await;

@@ -22,7 +22,10 @@ struct Missing {
 fn missing_prerequisites(server: &ServerConfig) -> Vec<Missing> {
     let mut out = Vec::new();
     if which("uwsgi").is_none() {
-        out.push(Missing { what: "uwsgi", package: "uwsgi-core" });
+        out.push(Missing {
+            what: "uwsgi",
+            package: "uwsgi-core",
+        });
     }
     let plugin_dirs = ["/usr/lib/uwsgi/plugins", "/usr/local/lib/uwsgi/plugins"];
     let has_python_plugin = plugin_dirs.iter().any(|d| {
@@ -36,10 +39,16 @@ fn missing_prerequisites(server: &ServerConfig) -> Vec<Missing> {
             })
     });
     if !has_python_plugin {
-        out.push(Missing { what: "uWSGI's python3 plugin", package: "uwsgi-plugin-python3" });
+        out.push(Missing {
+            what: "uWSGI's python3 plugin",
+            package: "uwsgi-plugin-python3",
+        });
     }
     if server.router == RouterKind::Nginx && which("nginx").is_none() {
-        out.push(Missing { what: "nginx", package: "nginx-light" });
+        out.push(Missing {
+            what: "nginx",
+            package: "nginx-light",
+        });
     }
     let venv_ok = Command::new("python3")
         .args(["-c", "import venv, ensurepip"])
@@ -49,7 +58,10 @@ fn missing_prerequisites(server: &ServerConfig) -> Vec<Missing> {
         .map(|s| s.success())
         .unwrap_or(false);
     if !venv_ok {
-        out.push(Missing { what: "python3 with venv", package: "python3-venv" });
+        out.push(Missing {
+            what: "python3 with venv",
+            package: "python3-venv",
+        });
     }
     out
 }
@@ -64,7 +76,11 @@ fn can_sudo() -> bool {
         .unwrap_or(false)
 }
 
-pub fn setup(server: &ServerConfig, install_deps: bool, em: &Emitter) -> Result<Reply, RemoteError> {
+pub fn setup(
+    server: &ServerConfig,
+    install_deps: bool,
+    em: &Emitter,
+) -> Result<Reply, RemoteError> {
     let mut messages = Vec::new();
     let root_user = nix::unistd::geteuid().is_root();
     em.step("prerequisites", || {
@@ -76,7 +92,9 @@ pub fn setup(server: &ServerConfig, install_deps: bool, em: &Emitter) -> Result<
         let what: Vec<&str> = missing.iter().map(|m| m.what).collect();
         let line = format!("apt-get install -y {}", pkgs.join(" "));
         if install_deps && (root_user || can_sudo()) {
-            let mut cmd = if root_user { Command::new("apt-get") } else {
+            let mut cmd = if root_user {
+                Command::new("apt-get")
+            } else {
                 let mut c = Command::new("sudo");
                 c.args(["-n", "apt-get"]);
                 c
@@ -86,16 +104,25 @@ pub fn setup(server: &ServerConfig, install_deps: bool, em: &Emitter) -> Result<
                 .args(&pkgs)
                 .env("DEBIAN_FRONTEND", "noninteractive")
                 .output()
-                .map_err(|e| RemoteError::new("prerequisites", format!("cannot run apt-get: {e}")))?;
+                .map_err(|e| {
+                    RemoteError::new("prerequisites", format!("cannot run apt-get: {e}"))
+                })?;
             if !out.status.success() {
                 let text = String::from_utf8_lossy(&out.stderr).into_owned();
-                return Err(RemoteError::new("prerequisites", format!("`{line}` failed"))
-                    .log_tail(crate::venv::last_lines(&text, 10)));
+                return Err(
+                    RemoteError::new("prerequisites", format!("`{line}` failed"))
+                        .log_tail(crate::venv::last_lines(&text, 10)),
+                );
             }
             return Ok(((), Some(format!("installed {}", pkgs.join(" ")))));
         }
-        Err(RemoteError::new("prerequisites", format!("missing on this server: {}", what.join(", ")))
-            .hint(format!("install them: sudo {line}   (or run `jib setup --install-deps` as a user with sudo)")))
+        Err(RemoteError::new(
+            "prerequisites",
+            format!("missing on this server: {}", what.join(", ")),
+        )
+        .hint(format!(
+            "install them: sudo {line}   (or run `jib setup --install-deps` as a user with sudo)"
+        )))
     })?;
     if which("uv").is_none() {
         messages.push("uv is not installed: venvs are built with python -m venv + pip (slower); `pip install uv` or see https://docs.astral.sh/uv/".to_string());
@@ -130,7 +157,14 @@ fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteErro
             server.root.display()
         ))
     };
-    for d in [layout.state(), layout.logs(), layout.locks(), layout.venvs(), layout.cache(), layout.sockets()] {
+    for d in [
+        layout.state(),
+        layout.logs(),
+        layout.locks(),
+        layout.venvs(),
+        layout.cache(),
+        layout.sockets(),
+    ] {
         std::fs::create_dir_all(&d).map_err(|e| err(&d, e))?;
     }
     // Sockets can load arbitrary Python (uWSGI #2491): only us and nginx's group get in.
@@ -142,7 +176,8 @@ fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteErro
         let _ = nix::unistd::chown(&sockets, None, Some(g.gid));
     }
     let _ = std::fs::set_permissions(&sockets, std::fs::Permissions::from_mode(0o2750));
-    let json = serde_json::to_vec_pretty(server).map_err(|e| RemoteError::new("layout", e.to_string()))?;
+    let json =
+        serde_json::to_vec_pretty(server).map_err(|e| RemoteError::new("layout", e.to_string()))?;
     write_if_changed(&layout.server_json(), &json).map_err(|e| err(&layout.server_json(), e))?;
     Ok(())
 }
@@ -172,7 +207,10 @@ pub fn serve_info_path(layout: &Layout) -> PathBuf {
 
 /// The running serve process, if its pidfile is locked (held for its whole life).
 pub fn running_serve(layout: &Layout) -> Option<ServeInfo> {
-    let f = std::fs::OpenOptions::new().write(true).open(layout.pidfile()).ok()?;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(layout.pidfile())
+        .ok()?;
     if f.try_lock().is_ok() {
         return None;
     }
@@ -212,11 +250,20 @@ fn start_service(server: &ServerConfig, layout: &Layout) -> Result<String, Remot
             agent = agent.display()
         );
         let path = Path::new("/etc/systemd/system").join(&unit);
-        write_if_changed(&path, text.as_bytes()).map_err(|e| err(format!("cannot write {}: {e}", path.display())))?;
-        for args in [vec!["daemon-reload"], vec!["enable", &unit], vec!["restart", &unit]] {
-            let st = Command::new("systemctl").args(&args).status().map_err(|e| err(e.to_string()))?;
+        write_if_changed(&path, text.as_bytes())
+            .map_err(|e| err(format!("cannot write {}: {e}", path.display())))?;
+        for args in [
+            vec!["daemon-reload"],
+            vec!["enable", &unit],
+            vec!["restart", &unit],
+        ] {
+            let st = Command::new("systemctl")
+                .args(&args)
+                .status()
+                .map_err(|e| err(e.to_string()))?;
             if !st.success() {
-                return Err(err(format!("systemctl {} failed", args.join(" "))).hint(format!("see: journalctl -u {unit}")));
+                return Err(err(format!("systemctl {} failed", args.join(" ")))
+                    .hint(format!("see: journalctl -u {unit}")));
             }
         }
         format!("systemd unit {unit}")
@@ -241,7 +288,8 @@ fn start_service(server: &ServerConfig, layout: &Layout) -> Result<String, Remot
                 Ok(())
             });
         }
-        cmd.spawn().map_err(|e| err(format!("cannot start {}: {e}", agent.display())))?;
+        cmd.spawn()
+            .map_err(|e| err(format!("cannot start {}: {e}", agent.display())))?;
         "started in the background (no systemd)".to_string()
     };
     // Ready when serve has written its info and its router socket/port exists.
@@ -255,9 +303,11 @@ fn start_service(server: &ServerConfig, layout: &Layout) -> Result<String, Remot
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(err("jib-agent serve did not become ready within 15 s".into())
-        .log_tail(crate::venv::tail(&layout.logs().join("agent.log"), 15))
-        .hint(format!("see {}", layout.logs().display())))
+    Err(
+        err("jib-agent serve did not become ready within 15 s".into())
+            .log_tail(crate::venv::tail(&layout.logs().join("agent.log"), 15))
+            .hint(format!("see {}", layout.logs().display())),
+    )
 }
 
 fn router_ready(server: &ServerConfig, layout: &Layout) -> bool {
@@ -265,13 +315,18 @@ fn router_ready(server: &ServerConfig, layout: &Layout) -> bool {
         RouterKind::Nginx => layout.router_socket().exists(),
         RouterKind::Http => crate::health::local_addr(&server.listen)
             .ok()
-            .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_millis(200)).is_ok()),
+            .is_some_and(|a| {
+                std::net::TcpStream::connect_timeout(&a, Duration::from_millis(200)).is_ok()
+            }),
     }
 }
 
 /// Stops a running serve (SIGTERM: it stops its emperor and router first).
 pub fn stop_serve(layout: &Layout, pid: u32) {
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
     let start = Instant::now();
     while running_serve(layout).is_some() && start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(50));

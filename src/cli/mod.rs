@@ -29,7 +29,11 @@ pub mod exit {
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "jib", version, about = "Deploy any git branch of a Python web app to <branch>.<domain> on your own servers")]
+#[command(
+    name = "jib",
+    version,
+    about = "Deploy any git branch of a Python web app to <branch>.<domain> on your own servers"
+)]
 pub struct Cli {
     /// Run as if jib was started in this directory
     #[arg(short = 'C', long = "dir", global = true, value_name = "DIR")]
@@ -78,7 +82,10 @@ pub struct Failure {
 
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(e: E) -> Self {
-        Failure { code: exit::CONFIG, error: e.into() }
+        Failure {
+            code: exit::CONFIG,
+            error: e.into(),
+        }
     }
 }
 
@@ -93,9 +100,22 @@ pub fn main() -> i32 {
             clap_complete::generate(*shell, &mut Cli::command(), "jib", &mut std::io::stdout());
             Ok(())
         }
-        Command::Setup { install_deps } => runtime().and_then(|rt| rt.block_on(setup::run(&cli, *install_deps))),
-        Command::Push { branch, force, lock_wait, json } => runtime().and_then(|rt| {
-            rt.block_on(push::run(&cli, branch.as_deref(), *force, *lock_wait, *json))
+        Command::Setup { install_deps } => {
+            runtime().and_then(|rt| rt.block_on(setup::run(&cli, *install_deps)))
+        }
+        Command::Push {
+            branch,
+            force,
+            lock_wait,
+            json,
+        } => runtime().and_then(|rt| {
+            rt.block_on(push::run(
+                &cli,
+                branch.as_deref(),
+                *force,
+                *lock_wait,
+                *json,
+            ))
         }),
     };
     match result {
@@ -136,7 +156,14 @@ impl Project {
         let env = config.environment(&cli.env)?.clone();
         let project = config.project_name(&dir);
         let server = env.server_config(&cli.env, &config.app, || local_root(&project, &cli.env))?;
-        Ok(Project { repo, dir, config, env_name: cli.env.clone(), env, server })
+        Ok(Project {
+            repo,
+            dir,
+            config,
+            env_name: cli.env.clone(),
+            env,
+            server,
+        })
     }
 
     pub fn layout(&self) -> Layout {
@@ -158,7 +185,13 @@ fn local_root(project: &str, env: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/tmp"));
     let project: String = project
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     base.join("jib").join(format!("{project}-{env}"))
 }
@@ -167,9 +200,22 @@ fn local_root(project: &str, env: &str) -> PathBuf {
 pub fn call_failure(host: &str, e: CallError) -> Failure {
     match e {
         CallError::Remote(r) => {
-            let code = if r.step == "lock" { exit::LOCKED } else { exit::REMOTE };
-            Failure { code, error: anyhow::Error::new(ui::RemoteFailure { host: host.to_string(), error: r }) }
+            let code = if r.step == "lock" {
+                exit::LOCKED
+            } else {
+                exit::REMOTE
+            };
+            Failure {
+                code,
+                error: anyhow::Error::new(ui::RemoteFailure {
+                    host: host.to_string(),
+                    error: r,
+                }),
+            }
         }
-        CallError::Transport(t) => Failure { code: exit::CONNECTION, error: t },
+        CallError::Transport(t) => Failure {
+            code: exit::CONNECTION,
+            error: t,
+        },
     }
 }

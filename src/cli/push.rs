@@ -6,7 +6,13 @@ use super::{Cli, Failure, Project, call_failure, exit, fail, ui::Progress};
 use crate::protocol::{DeployRequest, Reply, Request};
 use crate::slug;
 
-pub async fn run(cli: &Cli, branch: Option<&str>, force: bool, lock_wait: u64, json: bool) -> Result<(), Failure> {
+pub async fn run(
+    cli: &Cli,
+    branch: Option<&str>,
+    force: bool,
+    lock_wait: u64,
+    json: bool,
+) -> Result<(), Failure> {
     let t0 = Instant::now();
     let project = Project::open(cli)?;
     let branch = match branch {
@@ -20,7 +26,11 @@ pub async fn run(cli: &Cli, branch: Option<&str>, force: bool, lock_wait: u64, j
     if !clash.is_empty() {
         return Err(fail(exit::CONFIG)(anyhow::anyhow!(
             "branch {branch:?} and {} would both be deployed as {app:?}; rename one of them",
-            clash.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ")
+            clash
+                .iter()
+                .map(|c| format!("{c:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let mut progress = Progress::new(json);
@@ -43,8 +53,15 @@ pub async fn run(cli: &Cli, branch: Option<&str>, force: bool, lock_wait: u64, j
     let remote = project.connect().await?;
     let t = Instant::now();
     progress.start("agent");
-    let installed = remote.ensure_agent().await.map_err(fail(exit::CONNECTION))?;
-    progress.done("connect", t.elapsed().as_millis() as u64, installed.then_some("agent installed"));
+    let installed = remote
+        .ensure_agent()
+        .await
+        .map_err(fail(exit::CONNECTION))?;
+    progress.done(
+        "connect",
+        t.elapsed().as_millis() as u64,
+        installed.then_some("agent installed"),
+    );
 
     let root = project.server.root.clone();
     let has = match remote.call(&Request::Refs { root }, &[], |_| {}).await {
@@ -55,7 +72,11 @@ pub async fn run(cli: &Cli, branch: Option<&str>, force: bool, lock_wait: u64, j
     let t = Instant::now();
     let pack = project.repo.pack_missing(commit, &has)?;
     if !pack.is_empty() {
-        progress.done("pack", t.elapsed().as_millis() as u64, Some(&format!("{} KiB", pack.len().div_ceil(1024))));
+        progress.done(
+            "pack",
+            t.elapsed().as_millis() as u64,
+            Some(&format!("{} KiB", pack.len().div_ceil(1024))),
+        );
     }
 
     let req = Request::Deploy(Box::new(DeployRequest {
@@ -81,11 +102,23 @@ pub async fn run(cli: &Cli, branch: Option<&str>, force: bool, lock_wait: u64, j
         println!("{v}");
         return Ok(());
     }
-    if let Reply::Deploy { url, unchanged, release, .. } = reply {
+    if let Reply::Deploy {
+        url,
+        unchanged,
+        release,
+        ..
+    } = reply
+    {
         if unchanged {
-            eprintln!("✔ {branch} already live at {url} (release {release}, nothing changed; --force redeploys) ({})", super::ui::format_ms(elapsed));
+            eprintln!(
+                "✔ {branch} already live at {url} (release {release}, nothing changed; --force redeploys) ({})",
+                super::ui::format_ms(elapsed)
+            );
         } else {
-            eprintln!("✔ {branch} live at {url} ({})", super::ui::format_ms(elapsed));
+            eprintln!(
+                "✔ {branch} live at {url} ({})",
+                super::ui::format_ms(elapsed)
+            );
         }
         println!("{url}");
     }

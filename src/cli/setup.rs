@@ -6,17 +6,28 @@ use crate::protocol::{Reply, Request};
 pub async fn run(cli: &Cli, install_deps: bool) -> Result<(), Failure> {
     let project = Project::open(cli)?;
     let mut progress = Progress::new(false);
-    eprintln!("Setting up {} on {} ({})", project.env_name, project.env.host, project.server.root.display());
+    eprintln!(
+        "Setting up {} on {} ({})",
+        project.env_name,
+        project.env.host,
+        project.server.root.display()
+    );
     let remote = project.connect().await?;
     let t = std::time::Instant::now();
     progress.start("agent");
-    let installed = remote.ensure_agent().await.map_err(fail(exit::CONNECTION))?;
+    let installed = remote
+        .ensure_agent()
+        .await
+        .map_err(fail(exit::CONNECTION))?;
     progress.done(
         "agent",
         t.elapsed().as_millis() as u64,
         Some(if installed { "installed" } else { "up to date" }),
     );
-    let req = Request::Setup { server: project.server.clone(), install_deps };
+    let req = Request::Setup {
+        server: project.server.clone(),
+        install_deps,
+    };
     let reply = remote
         .call(&req, &[], |ev| progress.event(ev))
         .await
@@ -31,6 +42,8 @@ pub async fn run(cli: &Cli, install_deps: bool) -> Result<(), Failure> {
             eprintln!("✔ {} is ready: jib push <branch>", project.env.host);
             Ok(())
         }
-        other => Err(fail(exit::REMOTE)(anyhow::anyhow!("unexpected answer from the agent: {other:?}"))),
+        other => Err(fail(exit::REMOTE)(anyhow::anyhow!(
+            "unexpected answer from the agent: {other:?}"
+        ))),
     }
 }

@@ -27,7 +27,10 @@ impl Progress {
         }
         if Self::tty() {
             let bar = ProgressBar::new_spinner();
-            bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             bar.set_message(step.to_string());
             bar.enable_steady_tick(Duration::from_millis(100));
             self.bar = Some(bar);
@@ -58,7 +61,9 @@ impl Progress {
             Event::StepStarted { step } => self.start(step),
             Event::StepDone { step, ms, detail } => self.done(step, *ms, detail.as_deref()),
             Event::Warning { message } => self.note(&format!("  ! {message}")),
-            Event::Waiting { holder } => self.note(&format!("  … waiting: this app is being deployed by {holder}")),
+            Event::Waiting { holder } => self.note(&format!(
+                "  … waiting: this app is being deployed by {holder}"
+            )),
             Event::Done { .. } | Event::Failed { .. } => {}
         }
     }
@@ -71,7 +76,11 @@ impl Progress {
 }
 
 pub fn format_ms(ms: u64) -> String {
-    if ms < 1000 { format!("{ms} ms") } else { format!("{:.1} s", ms as f64 / 1000.0) }
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
 }
 
 /// A failure reported by the agent, with the host it happened on.

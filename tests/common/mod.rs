@@ -15,20 +15,33 @@ pub const DOMAIN: &str = "dev.test";
 pub const HOST_ALIAS: &str = "jibtest";
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_port(port: u16, what: &str) {
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(10), "{what} did not listen on {port}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{what} did not listen on {port}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -76,7 +89,11 @@ impl Sshd {
         let host_pub = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
         let mut parts = host_pub.split_whitespace();
         let (kind, key) = (parts.next().unwrap(), parts.next().unwrap());
-        std::fs::write(dir.join("known_hosts"), format!("[127.0.0.1]:{port} {kind} {key}\n")).unwrap();
+        std::fs::write(
+            dir.join("known_hosts"),
+            format!("[127.0.0.1]:{port} {kind} {key}\n"),
+        )
+        .unwrap();
         let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
         let config = dir.join("ssh_config");
         std::fs::write(
@@ -89,7 +106,12 @@ impl Sshd {
             ),
         )
         .unwrap();
-        Sshd { child, port, dir, config }
+        Sshd {
+            child,
+            port,
+            dir,
+            config,
+        }
     }
 }
 
@@ -112,7 +134,8 @@ impl Nginx {
         let dir = dir.join("nginx");
         std::fs::create_dir_all(dir.join("sites")).unwrap();
         std::fs::create_dir_all(dir.join("logs")).unwrap();
-        std::fs::copy("/etc/nginx/uwsgi_params", dir.join("uwsgi_params")).expect("nginx must be installed");
+        std::fs::copy("/etc/nginx/uwsgi_params", dir.join("uwsgi_params"))
+            .expect("nginx must be installed");
         let port = free_port();
         std::fs::write(
             dir.join("nginx.conf"),
@@ -153,7 +176,10 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-QUIT").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-QUIT")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -176,7 +202,10 @@ pub enum Mode {
 
 impl World {
     pub fn new(mode: Mode) -> World {
-        let tmp = tempfile::Builder::new().prefix("jibt").tempdir_in("/tmp").unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("jibt")
+            .tempdir_in("/tmp")
+            .unwrap();
         // nginx's workers (www-data) must traverse to the router socket, as under /opt/apps.
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -192,7 +221,14 @@ impl World {
             }
             Mode::Local => (None, None, free_port()),
         };
-        let w = World { tmp, sshd, nginx, root, repo, port };
+        let w = World {
+            tmp,
+            sshd,
+            nginx,
+            root,
+            repo,
+            port,
+        };
         git(&w.repo, &["init", "-q", "-b", "main"]);
         w
     }
@@ -224,12 +260,29 @@ impl World {
 
     pub fn commit(&self, msg: &str) {
         git(&self.repo, &["add", "-A"]);
-        git(&self.repo, &["-c", "user.email=dev@example.com", "-c", "user.name=Dev", "commit", "-q", "-m", msg]);
+        git(
+            &self.repo,
+            &[
+                "-c",
+                "user.email=dev@example.com",
+                "-c",
+                "user.name=Dev",
+                "commit",
+                "-q",
+                "-m",
+                msg,
+            ],
+        );
     }
 
     /// The tiny WSGI sample: answers `<greeting> from <branch>` and the env var `SAMPLE`.
     pub fn hello_app(&self, greeting: &str) {
-        self.write("deploy.toml", &self.deploy_toml("wsgi = \"hello:app\"\nrequirements = \"requirements.txt\"\nhealth_timeout = 10\n"));
+        self.write(
+            "deploy.toml",
+            &self.deploy_toml(
+                "wsgi = \"hello:app\"\nrequirements = \"requirements.txt\"\nhealth_timeout = 10\n",
+            ),
+        );
         self.write("requirements.txt", "");
         self.write("hello.py", &hello_py(greeting));
         self.commit(greeting);
@@ -237,10 +290,18 @@ impl World {
 
     /// Copies a sample from tests/apps into the project, with this world's environment.
     pub fn sample(&self, name: &str) {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps").join(name);
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/apps")
+            .join(name);
         copy_tree(&src, &self.repo);
         let toml = std::fs::read_to_string(src.join("deploy.toml")).unwrap();
-        let app = toml.split("[env.dev]").next().unwrap().trim().trim_start_matches("[app]").trim();
+        let app = toml
+            .split("[env.dev]")
+            .next()
+            .unwrap()
+            .trim()
+            .trim_start_matches("[app]")
+            .trim();
         self.write("deploy.toml", &self.deploy_toml(app));
         self.commit(&format!("{name} sample"));
     }
@@ -261,16 +322,33 @@ impl World {
     /// Runs jib and asserts it succeeded; returns stderr+stdout for inspection.
     pub fn jib_ok(&self, args: &[&str]) -> String {
         let out = self.jib(args);
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "jib {args:?} failed:\n{text}\n{}", self.logs());
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "jib {args:?} failed:\n{text}\n{}",
+            self.logs()
+        );
         text
     }
 
     /// The server-side logs, for failure messages.
     pub fn logs(&self) -> String {
-        let ls = Command::new("ls").arg("-la").arg(self.root.join(".jib/s")).arg(self.root.join(".jib")).output();
-        let mut out = ls.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
-        let mut files = vec![self.root.join(".jib/log/router.log"), self.root.join(".jib/log/agent.log")];
+        let ls = Command::new("ls")
+            .arg("-la")
+            .arg(self.root.join(".jib/s"))
+            .arg(self.root.join(".jib"))
+            .output();
+        let mut out = ls
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let mut files = vec![
+            self.root.join(".jib/log/router.log"),
+            self.root.join(".jib/log/agent.log"),
+        ];
         if let Some(n) = &self.nginx {
             files.push(n.dir.join("logs/error.log"));
         }
@@ -307,7 +385,9 @@ impl Drop for World {
             let pid = pid.trim().to_string();
             let _ = Command::new("kill").args(["-TERM", &pid]).status();
             let start = Instant::now();
-            while Path::new(&format!("/proc/{pid}")).exists() && start.elapsed() < Duration::from_secs(20) {
+            while Path::new(&format!("/proc/{pid}")).exists()
+                && start.elapsed() < Duration::from_secs(20)
+            {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -342,7 +422,11 @@ pub fn git(dir: &Path, args: &[&str]) -> Output {
 pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf).into_owned();
@@ -351,10 +435,17 @@ pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
 pub fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
