@@ -118,6 +118,27 @@ pub fn reload(app: &AppLayout) -> Result<Reload> {
     }
 }
 
+/// The release each live worker of this app loaded, as `(pid, release)`. Files of workers that
+/// are gone are removed.
+pub fn workers(app: &AppLayout) -> Vec<(i32, String)> {
+    let dir = app.dir.join("workers");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        if !alive {
+            let _ = std::fs::remove_file(e.path());
+            continue;
+        }
+        if let Ok(release) = std::fs::read_to_string(e.path()) {
+            out.push((pid, release.trim().to_string()));
+        }
+    }
+    out
+}
+
 /// Sets a symlink's own mtime to now (`touch -h`).
 pub fn touch_link(link: &Path) -> Result<()> {
     nix::sys::stat::utimensat(

@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
@@ -60,45 +60,32 @@ pub fn get(addr: SocketAddr, host: &str, path: &str, timeout: Duration) -> Resul
     })
 }
 
-/// Polls until `release` answers with a 2xx/3xx or `timeout` passes. Returns the last
-/// response (or error) seen on failure.
-pub fn wait_for_release(
-    addr: SocketAddr,
-    host: &str,
-    path: &str,
-    release: &str,
-    timeout: Duration,
-) -> Result<Response, String> {
-    let start = Instant::now();
-    let mut last = String::from("no answer yet");
-    while start.elapsed() < timeout {
-        match get(addr, host, path, Duration::from_secs(10)) {
-            Ok(r) if r.release.as_deref() == Some(release) && (200..400).contains(&r.status) => {
-                return Ok(r);
-            }
-            Ok(r) if r.release.as_deref() == Some(release) => {
-                last = format!(
-                    "GET {path} answered {} — {}",
-                    r.status,
-                    String::from_utf8_lossy(&r.body[..r.body.len().min(300)]).trim()
-                );
-                // The new release answers, and answers badly: no point waiting longer.
-                if start.elapsed() > Duration::from_secs(2) {
-                    break;
-                }
-            }
-            Ok(r) => {
-                last = match &r.release {
-                    Some(old) => format!("still served by release {old}"),
-                    None => format!(
-                        "GET {path} answered {} without a release tag (app not loaded)",
-                        r.status
-                    ),
-                }
-            }
-            Err(e) => last = format!("GET {path}: {e}"),
+/// How an answer relates to the release we are waiting for.
+pub enum Verdict {
+    Healthy,
+    /// The release answers, badly (its status and body).
+    Unhealthy(String),
+    /// Not (yet) the release: why.
+    Waiting(String),
+}
+
+pub fn judge(res: &Result<Response>, path: &str, release: &str) -> Verdict {
+    match res {
+        Ok(r) if r.release.as_deref() == Some(release) && (200..400).contains(&r.status) => {
+            Verdict::Healthy
         }
-        std::thread::sleep(Duration::from_millis(50));
+        Ok(r) if r.release.as_deref() == Some(release) => Verdict::Unhealthy(format!(
+            "GET {path} answered {} — {}",
+            r.status,
+            String::from_utf8_lossy(&r.body[..r.body.len().min(300)]).trim()
+        )),
+        Ok(r) => Verdict::Waiting(match &r.release {
+            Some(old) => format!("still served by release {old}"),
+            None => format!(
+                "GET {path} answered {} without a release tag (app not loaded)",
+                r.status
+            ),
+        }),
+        Err(e) => Verdict::Waiting(format!("GET {path}: {e}")),
     }
-    Err(last)
 }

@@ -62,6 +62,16 @@ pub struct BuildSpec {
     pub keep_releases: usize,
 }
 
+/// What the CLI writes as the first line of the agent's stdin. The agent answers
+/// [`Event::Hello`] first and refuses to act on a request from another version: the handshake
+/// rides on every call instead of costing a round trip of its own.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The CLI's [`version_line`].
+    pub client: String,
+    pub request: Request,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "verb", rename_all = "lowercase")]
 pub enum Request {
@@ -70,10 +80,8 @@ pub enum Request {
         server: ServerConfig,
         install_deps: bool,
     },
-    /// Which commits the server's repository has (tips), so the CLI sends only what is missing.
-    Refs { root: PathBuf },
-    /// Deploy `commit` as `app`. When `pack_len > 0`, that many bytes of git pack follow the
-    /// request line on stdin.
+    /// Deploy `commit` as `app`. When the server lacks the commit, the agent answers
+    /// [`Event::NeedObjects`] and the CLI sends a [`PackHeader`] line and the pack bytes.
     Deploy(Box<DeployRequest>),
 }
 
@@ -81,7 +89,6 @@ impl Request {
     pub fn verb(&self) -> &'static str {
         match self {
             Request::Setup { .. } => "setup",
-            Request::Refs { .. } => "refs",
             Request::Deploy(_) => "deploy",
         }
     }
@@ -94,7 +101,6 @@ pub struct DeployRequest {
     pub branch: String,
     pub commit: String,
     pub spec: BuildSpec,
-    pub pack_len: u64,
     /// Who pushes (git user.email or local user@host), shown to a second pusher.
     pub by: String,
     /// Seconds to wait for another deploy of the same app; 0 refuses at once.
@@ -103,10 +109,24 @@ pub struct DeployRequest {
     pub force: bool,
 }
 
+/// Sent by the CLI after [`Event::NeedObjects`]: `len` bytes of git pack follow.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PackHeader {
+    pub len: u64,
+}
+
 /// One line of the agent's output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// Always first: the agent's [`version_line`].
+    Hello {
+        version: String,
+    },
+    /// The server lacks the commit; these are the commits it has (to hide from the pack).
+    NeedObjects {
+        have: Vec<String>,
+    },
     StepStarted {
         step: String,
     },
@@ -154,9 +174,6 @@ impl std::fmt::Display for LockHolder {
 pub enum Reply {
     Setup {
         messages: Vec<String>,
-    },
-    Refs {
-        commits: Vec<String>,
     },
     Deploy {
         app: String,

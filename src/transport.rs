@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
-use crate::protocol::{self, Event, RemoteError, Reply, Request};
+use crate::protocol::{self, Envelope, Event, PackHeader, RemoteError, Reply, Request};
 
 /// Environment variable naming an ssh_config file to use instead of `~/.ssh/config`.
 pub const SSH_CONFIG_ENV: &str = "JIB_SSH_CONFIG";
@@ -82,6 +82,24 @@ impl Remote {
                 agent,
             });
         }
+        let dir = control_dir();
+        let persist = persist_secs();
+        // A master left by a recent jib run for this host: reuse it (no new handshake).
+        let pointer = dir.join(format!("{}.master", master_key(host)));
+        if persist > 0
+            && let Ok(ctl) = std::fs::read_to_string(&pointer)
+        {
+            let session =
+                openssh::Session::resume(PathBuf::from(ctl.trim()).into_boxed_path(), None);
+            if session.check().await.is_ok() {
+                return Ok(Remote {
+                    host: host.to_string(),
+                    session: Some(session),
+                    agent,
+                });
+            }
+            let _ = std::fs::remove_file(&pointer);
+        }
         let mut b = openssh::SessionBuilder::default();
         // Strict: an unknown or changed host key is refused, never accepted silently.
         b.known_hosts_check(openssh::KnownHosts::Strict)
@@ -90,11 +108,15 @@ impl Remote {
         if let Some(cfg) = std::env::var_os(SSH_CONFIG_ENV) {
             b.config_file(PathBuf::from(cfg));
         }
-        let dir = control_dir();
-        if std::fs::create_dir_all(&dir).is_ok() {
-            b.control_directory(&dir);
+        create_private_dir(&dir).with_context(|| {
+            format!("cannot create the ssh control directory {}", dir.display())
+        })?;
+        b.control_directory(&dir);
+        clean_stale_masters(&dir);
+        if let Some(secs) = std::num::NonZeroUsize::new(persist as usize) {
+            b.control_persist(openssh::ControlPersist::IdleFor(secs));
         }
-        let session = b.connect(ssh_destination(host)).await.map_err(|e| {
+        let tempdir = b.launch_master(&ssh_destination(host)).await.map_err(|e| {
             let cfg = std::env::var(SSH_CONFIG_ENV)
                 .map(|c| format!(" -F {c}"))
                 .unwrap_or_default();
@@ -103,6 +125,18 @@ impl Remote {
                  (jib uses your ssh config, keys and agent; the host key must already be in known_hosts)"
             )
         })?;
+        let session = if persist > 0 {
+            // Keep the master for the next command; it exits by itself when idle.
+            let kept = tempdir.keep();
+            let ctl = kept.join("master");
+            let _ = std::fs::write(&pointer, ctl.as_os_str().as_encoded_bytes());
+            openssh::Session::resume(
+                ctl.into_boxed_path(),
+                Some(kept.join("log").into_boxed_path()),
+            )
+        } else {
+            openssh::Session::new_process_mux(tempdir)
+        };
         Ok(Remote {
             host: host.to_string(),
             session: Some(session),
@@ -119,19 +153,24 @@ impl Remote {
         self.session.as_ref().map(|s| s.control_socket())
     }
 
-    /// Checks the agent's version; installs this jib's agent when it is missing or differs.
+    /// Installs this jib's agent unless the host already runs exactly this version.
     /// Returns true when it had to install.
     pub async fn ensure_agent(&self) -> Result<bool> {
-        let want = protocol::version_line();
-        if self.agent_version().await.as_deref() == Some(want.as_str()) {
+        if self.agent_version().await.as_deref() == Some(protocol::version_line().as_str()) {
             return Ok(false);
         }
+        self.install_matching_agent().await?;
+        Ok(true)
+    }
+
+    async fn install_matching_agent(&self) -> Result<()> {
+        let want = protocol::version_line();
         let local = local_agent_binary()?;
         let bytes = std::fs::read(&local)
             .with_context(|| format!("cannot read the agent binary {}", local.display()))?;
         self.install_agent(&bytes).await?;
         match self.agent_version().await {
-            Some(v) if v == want => Ok(true),
+            Some(v) if v == want => Ok(()),
             Some(v) => bail!(
                 "installed jib-agent on {} but it reports {v:?}, not {want:?}",
                 self.host
@@ -227,18 +266,64 @@ impl Remote {
         }
     }
 
-    /// Sends one request (plus `payload` bytes) and feeds each event to `on_event` until the
-    /// agent's final answer.
+    /// Sends one request and feeds each event to `on_event` until the agent's final answer.
+    /// When the agent asks for objects, `objects` builds the pack from the commits it has.
+    /// The first event is the agent's hello: when it is missing or names another version, the
+    /// matching agent is installed over the same connection and the request sent again.
     pub async fn call(
         &self,
         req: &Request,
-        payload: &[u8],
         mut on_event: impl FnMut(&Event),
+        mut objects: impl FnMut(&[String]) -> Result<Vec<u8>>,
     ) -> Result<Reply, CallError> {
-        let mut line = serde_json::to_vec(req).map_err(|e| CallError::Transport(e.into()))?;
+        let envelope = Envelope {
+            client: protocol::version_line(),
+            request: req.clone(),
+        };
+        let mut line = serde_json::to_vec(&envelope).map_err(|e| CallError::Transport(e.into()))?;
         line.push(b'\n');
-        let verb = req.verb();
-        let t = |e: anyhow::Error| CallError::Transport(e);
+        match self
+            .call_once(req.verb(), &line, &mut on_event, &mut objects)
+            .await
+        {
+            Err(Attempt::WrongAgent) => {}
+            Err(Attempt::Failed(e)) => return Err(e),
+            Ok(r) => return Ok(r),
+        }
+        let t = std::time::Instant::now();
+        on_event(&Event::StepStarted {
+            step: "agent".into(),
+        });
+        self.install_matching_agent()
+            .await
+            .map_err(CallError::Transport)?;
+        on_event(&Event::StepDone {
+            step: "agent".into(),
+            ms: t.elapsed().as_millis() as u64,
+            detail: Some(format!("installed {}", protocol::version_line())),
+        });
+        match self
+            .call_once(req.verb(), &line, &mut on_event, &mut objects)
+            .await
+        {
+            Ok(r) => Ok(r),
+            Err(Attempt::Failed(e)) => Err(e),
+            Err(Attempt::WrongAgent) => Err(CallError::Transport(anyhow!(
+                "the agent on {} still does not answer as {} after reinstalling it; run `jib setup`",
+                self.host,
+                protocol::version_line()
+            ))),
+        }
+    }
+
+    async fn call_once(
+        &self,
+        verb: &str,
+        line: &[u8],
+        on_event: &mut impl FnMut(&Event),
+        objects: &mut impl FnMut(&[String]) -> Result<Vec<u8>>,
+    ) -> Result<Reply, Attempt> {
+        let t = |e: anyhow::Error| Attempt::Failed(CallError::Transport(e));
         match &self.session {
             Some(s) => {
                 let mut child = s
@@ -250,10 +335,12 @@ impl Remote {
                     .spawn()
                     .await
                     .map_err(|e| t(anyhow!("cannot run jib-agent {verb} on {}: {e}", self.host)))?;
-                let stdin = child.stdin().take();
-                let stdout = child.stdout().take();
-                let stderr = child.stderr().take();
-                let out = exchange(stdin, stdout, stderr, &line, payload, &mut on_event).await;
+                let (stdin, stdout, stderr) = (
+                    child.stdin().take(),
+                    child.stdout().take(),
+                    child.stderr().take(),
+                );
+                let out = exchange(stdin, stdout, stderr, line, on_event, objects).await;
                 let status = child.wait().await.ok();
                 finish(out, status.map(|s| s.code()), &self.host, verb)
             }
@@ -264,36 +351,119 @@ impl Remote {
                     .stdout(StdStdio::piped())
                     .stderr(StdStdio::piped())
                     .kill_on_drop(true)
-                    .spawn()
+                    .spawn();
+                if let Err(e) = &child
+                    && e.kind() == std::io::ErrorKind::NotFound
+                {
+                    return Err(Attempt::WrongAgent);
+                }
+                let child = child
+                    .as_mut()
                     .map_err(|e| t(anyhow!("cannot run {}: {e}", self.agent.display())))?;
-                let stdin = child.stdin.take();
-                let stdout = child.stdout.take();
-                let stderr = child.stderr.take();
-                let out = exchange(stdin, stdout, stderr, &line, payload, &mut on_event).await;
+                let (stdin, stdout, stderr) =
+                    (child.stdin.take(), child.stdout.take(), child.stderr.take());
+                let out = exchange(stdin, stdout, stderr, line, on_event, objects).await;
                 let status = child.wait().await.ok();
                 finish(out, status.map(|s| s.code()), &self.host, verb)
             }
         }
     }
 
+    /// Ends this command's use of the connection. A persistent master stays up for the next
+    /// command (`JIB_SSH_PERSIST` seconds of idleness); otherwise it is closed.
     pub async fn close(self) {
         if let Some(s) = self.session {
-            let _ = s.close().await;
+            if persist_secs() > 0 {
+                let _ = s.detach();
+            } else {
+                let _ = s.close().await;
+            }
         }
     }
 }
 
-/// Where master connection sockets live: short, private, per user.
+/// Environment variable: seconds an idle master connection is kept for the next jib command
+/// (default 60; 0 closes it when each command ends).
+pub const PERSIST_ENV: &str = "JIB_SSH_PERSIST";
+
+fn persist_secs() -> u64 {
+    std::env::var(PERSIST_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60)
+}
+
+/// Where master connection sockets live: short, private (0700), per user.
 fn control_dir() -> PathBuf {
-    std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(format!("/tmp/jib-ssh-{}", nix::unistd::getuid())))
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) => PathBuf::from(d).join("jib"),
+        None => PathBuf::from(format!("/tmp/jib-ssh-{}", nix::unistd::getuid())),
+    }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let meta = std::fs::metadata(dir)?;
+    if meta.uid() == nix::unistd::getuid().as_raw() && meta.mode() & 0o077 != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    } else if meta.uid() != nix::unistd::getuid().as_raw() {
+        return Err(std::io::Error::other(format!(
+            "{} must be a directory only you can access",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Removes what masters that exited long ago left behind (their directory and log). Recent
+/// directories stay: another jib may be starting its master there right now.
+fn clean_stale_masters(dir: &Path) {
+    let old = std::time::SystemTime::now() - Duration::from_secs(600);
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        let stale = e
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".ssh-connection")
+            && !p.join("master").exists()
+            && e.metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < old);
+        if stale {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
+/// One master per destination and ssh config.
+fn master_key(host: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(host.as_bytes());
+    h.update([0]);
+    if let Some(cfg) = std::env::var_os(SSH_CONFIG_ENV) {
+        h.update(cfg.as_encoded_bytes());
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+/// How one attempt at a call ended, when it did not end with a reply.
+enum Attempt {
+    /// No hello, or a hello from another version: install the matching agent and retry.
+    WrongAgent,
+    Failed(CallError),
 }
 
 struct Exchange {
+    hello: Option<String>,
     reply: Option<Result<Reply, RemoteError>>,
     stderr: String,
-    io_error: Option<std::io::Error>,
+    error: Option<anyhow::Error>,
 }
 
 async fn exchange<W, R, E>(
@@ -301,23 +471,14 @@ async fn exchange<W, R, E>(
     stdout: Option<R>,
     stderr: Option<E>,
     line: &[u8],
-    payload: &[u8],
     on_event: &mut impl FnMut(&Event),
+    objects: &mut impl FnMut(&[String]) -> Result<Vec<u8>>,
 ) -> Exchange
 where
     W: AsyncWrite + Unpin,
     R: AsyncRead + Unpin,
     E: AsyncRead + Unpin,
 {
-    let write = async {
-        if let Some(mut w) = stdin {
-            w.write_all(line).await?;
-            w.write_all(payload).await?;
-            w.flush().await?;
-            w.shutdown().await?;
-        }
-        Ok::<_, std::io::Error>(())
-    };
     let read_err = async {
         let mut s = String::new();
         if let Some(mut e) = stderr {
@@ -325,28 +486,70 @@ where
         }
         s
     };
-    let read_out = async {
-        let mut reply = None;
-        if let Some(r) = stdout {
-            let mut lines = BufReader::new(r).lines();
-            while let Ok(Some(l)) = lines.next_line().await {
-                match serde_json::from_str::<Event>(&l) {
-                    Ok(Event::Done { result }) => reply = Some(Ok(result)),
-                    Ok(Event::Failed { error }) => reply = Some(Err(error)),
-                    Ok(ev) => on_event(&ev),
-                    // Not ours (a login banner, a stray print): show it rather than hide it.
-                    Err(_) => on_event(&Event::Warning { message: l }),
-                }
+    let talk = async {
+        let mut ex = Exchange {
+            hello: None,
+            reply: None,
+            stderr: String::new(),
+            error: None,
+        };
+        let mut stdin = stdin;
+        if let Some(w) = stdin.as_mut()
+            && let Err(e) = async {
+                w.write_all(line).await?;
+                w.flush().await
             }
+            .await
+        {
+            ex.error = Some(anyhow!("sending the request failed: {e}"));
         }
-        reply
+        let Some(r) = stdout else { return ex };
+        let mut lines = BufReader::new(r).lines();
+        while let Ok(Some(l)) = lines.next_line().await {
+            match serde_json::from_str::<Event>(&l) {
+                Ok(Event::Hello { version }) => {
+                    let ours = version == protocol::version_line();
+                    ex.hello = Some(version);
+                    if !ours {
+                        break;
+                    }
+                }
+                Ok(Event::NeedObjects { have }) => {
+                    let sent = async {
+                        let pack = objects(&have)?;
+                        let w = stdin.as_mut().context("stdin closed")?;
+                        let mut header = serde_json::to_vec(&PackHeader {
+                            len: pack.len() as u64,
+                        })?;
+                        header.push(b'\n');
+                        w.write_all(&header).await?;
+                        w.write_all(&pack).await?;
+                        w.flush().await?;
+                        Ok::<_, anyhow::Error>(())
+                    }
+                    .await;
+                    if let Err(e) = sent {
+                        ex.error = Some(e.context("sending objects failed"));
+                        break;
+                    }
+                }
+                Ok(Event::Done { result }) => ex.reply = Some(Ok(result)),
+                Ok(Event::Failed { error }) => ex.reply = Some(Err(error)),
+                Ok(ev) => on_event(&ev),
+                // Not ours (a login banner, a stray print): show it rather than hide it.
+                Err(_) => on_event(&Event::Warning { message: l }),
+            }
+            // The agent reads nothing more once it is past the objects; closing stdin lets a
+            // lost CLI be noticed on the server side too.
+        }
+        if let Some(mut w) = stdin.take() {
+            let _ = w.shutdown().await;
+        }
+        ex
     };
-    let (w, stderr, reply) = tokio::join!(write, read_err, read_out);
-    Exchange {
-        reply,
-        stderr,
-        io_error: w.err(),
-    }
+    let (stderr, mut ex) = tokio::join!(read_err, talk);
+    ex.stderr = stderr;
+    ex
 }
 
 fn finish(
@@ -354,10 +557,15 @@ fn finish(
     code: Option<Option<i32>>,
     host: &str,
     verb: &str,
-) -> Result<Reply, CallError> {
+) -> Result<Reply, Attempt> {
+    let ours = out.hello.as_deref() == Some(protocol::version_line().as_str());
+    if !ours {
+        // Missing (127: command not found), another version, or something that is not an agent.
+        return Err(Attempt::WrongAgent);
+    }
     match out.reply {
         Some(Ok(r)) => Ok(r),
-        Some(Err(e)) => Err(CallError::Remote(e)),
+        Some(Err(e)) => Err(Attempt::Failed(CallError::Remote(e))),
         None => {
             let mut msg = format!("jib-agent {verb} on {host} ended without an answer");
             match code {
@@ -365,8 +573,8 @@ fn finish(
                 Some(None) => msg.push_str(" (killed by a signal)"),
                 None => msg.push_str(" (connection lost)"),
             }
-            if let Some(e) = out.io_error {
-                msg.push_str(&format!("; sending the request failed: {e}"));
+            if let Some(e) = out.error {
+                msg.push_str(&format!("; {e:#}"));
             }
             let err = out.stderr.trim();
             if !err.is_empty() {
@@ -378,7 +586,7 @@ fn finish(
             msg.push_str(
                 "\n  run the command again; if it persists, `jib setup` reinstalls the agent",
             );
-            Err(CallError::Transport(anyhow!(msg)))
+            Err(Attempt::Failed(CallError::Transport(anyhow!(msg))))
         }
     }
 }

@@ -21,7 +21,7 @@ fn an_agent_of_another_version_is_replaced() {
     std::fs::rename(&old, &agent).unwrap();
 
     let out = w.jib_ok(&["push"]);
-    assert!(out.contains("agent installed"), "{out}");
+    assert!(out.contains("installed jib-agent"), "{out}");
     let v = std::process::Command::new(&agent)
         .arg("--version")
         .output()

@@ -14,7 +14,10 @@ fn committed_completions_are_current() {
         ("powershell", "_jib.ps1"),
         ("elvish", "jib.elv"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_jib")).args(["completions", shell]).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_jib"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
         assert!(out.status.success());
         let committed = std::fs::read(dir.join(file)).unwrap_or_default();
         assert!(

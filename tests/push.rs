@@ -55,7 +55,7 @@ fn push_serves_branches_side_by_side_and_redeploys() {
     let out = w.jib_ok(&["push"]);
     let pack_line = out
         .lines()
-        .find(|l| l.contains("pack"))
+        .find(|l| l.contains("receive"))
         .unwrap_or_default()
         .to_string();
     assert!(

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use git2::{Oid, Repository};
 use sha2::{Digest, Sha256};
@@ -16,7 +16,9 @@ use crate::emperor;
 use crate::health;
 use crate::layout::{AppLayout, Layout};
 use crate::lock::{Acquire, Lock};
-use crate::protocol::{DeployRequest, Event, LockHolder, RemoteError, Reply, ServerConfig};
+use crate::protocol::{
+    DeployRequest, Event, LockHolder, PackHeader, RemoteError, Reply, ServerConfig,
+};
 use crate::release::{self, ReleaseMeta};
 use crate::venv;
 
@@ -64,7 +66,7 @@ pub fn check_server(server: &ServerConfig) -> Result<Layout, RemoteError> {
 
 pub fn deploy(
     req: DeployRequest,
-    input: &mut impl Read,
+    input: &mut impl std::io::BufRead,
     em: &Emitter,
 ) -> Result<Reply, RemoteError> {
     if !crate::slug::is_app_name(&req.app) {
@@ -81,10 +83,19 @@ pub fn deploy(
     em.tee(&app.deploy_log());
 
     let repo = open_repo(&layout)?;
-    if req.pack_len > 0 {
+    if repo.find_commit(commit).is_err() {
+        em.send(&Event::NeedObjects {
+            have: known_commits(&layout),
+        });
+        let mut line = String::new();
+        input
+            .read_line(&mut line)
+            .map_err(|e| RemoteError::new("receive", format!("reading the pack header: {e}")))?;
+        let header: PackHeader = serde_json::from_str(&line)
+            .map_err(|e| RemoteError::new("receive", format!("bad pack header {line:?}: {e}")))?;
         em.step("receive", || {
-            receive_pack(&repo, input, req.pack_len)?;
-            Ok(((), Some(format!("{} KiB", req.pack_len.div_ceil(1024)))))
+            receive_pack(&repo, input, header.len)?;
+            Ok(((), Some(format!("{} KiB", header.len.div_ceil(1024)))))
         })?;
     }
     if repo.find_commit(commit).is_err() {
@@ -229,8 +240,11 @@ pub fn deploy(
 
     let timeout = Duration::from_secs(req.spec.health_timeout_secs.max(1));
     let checked = em.step("health check", || {
-        match health::wait_for_release(addr, &host, &req.spec.health_path, &id, timeout) {
-            Ok(r) => Ok(((), Some(format!("HTTP {}", r.status)))),
+        match wait_live(&app, addr, &host, &req, &id, timeout) {
+            Ok(status) => Ok((
+                (),
+                Some(format!("HTTP {status}, all workers on the new release")),
+            )),
             Err(last) => Err(RemoteError::new(
                 "health check",
                 format!(
@@ -294,7 +308,56 @@ fn restore(
         return false;
     }
     let t = Duration::from_secs(req.spec.health_timeout_secs.max(10));
-    health::wait_for_release(addr, host, &req.spec.health_path, &prev.id, t).is_ok()
+    wait_live(app, addr, host, req, &prev.id, t).is_ok()
+}
+
+/// Waits until `release` answers healthy through the router *and* every worker of the app has
+/// loaded it. A chain reload asked for while another one runs can be swallowed, so the reload
+/// is asked for again while old workers remain.
+fn wait_live(
+    app: &AppLayout,
+    addr: SocketAddr,
+    host: &str,
+    req: &DeployRequest,
+    release: &str,
+    timeout: Duration,
+) -> Result<u16, String> {
+    let path = &req.spec.health_path;
+    let start = Instant::now();
+    let mut kicked = Instant::now();
+    let mut last = String::from("no answer yet");
+    let mut unhealthy_since: Option<Instant> = None;
+    while start.elapsed() < timeout {
+        let res = health::get(addr, host, path, Duration::from_secs(10));
+        match health::judge(&res, path, release) {
+            health::Verdict::Healthy => {
+                let workers = emperor::workers(app);
+                let all = workers.len() >= req.server.processes.max(2) as usize
+                    && workers.iter().all(|(_, r)| r == release);
+                if all {
+                    return Ok(res.map(|r| r.status).unwrap_or(0));
+                }
+                last = format!("workers still on older releases: {workers:?}");
+            }
+            health::Verdict::Unhealthy(why) => {
+                // It answers, and badly: allow a moment (cold caches), not the whole timeout.
+                let since = *unhealthy_since.get_or_insert_with(Instant::now);
+                last = why;
+                if since.elapsed() > Duration::from_secs(2) {
+                    break;
+                }
+            }
+            health::Verdict::Waiting(why) => last = why,
+        }
+        if kicked.elapsed() > Duration::from_secs(3)
+            && emperor::workers(app).iter().any(|(_, r)| r != release)
+        {
+            let _ = emperor::reload(app);
+            kicked = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(last)
 }
 
 fn open_repo(layout: &Layout) -> Result<Repository, RemoteError> {

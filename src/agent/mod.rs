@@ -12,8 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::layout::Layout;
-use crate::protocol::{Event, RemoteError, Reply, Request};
+use crate::protocol::{Envelope, Event, RemoteError, Reply, Request};
 
 /// Writes events to stdout (and, for deploys, to the app's deploy log).
 pub struct Emitter {
@@ -100,6 +99,10 @@ fn describe(ev: &Event) -> String {
         }
         Event::Warning { message } => format!("warning: {message}"),
         Event::Waiting { holder } => format!("waiting for {holder}"),
+        Event::Hello { version } => format!("hello from {version}"),
+        Event::NeedObjects { have } => {
+            format!("asking for objects (server has {} commits)", have.len())
+        }
         Event::Done { result } => format!(
             "done: {}",
             serde_json::to_string(result).unwrap_or_default()
@@ -121,24 +124,43 @@ pub fn run_verb(verb: &str) -> Result<i32> {
     let mut input = stdin.lock();
     let mut line = String::new();
     input.read_line(&mut line).context("reading the request")?;
-    let req: Request = serde_json::from_str(&line).with_context(|| {
-        format!(
-            "jib-agent {} could not read its request; the CLI and agent versions may differ",
-            crate::protocol::VERSION
-        )
-    })?;
+    let em = Emitter::new();
+    let me = crate::protocol::version_line();
+    em.send(&Event::Hello {
+        version: me.clone(),
+    });
+    let env: Envelope = match serde_json::from_str(&line) {
+        Ok(e) => e,
+        Err(e) => {
+            em.send(&Event::Failed {
+                error: RemoteError::new(
+                    "handshake",
+                    format!("{me} cannot read this request ({e})"),
+                )
+                .hint("the CLI reinstalls a matching agent; if this persists, run `jib setup`"),
+            });
+            return Ok(3);
+        }
+    };
+    if env.client != me {
+        em.send(&Event::Failed {
+            error: RemoteError::new(
+                "handshake",
+                format!("this agent is {me}, the CLI is {}", env.client),
+            )
+            .hint("the CLI reinstalls a matching agent"),
+        });
+        return Ok(3);
+    }
+    let req = env.request;
     if req.verb() != verb {
         bail!("request for {:?} sent to `jib-agent {verb}`", req.verb());
     }
-    let em = Emitter::new();
     let result: Result<Reply, RemoteError> = match req {
         Request::Setup {
             server,
             install_deps,
         } => setup::setup(&server, install_deps, &em),
-        Request::Refs { root } => Ok(Reply::Refs {
-            commits: deploy::known_commits(&Layout::new(root)),
-        }),
         Request::Deploy(d) => deploy::deploy(*d, &mut input, &em),
     };
     Ok(match result {

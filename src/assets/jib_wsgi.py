@@ -56,4 +56,12 @@ if __name__ == "__main__":
     print("ok")
 else:
     _app_dir = os.environ["JIB_APP_DIR"]
-    application = wrap(*load(_app_dir, os.path.realpath(os.path.join(_app_dir, "current"))))
+    _app, _release = load(_app_dir, os.path.realpath(os.path.join(_app_dir, "current")))
+    application = wrap(_app, _release)
+    # Tell the agent which release this worker runs, so a deploy knows when every worker has it.
+    _workers = os.path.join(_app_dir, "workers")
+    os.makedirs(_workers, exist_ok=True)
+    _tmp = os.path.join(_workers, ".%d.tmp" % os.getpid())
+    with open(_tmp, "w") as _f:
+        _f.write(_release)
+    os.replace(_tmp, os.path.join(_workers, str(os.getpid())))

@@ -50,34 +50,10 @@ pub async fn run(
         );
     }
 
+    let t = Instant::now();
+    progress.start("connect");
     let remote = project.connect().await?;
-    let t = Instant::now();
-    progress.start("agent");
-    let installed = remote
-        .ensure_agent()
-        .await
-        .map_err(fail(exit::CONNECTION))?;
-    progress.done(
-        "connect",
-        t.elapsed().as_millis() as u64,
-        installed.then_some("agent installed"),
-    );
-
-    let root = project.server.root.clone();
-    let has = match remote.call(&Request::Refs { root }, &[], |_| {}).await {
-        Ok(Reply::Refs { commits }) => commits,
-        Ok(_) => Vec::new(),
-        Err(e) => return Err(call_failure(&remote.host, e)),
-    };
-    let t = Instant::now();
-    let pack = project.repo.pack_missing(commit, &has)?;
-    if !pack.is_empty() {
-        progress.done(
-            "pack",
-            t.elapsed().as_millis() as u64,
-            Some(&format!("{} KiB", pack.len().div_ceil(1024))),
-        );
-    }
+    progress.done("connect", t.elapsed().as_millis() as u64, None);
 
     let req = Request::Deploy(Box::new(DeployRequest {
         server: project.server.clone(),
@@ -85,12 +61,20 @@ pub async fn run(
         branch: branch.clone(),
         commit: commit.to_string(),
         spec: project.config.build_spec(&project.env),
-        pack_len: pack.len() as u64,
         by: project.repo.identity(),
         lock_wait_secs: lock_wait,
         force,
     }));
-    let reply = remote.call(&req, &pack, |ev| progress.event(ev)).await;
+    // Only what the server lacks travels: everything reachable from the commit but not from
+    // the commits it says it has.
+    let repo = &project.repo;
+    let reply = remote
+        .call(
+            &req,
+            |ev| progress.event(ev),
+            |have| Ok(repo.pack_missing(commit, have)?),
+        )
+        .await;
     progress.clear();
     let host = remote.host.clone();
     remote.close().await;

@@ -29,7 +29,7 @@ pub async fn run(cli: &Cli, install_deps: bool) -> Result<(), Failure> {
         install_deps,
     };
     let reply = remote
-        .call(&req, &[], |ev| progress.event(ev))
+        .call(&req, |ev| progress.event(ev), |_| Ok(Vec::new()))
         .await
         .map_err(|e| call_failure(&remote.host, e));
     progress.clear();

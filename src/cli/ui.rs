@@ -64,7 +64,10 @@ impl Progress {
             Event::Waiting { holder } => self.note(&format!(
                 "  … waiting: this app is being deployed by {holder}"
             )),
-            Event::Done { .. } | Event::Failed { .. } => {}
+            Event::Hello { .. }
+            | Event::NeedObjects { .. }
+            | Event::Done { .. }
+            | Event::Failed { .. } => {}
         }
     }
 
