@@ -72,7 +72,7 @@ pub async fn run(
         .call(
             &req,
             |ev| progress.event(ev),
-            |have| Ok(repo.pack_missing(commit, have)?),
+            |have| repo.pack_missing(commit, have),
         )
         .await;
     progress.clear();
