@@ -420,7 +420,10 @@ pub fn git(dir: &Path, args: &[&str]) -> Output {
 }
 
 pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // Status 0: nothing listening (or the connection was cut).
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
         s,

@@ -1,0 +1,101 @@
+//! `jib-agent serve`: restarts what crashes, stops everything on SIGTERM; a reload touches
+//! one app only.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// uWSGI processes whose command line mentions `needle`, as (pid, cmdline).
+fn uwsgi_processes(needle: &str) -> Vec<(i32, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.starts_with("uwsgi") && cmd.contains(needle) {
+            out.push((pid, cmd));
+        }
+    }
+    out
+}
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn workers(w: &World, app: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(w.root.join(app).join("workers"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn crashed_router_comes_back_and_sigterm_stops_everything() {
+    let w = World::new(Mode::Local);
+    w.sample("hello");
+    w.jib_ok(&["setup"]);
+    w.jib_ok(&["push"]);
+    git(&w.repo, &["checkout", "-q", "-b", "other"]);
+    w.jib_ok(&["push"]);
+    assert_eq!(w.get("main", "/").0, 200);
+
+    // A reload of one app leaves the other's workers alone.
+    let other_before = workers(&w, "other");
+    git(&w.repo, &["checkout", "-q", "main"]);
+    w.write("hello.py", &hello_py("again"));
+    w.commit("again");
+    w.jib_ok(&["push"]);
+    assert_eq!(w.get("main", "/").1, "again from main\n");
+    assert_eq!(workers(&w, "other"), other_before);
+
+    // Kill the router outright: serve starts a new one and requests are answered again.
+    let root = w.root.display().to_string();
+    let router: Vec<_> = uwsgi_processes(&root)
+        .into_iter()
+        .filter(|(_, c)| c.contains("--http "))
+        .collect();
+    assert!(!router.is_empty(), "no router running for {root}");
+    for (pid, _) in &router {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    // Apps re-announce themselves to a new router within their subscription period (10 s).
+    wait_until("the router to come back", 30, || {
+        w.get("main", "/").0 == 200
+    });
+
+    // SIGTERM to serve: the emperor, every app and the router stop; nothing is left behind.
+    let pid = std::fs::read_to_string(w.root.join(".jib/agent.pid")).unwrap();
+    let pid = pid.trim().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    wait_until("serve to exit", 30, || {
+        !Path::new(&format!("/proc/{pid}")).exists()
+    });
+    wait_until("uWSGI processes to exit", 30, || {
+        uwsgi_processes(&root).is_empty()
+    });
+    assert_ne!(w.get("main", "/").0, 200);
+}
