@@ -196,6 +196,9 @@ fn uv_env(cache: &Path) -> Vec<(&'static str, std::ffi::OsString)> {
     let mut env = vec![
         ("UV_CACHE_DIR", cache.join("uv").into_os_string()),
         ("UV_PYTHON_DOWNLOADS", "never".into()),
+        // Workers (and the import check) then start from bytecode instead of compiling it,
+        // which they may not even be allowed to write.
+        ("UV_COMPILE_BYTECODE", "1".into()),
     ];
     if std::env::var_os("UV_NATIVE_TLS").is_none() {
         env.push(("UV_NATIVE_TLS", "1".into()));

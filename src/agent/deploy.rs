@@ -78,6 +78,16 @@ pub fn deploy(
     let commit = Oid::from_str(&req.commit)
         .map_err(|_| RemoteError::new("request", format!("{:?} is not a commit id", req.commit)))?;
     let layout = check_server(&req.server)?;
+    if super::setup::running_serve(&layout).is_none() {
+        return Err(RemoteError::new(
+            "setup",
+            format!(
+                "jib-agent serve is not running for {}",
+                req.server.root.display()
+            ),
+        )
+        .hint("run `jib setup` to start it (it runs under systemd where available)"));
+    }
     let app = layout.app(&req.app);
     std::fs::create_dir_all(app.dir.join("log")).map_err(|e| internal("prepare")(e.into()))?;
     em.tee(&app.deploy_log());
@@ -217,7 +227,8 @@ pub fn deploy(
     };
 
     if let Err(e) = em.step("import check", || {
-        import_check(&layout, &app, &rel_dir, &venv.dir)?;
+        let limit = Duration::from_secs(req.spec.health_timeout_secs.max(60));
+        import_check(&layout, &app, &rel_dir, &venv.dir, limit)?;
         Ok(((), None))
     }) {
         let mut e = fail(&mut meta, e);
@@ -440,30 +451,51 @@ fn import_check(
     app: &AppLayout,
     rel_dir: &Path,
     venv_dir: &Path,
+    timeout: Duration,
 ) -> Result<(), RemoteError> {
-    let out = Command::new(venv_dir.join("bin/python"))
+    let err = |m: String| RemoteError::new("import check", m);
+    let log = app.dir.join("log/import-check.log");
+    let logf = std::fs::File::create(&log).map_err(|e| err(format!("{}: {e}", log.display())))?;
+    let mut child = Command::new(venv_dir.join("bin/python"))
         .arg(layout.shim())
         .arg("--check")
         .arg(&app.dir)
         .arg(rel_dir)
         .current_dir(rel_dir)
         .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| {
-            RemoteError::new("import check", format!("cannot run the venv's python: {e}"))
-        })?;
-    if out.status.success() {
+        .stdout(logf.try_clone().map_err(|e| err(e.to_string()))?)
+        .stderr(logf)
+        .spawn()
+        .map_err(|e| err(format!("cannot run the venv's python: {e}")))?;
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if start.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(err(format!(
+                    "importing the app took longer than {}s",
+                    timeout.as_secs()
+                ))
+                .hint("something at import time waits (a network call, a lock?); the previous release keeps serving")
+                .log_tail(venv::tail(&log, 15)));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(err(e.to_string())),
+        }
+    };
+    if status.success() {
         return Ok(());
     }
-    let text = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let lines = venv::tail(&log, 15);
     let last = lines
         .last()
         .cloned()
-        .unwrap_or_else(|| format!("exited with {}", out.status));
+        .unwrap_or_else(|| format!("exited with {status}"));
     Err(
         RemoteError::new("import check", format!("the app does not import: {last}"))
             .hint("fix the error and push again; the previous release keeps serving")
-            .log_tail(lines[lines.len().saturating_sub(15)..].to_vec()),
+            .log_tail(lines),
     )
 }
