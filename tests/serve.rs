@@ -65,7 +65,12 @@ fn crashed_router_comes_back_and_sigterm_stops_everything() {
     w.commit("again");
     w.jib_ok(&["push"]);
     assert_eq!(w.get("main", "/").1, "again from main\n");
-    assert_eq!(workers(&w, "other"), other_before);
+    assert_eq!(
+        workers(&w, "other"),
+        other_before,
+        "the other app's workers changed\n{}",
+        w.logs()
+    );
 
     // Kill the router outright: serve starts a new one and requests are answered again.
     let root = w.root.display().to_string();
@@ -73,7 +78,11 @@ fn crashed_router_comes_back_and_sigterm_stops_everything() {
         .into_iter()
         .filter(|(_, c)| c.contains("--http "))
         .collect();
-    assert!(!router.is_empty(), "no router running for {root}");
+    assert!(
+        !router.is_empty(),
+        "no router running for {root}: {:?}",
+        uwsgi_processes(&root)
+    );
     for (pid, _) in &router {
         let _ = std::process::Command::new("kill")
             .args(["-9", &pid.to_string()])

@@ -139,9 +139,9 @@ pub fn setup(
         Ok(((), Some(how)))
     })?;
     messages.push(format!(
-        "{} ready: apps will answer at http://<branch>.{} ({})",
+        "{} ready: apps will answer at {} ({})",
         server.root.display(),
-        server.domain,
+        crate::config::app_url("<branch>", server),
         match server.router {
             RouterKind::Nginx => format!("nginx on {}", server.listen),
             RouterKind::Http => format!("uWSGI HTTP router on {}", server.listen),
