@@ -83,12 +83,71 @@ pub enum Request {
     /// Deploy `commit` as `app`. When the server lacks the commit, the agent answers
     /// [`Event::NeedObjects`] and the CLI sends a [`PackHeader`] line and the pack bytes.
     Deploy(Box<DeployRequest>),
+    /// Every app of the root.
+    List { server: ServerConfig },
+    /// One app, with its releases.
+    Status { server: ServerConfig, app: String },
+    /// Chain-reload one app and wait until every worker runs its current release.
+    Restart { server: ServerConfig, app: String },
+    /// The app's log (`deploy`: the deploy log), as [`Event::Log`] lines; `follow` keeps going
+    /// until the CLI closes stdin.
+    Logs {
+        server: ServerConfig,
+        app: String,
+        lines: usize,
+        follow: bool,
+        deploy: bool,
+    },
+    /// Read or change the app's own environment (`env.json`, 0600).
+    Env {
+        server: ServerConfig,
+        app: String,
+        op: EnvOp,
+        restart: bool,
+    },
+    /// Stop the app and remove its releases, routing and environment.
+    Destroy { server: ServerConfig, app: String },
+    /// Run a command in the app's environment. Unlike other verbs, the agent then *becomes* the
+    /// command: its stdin, stdout, stderr and exit status are the command's. The hello goes to
+    /// stderr. With a terminal the request travels hex-encoded in argv (`exec --request <hex>`)
+    /// because stdin is the terminal.
+    Exec {
+        server: ServerConfig,
+        app: String,
+        command: ExecCommand,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ExecCommand {
+    /// Exactly these arguments; no shell sees them.
+    Argv { argv: Vec<String> },
+    /// `manage.py shell` for Django, else IPython when installed, else `python`.
+    PythonShell,
+    /// A login shell.
+    LoginShell,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum EnvOp {
+    List,
+    Set { vars: BTreeMap<String, String> },
+    Unset { keys: Vec<String> },
 }
 
 impl Request {
     pub fn verb(&self) -> &'static str {
         match self {
             Request::Setup { .. } => "setup",
+            Request::List { .. } => "list",
+            Request::Status { .. } => "status",
+            Request::Restart { .. } => "restart",
+            Request::Logs { .. } => "logs",
+            Request::Env { .. } => "env",
+            Request::Destroy { .. } => "destroy",
+            Request::Exec { .. } => "exec",
             Request::Deploy(_) => "deploy",
         }
     }
@@ -143,6 +202,10 @@ pub enum Event {
     Waiting {
         holder: LockHolder,
     },
+    /// A line of a log (`jib logs`).
+    Log {
+        line: String,
+    },
     Done {
         result: Reply,
     },
@@ -175,6 +238,29 @@ pub enum Reply {
     Setup {
         messages: Vec<String>,
     },
+    List {
+        apps: Vec<AppStatus>,
+    },
+    Status {
+        status: AppStatus,
+        releases: Vec<ReleaseInfo>,
+    },
+    Restart {
+        app: String,
+        release: String,
+    },
+    Logs {
+        path: String,
+    },
+    Env {
+        /// Names only, sorted; values are masked by the CLI unless asked to reveal them.
+        vars: BTreeMap<String, String>,
+        restarted: bool,
+    },
+    Destroy {
+        app: String,
+        freed_bytes: u64,
+    },
     Deploy {
         app: String,
         url: String,
@@ -185,6 +271,38 @@ pub enum Reply {
         /// Nothing changed: the same commit and spec were already live.
         unchanged: bool,
     },
+}
+
+/// What `jib list` / `jib status` show of an app. Field names are part of `--json`'s contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppStatus {
+    pub app: String,
+    pub branch: String,
+    pub url: String,
+    pub commit: String,
+    pub release: String,
+    /// RFC 3339, UTC.
+    pub deployed_at: String,
+    pub deployed_by: String,
+    /// `running`, `starting`, `failed` (its processes keep dying) or `stopped`.
+    pub state: String,
+    /// True when the newest deploy attempt failed (the previous release kept serving).
+    pub last_deploy_failed: bool,
+    pub workers: usize,
+    /// Resident memory of the app's processes.
+    pub rss_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseInfo {
+    pub id: String,
+    pub commit: String,
+    pub created: String,
+    pub by: String,
+    /// `ok`, `failed` or `pending`.
+    pub state: String,
+    pub current: bool,
+    pub venv: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,10 +24,17 @@ pub struct ReleaseMeta {
     pub env: BTreeMap<String, String>,
     /// Digest of everything that defines this release besides the code (spec, venv).
     pub spec_digest: String,
+    /// What the health check requests (restarts check the same).
+    #[serde(default = "default_health_path")]
+    pub health_path: String,
     pub created: String,
     pub by: String,
     /// `pending` until the health check passes, then `ok`; `failed` when it never did.
     pub state: String,
+}
+
+fn default_health_path() -> String {
+    "/".into()
 }
 
 pub fn utc_now() -> String {

@@ -369,6 +369,120 @@ impl Remote {
         }
     }
 
+    fn envelope_line(req: &Request) -> Result<Vec<u8>, CallError> {
+        let envelope = Envelope {
+            client: protocol::version_line(),
+            request: req.clone(),
+        };
+        let mut line = serde_json::to_vec(&envelope).map_err(|e| CallError::Transport(e.into()))?;
+        line.push(b'\n');
+        Ok(line)
+    }
+
+    /// `jib exec` without a terminal: our stdin, stdout and stderr are the command's, and so is
+    /// the exit status returned. The agent is (re)installed when it does not answer as ours.
+    pub async fn exec_piped(&self, req: &Request) -> Result<i32, CallError> {
+        let line = Self::envelope_line(req)?;
+        match self.exec_piped_once(&line).await? {
+            Some(code) => return Ok(code),
+            None => self
+                .install_matching_agent()
+                .await
+                .map_err(CallError::Transport)?,
+        }
+        self.exec_piped_once(&line).await?.ok_or_else(|| {
+            CallError::Transport(anyhow!(
+                "the agent on {} does not answer as {} after reinstalling it; run `jib setup`",
+                self.host,
+                protocol::version_line()
+            ))
+        })
+    }
+
+    /// `None`: not our agent.
+    async fn exec_piped_once(&self, line: &[u8]) -> Result<Option<i32>, CallError> {
+        let t = |e: anyhow::Error| CallError::Transport(e);
+        match &self.session {
+            Some(s) => {
+                let mut child = s
+                    .command(self.agent_str())
+                    .arg("exec")
+                    .stdin(openssh::Stdio::piped())
+                    .stdout(openssh::Stdio::piped())
+                    .stderr(openssh::Stdio::piped())
+                    .spawn()
+                    .await
+                    .map_err(|e| t(anyhow!("cannot run jib-agent exec on {}: {e}", self.host)))?;
+                let (i, o, e) = (
+                    child.stdin().take(),
+                    child.stdout().take(),
+                    child.stderr().take(),
+                );
+                match pump(i, o, e, line).await? {
+                    Pumped::WrongAgent => Ok(None),
+                    Pumped::Done => {
+                        let st = child.wait().await.map_err(|e| t(anyhow!("{e}")))?;
+                        Ok(Some(st.code().unwrap_or(255)))
+                    }
+                }
+            }
+            None => {
+                let mut child = match tokio::process::Command::new(&self.agent)
+                    .arg("exec")
+                    .stdin(StdStdio::piped())
+                    .stdout(StdStdio::piped())
+                    .stderr(StdStdio::piped())
+                    .kill_on_drop(true)
+                    .spawn()
+                {
+                    Ok(c) => c,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(t(anyhow!("cannot run {}: {e}", self.agent.display()))),
+                };
+                let (i, o, e) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+                match pump(i, o, e, line).await? {
+                    Pumped::WrongAgent => Ok(None),
+                    Pumped::Done => {
+                        let st = child.wait().await.map_err(|e| t(e.into()))?;
+                        Ok(Some(st.code().unwrap_or(255)))
+                    }
+                }
+            }
+        }
+    }
+
+    /// `jib exec -i` / `jib shell`: the command gets a real terminal (`ssh -t` over the same
+    /// master connection); returns its exit status.
+    pub async fn exec_tty(&self, req: &Request) -> Result<i32> {
+        // The request rides in argv, hex-encoded (only [0-9a-f] reaches the remote shell),
+        // because stdin is the terminal.
+        let hex = hex::encode(
+            Self::envelope_line(req)
+                .map_err(|e| anyhow!("{e}"))?
+                .trim_ascii_end(),
+        );
+        let status = match &self.session {
+            None => std::process::Command::new(&self.agent)
+                .args(["exec", "--request", &hex])
+                .status()
+                .with_context(|| format!("cannot run {}", self.agent.display()))?,
+            Some(s) => {
+                let mut cmd = std::process::Command::new("ssh");
+                cmd.arg("-S")
+                    .arg(s.control_socket())
+                    .args(["-o", "ControlMaster=no", "-t"]);
+                if let Some(cfg) = std::env::var_os(SSH_CONFIG_ENV) {
+                    cmd.arg("-F").arg(cfg);
+                }
+                // The root was validated free of quotes and spaces; quote it all the same.
+                let remote = format!("'{}' exec --request {hex}", self.agent_str());
+                cmd.arg(ssh_destination(&self.host)).arg("--").arg(remote);
+                cmd.status().context("cannot run ssh")?
+            }
+        };
+        Ok(status.code().unwrap_or(255))
+    }
+
     /// Ends this command's use of the connection. A persistent master stays up for the next
     /// command (`JIB_SSH_PERSIST` seconds of idleness); otherwise it is closed.
     pub async fn close(self) {
@@ -450,6 +564,71 @@ fn master_key(host: &str) -> String {
         h.update(cfg.as_encoded_bytes());
     }
     hex::encode(&h.finalize()[..8])
+}
+
+enum Pumped {
+    WrongAgent,
+    Done,
+}
+
+/// Sends the request, reads the agent's hello (and failure, if any) from stderr, then joins
+/// the command's streams to ours until its output ends.
+async fn pump<W, R, E>(
+    stdin: Option<W>,
+    stdout: Option<R>,
+    stderr: Option<E>,
+    line: &[u8],
+) -> Result<Pumped, CallError>
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+    R: AsyncRead + Unpin,
+    E: AsyncRead + Unpin,
+{
+    let t = |e: anyhow::Error| CallError::Transport(e);
+    let (Some(mut stdin), Some(mut stdout), Some(stderr)) = (stdin, stdout, stderr) else {
+        return Err(t(anyhow!("the agent's streams are missing")));
+    };
+    if stdin.write_all(line).await.is_err() {
+        return Ok(Pumped::WrongAgent);
+    }
+    let mut err = BufReader::new(stderr);
+    let mut first = String::new();
+    let _ = err.read_line(&mut first).await;
+    match serde_json::from_str::<Event>(&first) {
+        Ok(Event::Hello { version }) if version == protocol::version_line() => {}
+        _ => return Ok(Pumped::WrongAgent),
+    }
+    // Either the agent explains why there is no command, or it says the command starts.
+    let mut second = String::new();
+    let _ = err.read_line(&mut second).await;
+    match serde_json::from_str::<Event>(&second) {
+        Ok(Event::Failed { error }) => return Err(CallError::Remote(error)),
+        Ok(Event::StepStarted { .. }) => {}
+        _ => {
+            return Err(t(anyhow!(
+                "the agent said {second:?} instead of starting the command"
+            )));
+        }
+    }
+    // Our stdin feeds the command until it ends; the task is left behind if the command ends
+    // first (a blocked terminal read must not keep jib alive).
+    tokio::spawn(async move {
+        let mut ours = tokio::io::stdin();
+        let _ = tokio::io::copy(&mut ours, &mut stdin).await;
+        let _ = stdin.shutdown().await;
+    });
+    let out = async {
+        let mut o = tokio::io::stdout();
+        let _ = tokio::io::copy(&mut stdout, &mut o).await;
+        let _ = o.flush().await;
+    };
+    let errs = async {
+        let mut e = tokio::io::stderr();
+        let _ = tokio::io::copy(&mut err, &mut e).await;
+        let _ = e.flush().await;
+    };
+    tokio::join!(out, errs);
+    Ok(Pumped::Done)
 }
 
 /// How one attempt at a call ended, when it did not end with a reply.

@@ -213,6 +213,7 @@ pub fn deploy(
         site_packages: venv.site_packages.clone(),
         env: app_env(&req, &url),
         spec_digest: digest,
+        health_path: req.spec.health_path.clone(),
         created: release::utc_now(),
         by: req.by.clone(),
         state: "pending".into(),
@@ -251,7 +252,16 @@ pub fn deploy(
 
     let timeout = Duration::from_secs(req.spec.health_timeout_secs.max(1));
     let checked = em.step("health check", || {
-        match wait_live(&app, addr, &host, &req, &id, timeout) {
+        match wait_live(
+            &app,
+            addr,
+            &host,
+            &req.server,
+            &req.spec.health_path,
+            &id,
+            None,
+            timeout,
+        ) {
             Ok(status) => Ok((
                 (),
                 Some(format!("HTTP {status}, all workers on the new release")),
@@ -319,32 +329,51 @@ fn restore(
         return false;
     }
     let t = Duration::from_secs(req.spec.health_timeout_secs.max(10));
-    wait_live(app, addr, host, req, &prev.id, t).is_ok()
+    wait_live(
+        app,
+        addr,
+        host,
+        &req.server,
+        &req.spec.health_path,
+        &prev.id,
+        None,
+        t,
+    )
+    .is_ok()
 }
 
 /// Waits until `release` answers healthy through the router *and* every worker of the app has
 /// loaded it. A chain reload asked for while another one runs can be swallowed, so the reload
 /// is asked for again while old workers remain.
-fn wait_live(
+pub fn wait_live(
     app: &AppLayout,
     addr: SocketAddr,
     host: &str,
-    req: &DeployRequest,
+    server: &ServerConfig,
+    path: &str,
     release: &str,
+    // Only workers started after this count (a restart keeps the release id).
+    since: Option<std::time::SystemTime>,
     timeout: Duration,
 ) -> Result<u16, String> {
-    let path = &req.spec.health_path;
     let start = Instant::now();
     let mut kicked = Instant::now();
     let mut last = String::from("no answer yet");
     let mut unhealthy_since: Option<Instant> = None;
+    let fresh = |pid: &i32| {
+        since.is_none_or(|t| {
+            std::fs::metadata(app.dir.join("workers").join(pid.to_string()))
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| m >= t)
+        })
+    };
     while start.elapsed() < timeout {
         let res = health::get(addr, host, path, Duration::from_secs(10));
         match health::judge(&res, path, release) {
             health::Verdict::Healthy => {
                 let workers = emperor::workers(app);
-                let all = workers.len() >= req.server.processes.max(2) as usize
-                    && workers.iter().all(|(_, r)| r == release);
+                let all = workers.len() >= server.processes.max(2) as usize
+                    && workers.iter().all(|(p, r)| r == release && fresh(p));
                 if all {
                     return Ok(res.map(|r| r.status).unwrap_or(0));
                 }
@@ -361,7 +390,9 @@ fn wait_live(
             health::Verdict::Waiting(why) => last = why,
         }
         if kicked.elapsed() > Duration::from_secs(3)
-            && emperor::workers(app).iter().any(|(_, r)| r != release)
+            && emperor::workers(app)
+                .iter()
+                .any(|(p, r)| r != release || !fresh(p))
         {
             let _ = emperor::reload(app);
             kicked = Instant::now();

@@ -1,7 +1,9 @@
 //! The server side: `jib-agent <verb>` reads one [`Request`] from stdin and answers with JSON
 //! lines of [`Event`]; `jib-agent serve` supervises the emperor and the router.
 
+pub mod apps;
 pub mod deploy;
+pub mod exec;
 pub mod serve;
 pub mod setup;
 
@@ -100,6 +102,7 @@ fn describe(ev: &Event) -> String {
         Event::Warning { message } => format!("warning: {message}"),
         Event::Waiting { holder } => format!("waiting for {holder}"),
         Event::Hello { version } => format!("hello from {version}"),
+        Event::Log { line } => line.clone(),
         Event::NeedObjects { have } => {
             format!("asking for objects (server has {} commits)", have.len())
         }
@@ -162,6 +165,27 @@ pub fn run_verb(verb: &str) -> Result<i32> {
             install_deps,
         } => setup::setup(&server, install_deps, &em),
         Request::Deploy(d) => deploy::deploy(*d, &mut input, &em),
+        Request::List { server } => apps::list(&server),
+        Request::Status { server, app } => apps::status(&server, &app),
+        Request::Restart { server, app } => apps::restart(&server, &app, &em),
+        Request::Logs {
+            server,
+            app,
+            lines,
+            follow,
+            deploy,
+        } => apps::logs(&server, &app, lines, follow, deploy, &em),
+        Request::Env {
+            server,
+            app,
+            op,
+            restart,
+        } => apps::env(&server, &app, op, restart, &em),
+        Request::Destroy { server, app } => apps::destroy(&server, &app, &em),
+        Request::Exec { .. } => Err(RemoteError::new(
+            "exec",
+            "exec is its own verb: `jib-agent exec`",
+        )),
     };
     Ok(match result {
         Ok(r) => {

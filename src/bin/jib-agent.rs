@@ -15,6 +15,8 @@ fn main() {
             Ok(0)
         }
         ["serve", "--root", root] => jib::agent::serve::serve(&PathBuf::from(root)).map(|()| 0),
+        ["exec"] => Ok(jib::agent::exec::run(None)),
+        ["exec", "--request", hex] => Ok(jib::agent::exec::run(Some(hex))),
         [verb] if !verb.starts_with('-') => jib::agent::run_verb(verb),
         _ => {
             eprintln!(

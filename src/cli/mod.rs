@@ -1,5 +1,6 @@
 //! The laptop CLI: `jib setup`, `jib push`, `jib completions`.
 
+mod manage;
 mod push;
 mod setup;
 mod ui;
@@ -67,10 +68,97 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a command in a branch's environment (its venv, env vars, current release)
+    Exec {
+        /// Branch (or app name)
+        branch: String,
+        /// Allocate a terminal, for interactive programs
+        #[arg(short = 'i', long = "tty")]
+        tty: bool,
+        /// The command and its arguments, passed exactly as given
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Interactive Python shell in a branch's environment (manage.py shell for Django)
+    Shell {
+        branch: Option<String>,
+        /// A login shell instead of Python
+        #[arg(long)]
+        bash: bool,
+    },
+    /// Show a branch's uWSGI log
+    Logs {
+        branch: Option<String>,
+        /// Keep printing new lines (Ctrl-C stops)
+        #[arg(short, long)]
+        follow: bool,
+        /// Lines to show first
+        #[arg(short = 'n', long, default_value_t = 100)]
+        lines: usize,
+        /// The log of the deploys instead
+        #[arg(long)]
+        deploy: bool,
+    },
+    /// Graceful reload of one branch (no request dropped; other branches untouched)
+    Restart { branch: Option<String> },
+    /// A branch's own environment variables: list, set KEY=VALUE…, unset KEY…
+    Env {
+        branch: String,
+        #[command(subcommand)]
+        op: Option<EnvCmd>,
+        /// Do not reload the app after a change (it applies on the next reload)
+        #[arg(long, global = true)]
+        no_restart: bool,
+        /// Show values (they are masked by default)
+        #[arg(long, global = true)]
+        reveal: bool,
+        /// Print as JSON
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// Every branch deployed in the environment
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One branch in detail, with its releases
+    Status {
+        branch: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a branch and remove its releases, venvs no one else uses, env and routing
+    Destroy {
+        branch: String,
+        /// Do not ask for confirmation
+        #[arg(long, short)]
+        yes: bool,
+        /// Allow destroying in the prod environment
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a branch's URL (and open it in a browser when there is a display)
+    Open { branch: Option<String> },
     /// Print shell completions
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EnvCmd {
+    /// Show the variables (values masked unless --reveal)
+    List,
+    /// Set variables: KEY=VALUE … (values are kept exactly, spaces, quotes and newlines included)
+    Set {
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+    },
+    /// Remove variables
+    Unset {
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
     },
 }
 
@@ -100,6 +188,15 @@ pub fn main() -> i32 {
             clap_complete::generate(*shell, &mut Cli::command(), "jib", &mut std::io::stdout());
             Ok(())
         }
+        Command::Exec { .. }
+        | Command::Shell { .. }
+        | Command::Logs { .. }
+        | Command::Restart { .. }
+        | Command::Env { .. }
+        | Command::List { .. }
+        | Command::Status { .. }
+        | Command::Destroy { .. }
+        | Command::Open { .. } => runtime().and_then(|rt| rt.block_on(manage::run(&cli))),
         Command::Setup { install_deps } => {
             runtime().and_then(|rt| rt.block_on(setup::run(&cli, *install_deps)))
         }

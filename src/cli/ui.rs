@@ -60,7 +60,15 @@ impl Progress {
         match ev {
             Event::StepStarted { step } => self.start(step),
             Event::StepDone { step, ms, detail } => self.done(step, *ms, detail.as_deref()),
+            // An empty warning is the agent's heartbeat while following a log.
+            Event::Warning { message } if message.is_empty() => {}
             Event::Warning { message } => self.note(&format!("  ! {message}")),
+            Event::Log { line } => {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
             Event::Waiting { holder } => self.note(&format!(
                 "  … waiting: this app is being deployed by {holder}"
             )),

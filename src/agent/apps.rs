@@ -1,0 +1,490 @@
+//! Managing deployed apps: list, status, restart, logs, env, destroy.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Read, Seek, SeekFrom};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::Emitter;
+use super::deploy::{check_server, wait_live};
+use crate::emperor;
+use crate::health;
+use crate::layout::{AppLayout, Layout};
+use crate::protocol::{AppStatus, EnvOp, Event, ReleaseInfo, RemoteError, Reply, ServerConfig};
+use crate::release;
+
+/// The app's layout, or an error that lists what is deployed.
+pub fn find_app(
+    server: &ServerConfig,
+    app: &str,
+    step: &str,
+) -> Result<(Layout, AppLayout), RemoteError> {
+    let layout = check_server(server)?;
+    let deployed = deployed(&layout);
+    if crate::slug::is_app_name(app) && deployed.iter().any(|a| a == app) {
+        let a = layout.app(app);
+        return Ok((layout, a));
+    }
+    let hint = if deployed.is_empty() {
+        "nothing is deployed here yet: `jib push <branch>` deploys one".to_string()
+    } else {
+        format!(
+            "deployed here: {} — or deploy it with `jib push {app}`",
+            deployed.join(", ")
+        )
+    };
+    Err(RemoteError::new(
+        step,
+        format!("no app named {app:?} is deployed on this server"),
+    )
+    .hint(hint))
+}
+
+/// Apps with a current release or a vassal link, sorted.
+pub fn deployed(layout: &Layout) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(&layout.root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let app = layout.app(&name);
+            (crate::slug::is_app_name(&name)
+                && (app.current().symlink_metadata().is_ok()
+                    || app.ini().symlink_metadata().is_ok()))
+            .then_some(name)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Resident memory of a process, from /proc.
+fn rss_bytes(pid: i32) -> u64 {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// The vassal's master: the parent of its workers.
+fn master_pid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the `(comm)`: state, ppid, …
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+pub fn status_of(server: &ServerConfig, layout: &Layout, name: &str) -> AppStatus {
+    let app = layout.app(name);
+    let current = release::current(&app);
+    let all = release::list(&app);
+    let workers = emperor::workers(&app);
+    let mut rss: u64 = workers.iter().map(|(pid, _)| rss_bytes(*pid)).sum();
+    if let Some(m) = workers.first().and_then(|(pid, _)| master_pid(*pid)) {
+        rss += rss_bytes(m);
+    }
+    let linked = app.ini().symlink_metadata().is_ok();
+    let state = if !linked {
+        "stopped"
+    } else if workers.is_empty() {
+        // Linked but no worker alive: still starting, or dying over and over.
+        let started = std::fs::symlink_metadata(app.ini())
+            .ok()
+            .and_then(|m| m.modified().ok());
+        match started {
+            Some(t) if t.elapsed().unwrap_or_default() < Duration::from_secs(15) => "starting",
+            _ => "failed",
+        }
+    } else {
+        "running"
+    };
+    let last_failed = all.last().is_some_and(|r| r.state == "failed");
+    AppStatus {
+        app: name.to_string(),
+        branch: current
+            .as_ref()
+            .map(|c| c.branch.clone())
+            .unwrap_or_default(),
+        url: crate::config::app_url(name, server),
+        commit: current
+            .as_ref()
+            .map(|c| c.commit.clone())
+            .unwrap_or_default(),
+        release: current.as_ref().map(|c| c.id.clone()).unwrap_or_default(),
+        deployed_at: current
+            .as_ref()
+            .map(|c| c.created.clone())
+            .unwrap_or_default(),
+        deployed_by: current.as_ref().map(|c| c.by.clone()).unwrap_or_default(),
+        state: state.to_string(),
+        last_deploy_failed: last_failed,
+        workers: workers.len(),
+        rss_bytes: rss,
+    }
+}
+
+pub fn list(server: &ServerConfig) -> Result<Reply, RemoteError> {
+    let layout = check_server(server)?;
+    let apps = deployed(&layout)
+        .iter()
+        .map(|a| status_of(server, &layout, a))
+        .collect();
+    Ok(Reply::List { apps })
+}
+
+pub fn status(server: &ServerConfig, name: &str) -> Result<Reply, RemoteError> {
+    let (layout, app) = find_app(server, name, "status")?;
+    let current = crate::layout::link_target_name(&app.current());
+    let releases = release::list(&app)
+        .into_iter()
+        .rev()
+        .map(|r| ReleaseInfo {
+            current: current.as_deref() == Some(r.id.as_str()),
+            id: r.id,
+            commit: r.commit,
+            created: r.created,
+            by: r.by,
+            state: r.state,
+            venv: r.venv,
+        })
+        .collect();
+    Ok(Reply::Status {
+        status: status_of(server, &layout, name),
+        releases,
+    })
+}
+
+pub fn restart(server: &ServerConfig, name: &str, em: &Emitter) -> Result<Reply, RemoteError> {
+    let (layout, app) = find_app(server, name, "restart")?;
+    let Some(current) = release::current(&app) else {
+        return Err(
+            RemoteError::new("restart", format!("{name} has no current release"))
+                .hint(format!("deploy it: jib push {name}")),
+        );
+    };
+    let addr = health::local_addr(&server.listen)
+        .map_err(|e| RemoteError::new("restart", e.to_string()))?;
+    let host = format!("{name}.{}", server.domain);
+    let asked = std::time::SystemTime::now();
+    em.step("reload", || {
+        let how =
+            emperor::reload(&app).map_err(|e| RemoteError::new("restart", format!("{e:#}")))?;
+        Ok(((), Some(format!("{how:?}").to_lowercase())))
+    })?;
+    em.step("health check", || {
+        let status = wait_live(
+            &app,
+            addr,
+            &host,
+            server,
+            &current.health_path,
+            &current.id,
+            Some(asked),
+            Duration::from_secs(60),
+        )
+        .map_err(|last| {
+            RemoteError::new(
+                "health check",
+                format!("{name} did not come back healthy: {last}"),
+            )
+            .log_tail(crate::venv::tail(&app.log(), 20))
+        })?;
+        Ok(((), Some(format!("HTTP {status}"))))
+    })?;
+    let _ = layout;
+    Ok(Reply::Restart {
+        app: name.to_string(),
+        release: current.id,
+    })
+}
+
+/// Streams the last `lines` lines, then (when following) what is appended, surviving
+/// truncation and rotation, until the CLI goes away (stdin closes).
+pub fn logs(
+    server: &ServerConfig,
+    name: &str,
+    lines: usize,
+    follow: bool,
+    deploy: bool,
+    em: &Emitter,
+) -> Result<Reply, RemoteError> {
+    let (_, app) = find_app(server, name, "logs")?;
+    let path = if deploy { app.deploy_log() } else { app.log() };
+    for l in crate::venv::tail(&path, lines) {
+        em.send(&Event::Log { line: l });
+    }
+    if follow {
+        follow_file(&path, em);
+    }
+    Ok(Reply::Logs {
+        path: path.display().to_string(),
+    })
+}
+
+fn follow_file(path: &Path, em: &Emitter) {
+    // The CLI keeps our stdin open while it follows; EOF means it is gone (Ctrl-C, lost
+    // connection), and we must not linger on the server.
+    let gone = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = gone.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let mut stdin = std::io::stdin();
+        while !matches!(stdin.read(&mut buf), Ok(0) | Err(_)) {}
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let open = |p: &Path| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(p)
+            .ok()
+    };
+    let mut file = open(path);
+    let mut pos = file
+        .as_ref()
+        .and_then(|f| f.metadata().ok())
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let mut ino = file
+        .as_ref()
+        .and_then(|f| f.metadata().ok())
+        .map(|m| m.ino());
+    let mut partial = String::new();
+    let mut quiet = Instant::now();
+    while !gone.load(std::sync::atomic::Ordering::SeqCst) {
+        // Rotated (a new file at the path) or truncated: start from its beginning.
+        let meta = std::fs::metadata(path).ok();
+        if meta.as_ref().map(|m| m.ino()) != ino {
+            file = open(path);
+            ino = meta.as_ref().map(|m| m.ino());
+            pos = 0;
+        } else if meta.as_ref().is_some_and(|m| m.len() < pos) {
+            pos = 0;
+        }
+        let mut got = false;
+        if let Some(f) = file.as_mut()
+            && f.seek(SeekFrom::Start(pos)).is_ok()
+        {
+            let mut reader = std::io::BufReader::new(&mut *f);
+            let mut line = String::new();
+            while let Ok(n) = reader.read_line(&mut line) {
+                if n == 0 {
+                    break;
+                }
+                pos += n as u64;
+                if line.ends_with('\n') {
+                    partial.push_str(line.trim_end_matches('\n'));
+                    em.send(&Event::Log {
+                        line: std::mem::take(&mut partial),
+                    });
+                    got = true;
+                } else {
+                    partial.push_str(&line);
+                }
+                line.clear();
+            }
+        }
+        if got {
+            quiet = Instant::now();
+        } else if quiet.elapsed() > Duration::from_secs(15) {
+            // A heartbeat: a write to a closed connection is how a vanished peer shows up
+            // when stdin cannot tell (some ssh setups keep it open).
+            em.send(&Event::Warning {
+                message: String::new(),
+            });
+            quiet = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn env(
+    server: &ServerConfig,
+    name: &str,
+    op: EnvOp,
+    restart_after: bool,
+    em: &Emitter,
+) -> Result<Reply, RemoteError> {
+    let (_, app) = find_app(server, name, "env")?;
+    let err =
+        |e: std::io::Error| RemoteError::new("env", format!("{}: {e}", app.env_file().display()));
+    let mut vars: BTreeMap<String, String> = match std::fs::read(app.env_file()) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| RemoteError::new("env", format!("env.json is damaged: {e}")))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(e) => return Err(err(e)),
+    };
+    let changed = match op {
+        EnvOp::List => false,
+        EnvOp::Set { vars: new } => {
+            for k in new.keys() {
+                if !valid_env_name(k) {
+                    return Err(RemoteError::new(
+                        "env",
+                        format!("{k:?} is not a valid variable name"),
+                    )
+                    .hint("use letters, digits and _, not starting with a digit"));
+                }
+            }
+            vars.extend(new);
+            true
+        }
+        EnvOp::Unset { keys } => {
+            let before = vars.len();
+            vars.retain(|k, _| !keys.contains(k));
+            before != vars.len()
+        }
+    };
+    let mut restarted = false;
+    if changed {
+        write_private(
+            &app.env_file(),
+            &serde_json::to_vec_pretty(&vars).unwrap_or_default(),
+        )
+        .map_err(err)?;
+        if restart_after && release::current(&app).is_some() {
+            restart(server, name, em)?;
+            restarted = true;
+        }
+    }
+    Ok(Reply::Env { vars, restarted })
+}
+
+pub fn valid_env_name(k: &str) -> bool {
+    !k.is_empty()
+        && !k.starts_with(|c: char| c.is_ascii_digit())
+        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Writes a file only its owner can read, atomically.
+fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(content)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+pub fn destroy(server: &ServerConfig, name: &str, em: &Emitter) -> Result<Reply, RemoteError> {
+    let (layout, app) = find_app(server, name, "destroy")?;
+    let lock_path = layout.locks().join(format!("{name}.lock"));
+    let me = crate::protocol::LockHolder {
+        by: "destroy".into(),
+        pid: std::process::id(),
+        since: release::utc_now(),
+        what: format!("destroy {name}"),
+    };
+    let _lock = match crate::lock::Lock::acquire(&lock_path, &me, Duration::from_secs(30), |_| {})
+        .map_err(|e| RemoteError::new("lock", format!("{e:#}")))?
+    {
+        crate::lock::Acquire::Got(l) => l,
+        crate::lock::Acquire::Held(h) => {
+            return Err(RemoteError::new(
+                "lock",
+                format!(
+                    "{name} is being deployed by {}",
+                    h.map(|h| h.to_string()).unwrap_or_default()
+                ),
+            ));
+        }
+    };
+    em.step("stop", || {
+        emperor::dismiss(&app).map_err(|e| RemoteError::new("destroy", format!("{e:#}")))?;
+        // The emperor stops the vassal within its poll; wait so no process outlives its files.
+        let start = Instant::now();
+        while !emperor::workers(&app).is_empty() && start.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(((), None))
+    })?;
+    let freed = em.step("remove", || {
+        let mut freed = dir_size(&app.dir);
+        std::fs::remove_dir_all(&app.dir).map_err(|e| {
+            RemoteError::new(
+                "destroy",
+                format!("cannot remove {}: {e}", app.dir.display()),
+            )
+        })?;
+        let _ = std::fs::remove_file(layout.sockets().join(format!("{name}.sock")));
+        if let Ok(repo) = git2::Repository::open_bare(layout.repo())
+            && let Ok(mut r) = repo.find_reference(&format!("refs/jib/{name}"))
+        {
+            let _ = r.delete();
+        }
+        freed += gc_venvs(&layout);
+        Ok((freed, None))
+    })?;
+    Ok(Reply::Destroy {
+        app: name.to_string(),
+        freed_bytes: freed,
+    })
+}
+
+/// Removes venvs no release of any app uses any more; returns the bytes freed.
+pub fn gc_venvs(layout: &Layout) -> u64 {
+    let mut used = std::collections::HashSet::new();
+    for a in std::fs::read_dir(&layout.root)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = a.file_name().to_string_lossy().into_owned();
+        if crate::slug::is_app_name(&name) {
+            for r in release::list(&layout.app(&name)) {
+                used.insert(r.venv);
+            }
+        }
+    }
+    let mut freed = 0;
+    for v in std::fs::read_dir(layout.venvs())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = v.file_name().to_string_lossy().into_owned();
+        // A venv built in the last minutes may belong to a deploy that has not recorded it yet.
+        let recent = std::fs::metadata(v.path())
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(600));
+        if v.path().is_dir() && !used.contains(&name) && !recent {
+            // Under the venv's build lock, so a concurrent deploy building it is not robbed.
+            if let Ok(_l) =
+                crate::lock::Lock::wait(&layout.locks().join(format!("venv-{name}.lock")))
+            {
+                freed += dir_size(&v.path());
+                let _ = std::fs::remove_dir_all(v.path());
+            }
+        }
+    }
+    freed
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(p)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| dir_size(&e.path()))
+        .sum()
+}

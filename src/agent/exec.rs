@@ -1,0 +1,259 @@
+//! `jib-agent exec`: becomes a command running in an app's environment — its venv, its
+//! variables, cwd = its current release — so stdin, stdout, stderr, signals and the exit status
+//! are the command's own, end to end.
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::io::Read;
+use std::path::Path;
+
+use super::apps::find_app;
+use crate::layout::AppLayout;
+use crate::protocol::{Envelope, Event, ExecCommand, RemoteError, Request, version_line};
+use crate::release;
+
+/// Exit status when jib-agent itself fails before the command starts (like `env`'s 125).
+pub const AGENT_FAILED: i32 = 125;
+
+/// Piped mode announces itself on stderr (hello, then a failure if any) for the CLI to read;
+/// terminal mode (`json == false`) talks to a human.
+fn hello_and_fail(json: bool, e: Option<RemoteError>) -> i32 {
+    if json {
+        let hello = Event::Hello {
+            version: version_line(),
+        };
+        eprintln!("{}", serde_json::to_string(&hello).unwrap_or_default());
+    }
+    match e {
+        Some(err) if json => {
+            eprintln!(
+                "{}",
+                serde_json::to_string(&Event::Failed { error: err }).unwrap_or_default()
+            );
+            AGENT_FAILED
+        }
+        Some(err) => {
+            eprintln!("jib: {err}");
+            if let Some(h) = &err.hint {
+                eprintln!("  next: {h}");
+            }
+            AGENT_FAILED
+        }
+        None => {
+            // Marks the end of the agent's words: what follows on stderr is the command's.
+            if json {
+                let started = Event::StepStarted {
+                    step: "exec".into(),
+                };
+                eprintln!("{}", serde_json::to_string(&started).unwrap_or_default());
+            }
+            0
+        }
+    }
+}
+
+/// Reads the request line from fd 0 one byte at a time, so nothing meant for the command is
+/// consumed.
+fn read_request_line() -> std::io::Result<String> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    let mut stdin = std::io::stdin();
+    loop {
+        match stdin.read(&mut byte)? {
+            0 => break,
+            _ if byte[0] == b'\n' => break,
+            _ => line.push(byte[0]),
+        }
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+pub fn run(hex_request: Option<&str>) -> i32 {
+    let json = hex_request.is_none();
+    let line = match hex_request {
+        Some(h) => match hex::decode(h) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => {
+                return hello_and_fail(
+                    json,
+                    Some(RemoteError::new("handshake", format!("bad request: {e}"))),
+                );
+            }
+        },
+        None => match read_request_line() {
+            Ok(l) => l,
+            Err(e) => {
+                return hello_and_fail(
+                    json,
+                    Some(RemoteError::new(
+                        "handshake",
+                        format!("reading the request: {e}"),
+                    )),
+                );
+            }
+        },
+    };
+    let env: Envelope = match serde_json::from_str(&line) {
+        Ok(e) => e,
+        Err(e) => {
+            return hello_and_fail(
+                json,
+                Some(RemoteError::new(
+                    "handshake",
+                    format!("{} cannot read this request ({e})", version_line()),
+                )),
+            );
+        }
+    };
+    if env.client != version_line() {
+        return hello_and_fail(
+            json,
+            Some(RemoteError::new(
+                "handshake",
+                format!(
+                    "this agent is {}, the CLI is {}",
+                    version_line(),
+                    env.client
+                ),
+            )),
+        );
+    }
+    let Request::Exec {
+        server,
+        app,
+        command,
+    } = env.request
+    else {
+        return hello_and_fail(
+            json,
+            Some(RemoteError::new("handshake", "not an exec request")),
+        );
+    };
+    let prepared = find_app(&server, &app, "exec").and_then(|(_, a)| prepare(&a, &command));
+    match prepared {
+        Err(e) => hello_and_fail(json, Some(e)),
+        Ok(p) => {
+            hello_and_fail(json, None);
+            let err = exec(p);
+            eprintln!("jib-agent: {err}");
+            AGENT_FAILED
+        }
+    }
+}
+
+struct Prepared {
+    argv: Vec<String>,
+    cwd: std::path::PathBuf,
+    env: BTreeMap<String, String>,
+}
+
+/// The app's environment, as its workers see it.
+pub fn app_environment(
+    app: &AppLayout,
+    meta: &release::ReleaseMeta,
+    venv_dir: &Path,
+) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = std::env::vars().collect();
+    env.extend(meta.env.clone());
+    if let Ok(b) = std::fs::read(app.env_file())
+        && let Ok(own) = serde_json::from_slice::<BTreeMap<String, String>>(&b)
+    {
+        env.extend(own);
+    }
+    env.insert("JIB_RELEASE".into(), meta.id.clone());
+    env.insert("JIB_COMMIT".into(), meta.commit.clone());
+    env.insert("VIRTUAL_ENV".into(), venv_dir.display().to_string());
+    let path = env
+        .get("PATH")
+        .cloned()
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    env.insert(
+        "PATH".into(),
+        format!("{}:{path}", venv_dir.join("bin").display()),
+    );
+    env.remove("PYTHONHOME");
+    env
+}
+
+fn prepare(app: &AppLayout, command: &ExecCommand) -> Result<Prepared, RemoteError> {
+    let Some(meta) = release::current(app) else {
+        return Err(
+            RemoteError::new("exec", format!("{} has no current release", app.name))
+                .hint(format!("deploy it first: jib push {}", app.name)),
+        );
+    };
+    // site-packages is <venv>/lib/pythonX.Y/site-packages.
+    let venv_dir = meta
+        .site_packages
+        .ancestors()
+        .nth(3)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let cwd = std::fs::canonicalize(app.current())
+        .map(|r| r.join("src"))
+        .map_err(|e| RemoteError::new("exec", format!("{}: {e}", app.current().display())))?;
+    let python = venv_dir.join("bin/python").display().to_string();
+    let argv = match command {
+        ExecCommand::Argv { argv } if argv.is_empty() => {
+            return Err(RemoteError::new("exec", "no command given")
+                .hint("jib exec <branch> -- <command> [args…]"));
+        }
+        ExecCommand::Argv { argv } => argv.clone(),
+        ExecCommand::PythonShell if cwd.join("manage.py").is_file() => {
+            vec![python, "manage.py".into(), "shell".into()]
+        }
+        ExecCommand::PythonShell if venv_dir.join("bin/ipython").is_file() => {
+            vec![venv_dir.join("bin/ipython").display().to_string()]
+        }
+        ExecCommand::PythonShell => vec![python],
+        ExecCommand::LoginShell => {
+            let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/bash".into());
+            vec![shell, "-l".into()]
+        }
+    };
+    Ok(Prepared {
+        env: app_environment(app, &meta, &venv_dir),
+        argv,
+        cwd,
+    })
+}
+
+/// Replaces this process with the command. Returns only on failure.
+fn exec(p: Prepared) -> String {
+    if let Err(e) = std::env::set_current_dir(&p.cwd) {
+        return format!("cannot enter {}: {e}", p.cwd.display());
+    }
+    let to_c =
+        |s: &str| CString::new(s.as_bytes()).map_err(|_| format!("{s:?} contains a NUL byte"));
+    let argv: Result<Vec<CString>, String> = p.argv.iter().map(|a| to_c(a)).collect();
+    let envp: Result<Vec<CString>, String> = p
+        .env
+        .iter()
+        .map(|(k, v)| to_c(&format!("{k}={v}")))
+        .collect();
+    let (argv, envp) = match (argv, envp) {
+        (Ok(a), Ok(e)) => (a, e),
+        (Err(e), _) | (_, Err(e)) => return e,
+    };
+    // execvpe searches PATH as set for the app (its venv first).
+    let path = p.env.get("PATH").cloned().unwrap_or_default();
+    let program = if p.argv[0].contains('/') {
+        p.argv[0].clone()
+    } else {
+        std::env::split_paths(&path)
+            .map(|d| d.join(&p.argv[0]))
+            .find(|c| c.is_file())
+            .map(|c| c.display().to_string())
+            .unwrap_or_else(|| p.argv[0].clone())
+    };
+    let Ok(prog) = to_c(&program) else {
+        return format!("{program:?} is not a valid program name");
+    };
+    match nix::unistd::execve(&prog, &argv, &envp) {
+        Err(nix::errno::Errno::ENOENT) => {
+            format!("{}: command not found in the app's environment", p.argv[0])
+        }
+        Err(e) => format!("cannot run {}: {e}", p.argv[0]),
+        Ok(never) => match never {},
+    }
+}

@@ -1,0 +1,351 @@
+//! Driving deployed branches from the laptop: exec, shell, logs, restart, env, list, status,
+//! destroy, open.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+use anyhow::anyhow;
+
+use super::{Cli, Command, EnvCmd, Failure, Project, call_failure, exit, fail, ui::Progress};
+use crate::protocol::{AppStatus, EnvOp, ExecCommand, Reply, Request};
+use crate::transport::Remote;
+
+/// The app a `<branch>` argument names: a local branch's app, or an app name as it is.
+fn app_for(project: &Project, arg: Option<&str>) -> Result<String, Failure> {
+    let branch = match arg {
+        Some(b) => b.to_string(),
+        None => project.repo.current_branch()?,
+    };
+    if project.repo.branches()?.iter().any(|b| *b == branch) || !crate::slug::is_app_name(&branch) {
+        return Ok(crate::slug::app_name(&branch)?);
+    }
+    Ok(branch)
+}
+
+async fn call(remote: &Remote, req: Request, progress: &mut Progress) -> Result<Reply, Failure> {
+    let r = remote
+        .call(&req, |ev| progress.event(ev), |_| Ok(Vec::new()))
+        .await
+        .map_err(|e| call_failure(&remote.host, e));
+    progress.clear();
+    r
+}
+
+pub async fn run(cli: &Cli) -> Result<(), Failure> {
+    let project = Project::open(cli)?;
+    let server = project.server.clone();
+    match &cli.command {
+        Command::Exec {
+            branch,
+            tty,
+            command,
+        } => {
+            let app = app_for(&project, Some(branch))?;
+            exec(
+                &project,
+                &app,
+                ExecCommand::Argv {
+                    argv: command.clone(),
+                },
+                *tty,
+            )
+            .await
+        }
+        Command::Shell { branch, bash } => {
+            let app = app_for(&project, branch.as_deref())?;
+            let cmd = if *bash {
+                ExecCommand::LoginShell
+            } else {
+                ExecCommand::PythonShell
+            };
+            exec(&project, &app, cmd, true).await
+        }
+        Command::Logs {
+            branch,
+            follow,
+            lines,
+            deploy,
+        } => {
+            let app = app_for(&project, branch.as_deref())?;
+            let remote = project.connect().await?;
+            let mut progress = Progress::new(true);
+            let req = Request::Logs {
+                server,
+                app,
+                lines: *lines,
+                follow: *follow,
+                deploy: *deploy,
+            };
+            let r = call(&remote, req, &mut progress).await;
+            remote.close().await;
+            r.map(|_| ())
+        }
+        Command::Restart { branch } => {
+            let app = app_for(&project, branch.as_deref())?;
+            let remote = project.connect().await?;
+            let mut progress = Progress::new(false);
+            let t = std::time::Instant::now();
+            let r = call(
+                &remote,
+                Request::Restart {
+                    server,
+                    app: app.clone(),
+                },
+                &mut progress,
+            )
+            .await;
+            remote.close().await;
+            if let Reply::Restart { release, .. } = r? {
+                eprintln!(
+                    "✔ {app} restarted on release {release} ({})",
+                    super::ui::format_ms(t.elapsed().as_millis() as u64)
+                );
+            }
+            Ok(())
+        }
+        Command::Env {
+            branch,
+            op,
+            no_restart,
+            reveal,
+            json,
+        } => {
+            let app = app_for(&project, Some(branch))?;
+            let op = match op {
+                None | Some(EnvCmd::List) => EnvOp::List,
+                Some(EnvCmd::Set { pairs }) => EnvOp::Set {
+                    vars: parse_pairs(pairs)?,
+                },
+                Some(EnvCmd::Unset { keys }) => EnvOp::Unset { keys: keys.clone() },
+            };
+            let remote = project.connect().await?;
+            let mut progress = Progress::new(*json);
+            let req = Request::Env {
+                server,
+                app: app.clone(),
+                op,
+                restart: !no_restart,
+            };
+            let r = call(&remote, req, &mut progress).await;
+            remote.close().await;
+            if let Reply::Env { vars, restarted } = r? {
+                let shown: BTreeMap<String, String> = vars
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let v = if *reveal { v } else { mask(&v) };
+                        (k, v)
+                    })
+                    .collect();
+                if *json {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "app": app, "vars": shown, "restarted": restarted })
+                    );
+                } else {
+                    for (k, v) in &shown {
+                        println!("{k}={v}");
+                    }
+                    if restarted {
+                        eprintln!("✔ {app} reloaded with the new environment");
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::List { json } => {
+            let remote = project.connect().await?;
+            let mut progress = Progress::new(true);
+            let r = call(&remote, Request::List { server }, &mut progress).await;
+            remote.close().await;
+            if let Reply::List { apps } = r? {
+                if *json {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&apps).map_err(|e| fail(exit::REMOTE)(e.into()))?
+                    );
+                } else if apps.is_empty() {
+                    eprintln!(
+                        "nothing is deployed in {} yet: jib push <branch>",
+                        project.env_name
+                    );
+                } else {
+                    print_table(&apps);
+                }
+            }
+            Ok(())
+        }
+        Command::Status { branch, json } => {
+            let app = app_for(&project, branch.as_deref())?;
+            let remote = project.connect().await?;
+            let mut progress = Progress::new(true);
+            let r = call(&remote, Request::Status { server, app }, &mut progress).await;
+            remote.close().await;
+            let reply = r?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&reply).map_err(|e| fail(exit::REMOTE)(e.into()))?
+                );
+            } else if let Reply::Status { status, releases } = reply {
+                print_table(std::slice::from_ref(&status));
+                println!("\nreleases:");
+                for r in releases {
+                    println!(
+                        "  {} {}  {}  {}  {}  by {}",
+                        if r.current { "*" } else { " " },
+                        r.id,
+                        &r.commit[..12.min(r.commit.len())],
+                        r.state,
+                        r.created,
+                        r.by
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Destroy { branch, yes, force } => {
+            let app = app_for(&project, Some(branch))?;
+            if project.env_name == "prod" && !force {
+                return Err(fail(exit::CONFIG)(anyhow!(
+                    "refusing to destroy {app} in prod; pass --force if you really mean it"
+                )));
+            }
+            if !yes {
+                if !std::io::stdin().is_terminal() {
+                    return Err(fail(exit::CONFIG)(anyhow!(
+                        "destroying {app} needs confirmation: run it in a terminal or pass --yes"
+                    )));
+                }
+                let ok = dialoguer::Confirm::new()
+                    .with_prompt(format!(
+                        "Destroy {app} on {} (its releases and environment)?",
+                        project.env.host
+                    ))
+                    .default(false)
+                    .interact()
+                    .map_err(|e| fail(exit::CONFIG)(e.into()))?;
+                if !ok {
+                    eprintln!("nothing destroyed");
+                    return Ok(());
+                }
+            }
+            let remote = project.connect().await?;
+            let mut progress = Progress::new(false);
+            let r = call(
+                &remote,
+                Request::Destroy {
+                    server,
+                    app: app.clone(),
+                },
+                &mut progress,
+            )
+            .await;
+            remote.close().await;
+            if let Reply::Destroy { freed_bytes, .. } = r? {
+                eprintln!(
+                    "✔ {app} destroyed ({:.1} MB freed)",
+                    freed_bytes as f64 / 1e6
+                );
+            }
+            Ok(())
+        }
+        Command::Open { branch } => {
+            let app = app_for(&project, branch.as_deref())?;
+            let url = crate::config::app_url(&app, &server);
+            println!("{url}");
+            let display = std::env::var_os("DISPLAY").is_some()
+                || std::env::var_os("WAYLAND_DISPLAY").is_some();
+            if display {
+                let _ = std::process::Command::new("xdg-open")
+                    .arg(&url)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn();
+            }
+            Ok(())
+        }
+        _ => Err(fail(exit::USAGE)(anyhow!("not a management command"))),
+    }
+}
+
+fn parse_pairs(pairs: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+    let mut out = BTreeMap::new();
+    for p in pairs {
+        let Some((k, v)) = p.split_once('=') else {
+            return Err(fail(exit::USAGE)(anyhow!("{p:?} is not KEY=VALUE")));
+        };
+        if !crate::agent::apps::valid_env_name(k) {
+            return Err(fail(exit::USAGE)(anyhow!(
+                "{k:?} is not a valid variable name (letters, digits, _; not starting with a digit)"
+            )));
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+/// Values are masked in listings: enough to recognise, not to reuse.
+fn mask(v: &str) -> String {
+    if v.chars().count() <= 4 {
+        "****".into()
+    } else {
+        format!("{}****", v.chars().take(2).collect::<String>())
+    }
+}
+
+fn print_table(apps: &[AppStatus]) {
+    println!(
+        "{:<24} {:<9} {:<12} {:>8} {:<22} {:<40} URL",
+        "APP", "STATE", "COMMIT", "MEMORY", "DEPLOYED", "BY"
+    );
+    for a in apps {
+        let state = if a.last_deploy_failed {
+            format!("{}!", a.state)
+        } else {
+            a.state.clone()
+        };
+        println!(
+            "{:<24} {:<9} {:<12} {:>6.0}MB {:<22} {:<40} {}",
+            a.app,
+            state,
+            &a.commit[..12.min(a.commit.len())],
+            a.rss_bytes as f64 / 1e6,
+            a.deployed_at.split('.').next().unwrap_or(""),
+            a.deployed_by,
+            a.url
+        );
+    }
+}
+
+async fn exec(
+    project: &Project,
+    app: &str,
+    command: ExecCommand,
+    tty: bool,
+) -> Result<(), Failure> {
+    let remote = project.connect().await?;
+    let req = Request::Exec {
+        server: project.server.clone(),
+        app: app.to_string(),
+        command,
+    };
+    let code = if tty {
+        // The terminal belongs to the command: check the agent first, then hand over.
+        match remote.ensure_agent().await {
+            Ok(_) => remote
+                .exec_tty(&req)
+                .await
+                .map_err(crate::transport::CallError::Transport),
+            Err(e) => Err(crate::transport::CallError::Transport(e)),
+        }
+    } else {
+        remote.exec_piped(&req).await
+    };
+    let host = remote.host.clone();
+    remote.close().await;
+    match code.map_err(|e| call_failure(&host, e))? {
+        0 => Ok(()),
+        // The command's own exit status is jib's.
+        c => std::process::exit(c),
+    }
+}
