@@ -1,7 +1,7 @@
 //! Managing deployed apps: list, status, restart, logs, env, destroy.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Read, Seek, SeekFrom};
+use std::io::{BufRead, Seek, SeekFrom};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use super::Emitter;
 use super::deploy::{check_server, wait_live};
 use crate::emperor;
-use crate::health;
 use crate::layout::{AppLayout, Layout};
 use crate::protocol::{AppStatus, EnvOp, Event, ReleaseInfo, RemoteError, Reply, ServerConfig};
 use crate::release;
@@ -171,9 +170,6 @@ pub fn restart(server: &ServerConfig, name: &str, em: &Emitter) -> Result<Reply,
                 .hint(format!("deploy it: jib push {name}")),
         );
     };
-    let addr = health::local_addr(&server.listen)
-        .map_err(|e| RemoteError::new("restart", e.to_string()))?;
-    let host = format!("{name}.{}", server.domain);
     let asked = std::time::SystemTime::now();
     em.step("reload", || {
         let how =
@@ -183,8 +179,6 @@ pub fn restart(server: &ServerConfig, name: &str, em: &Emitter) -> Result<Reply,
     em.step("health check", || {
         let status = wait_live(
             &app,
-            addr,
-            &host,
             server,
             &current.health_path,
             &current.id,
@@ -236,9 +230,11 @@ fn follow_file(path: &Path, em: &Emitter) {
     let gone = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = gone.clone();
     std::thread::spawn(move || {
+        // The raw fd: the request reader still holds std's stdin lock.
+        use std::os::fd::AsFd;
         let mut buf = [0u8; 64];
-        let mut stdin = std::io::stdin();
-        while !matches!(stdin.read(&mut buf), Ok(0) | Err(_)) {}
+        let stdin = std::io::stdin();
+        while !matches!(nix::unistd::read(stdin.as_fd(), &mut buf), Ok(0) | Err(_)) {}
         flag.store(true, std::sync::atomic::Ordering::SeqCst);
     });
     let open = |p: &Path| {

@@ -3,7 +3,6 @@
 //! through the router — and put everything back the way it was if any step fails.
 
 use std::io::Read;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -252,16 +251,7 @@ pub fn deploy(
 
     let timeout = Duration::from_secs(req.spec.health_timeout_secs.max(1));
     let checked = em.step("health check", || {
-        match wait_live(
-            &app,
-            addr,
-            &host,
-            &req.server,
-            &req.spec.health_path,
-            &id,
-            None,
-            timeout,
-        ) {
+        match wait_live(&app, &req.server, &req.spec.health_path, &id, None, timeout) {
             Ok(status) => Ok((
                 (),
                 Some(format!("HTTP {status}, all workers on the new release")),
@@ -279,7 +269,7 @@ pub fn deploy(
     });
     if let Err(e) = checked {
         let mut e = fail(&mut meta, e);
-        e.previous_serving = restore(&app, previous.as_ref(), addr, &host, &req, em);
+        e.previous_serving = restore(&app, previous.as_ref(), &req, em);
         e.hint = Some(if e.previous_serving {
             format!(
                 "release {} is serving again; fix the app and push again (`jib logs {}` shows the app log)",
@@ -312,8 +302,6 @@ pub fn deploy(
 fn restore(
     app: &AppLayout,
     previous: Option<&ReleaseMeta>,
-    addr: SocketAddr,
-    host: &str,
     req: &DeployRequest,
     em: &Emitter,
 ) -> bool {
@@ -329,17 +317,7 @@ fn restore(
         return false;
     }
     let t = Duration::from_secs(req.spec.health_timeout_secs.max(10));
-    wait_live(
-        app,
-        addr,
-        host,
-        &req.server,
-        &req.spec.health_path,
-        &prev.id,
-        None,
-        t,
-    )
-    .is_ok()
+    wait_live(app, &req.server, &req.spec.health_path, &prev.id, None, t).is_ok()
 }
 
 /// Waits until `release` answers healthy through the router *and* every worker of the app has
@@ -347,8 +325,6 @@ fn restore(
 /// is asked for again while old workers remain.
 pub fn wait_live(
     app: &AppLayout,
-    addr: SocketAddr,
-    host: &str,
     server: &ServerConfig,
     path: &str,
     release: &str,
@@ -356,6 +332,8 @@ pub fn wait_live(
     since: Option<std::time::SystemTime>,
     timeout: Duration,
 ) -> Result<u16, String> {
+    let addr = health::local_addr(&server.listen).map_err(|e| e.to_string())?;
+    let host = format!("{}.{}", app.name, server.domain);
     let start = Instant::now();
     let mut kicked = Instant::now();
     let mut last = String::from("no answer yet");
@@ -368,7 +346,7 @@ pub fn wait_live(
         })
     };
     while start.elapsed() < timeout {
-        let res = health::get(addr, host, path, Duration::from_secs(10));
+        let res = health::get(addr, &host, path, Duration::from_secs(10));
         match health::judge(&res, path, release) {
             health::Verdict::Healthy => {
                 let workers = emperor::workers(app);

@@ -16,7 +16,7 @@ fn app_for(project: &Project, arg: Option<&str>) -> Result<String, Failure> {
         Some(b) => b.to_string(),
         None => project.repo.current_branch()?,
     };
-    if project.repo.branches()?.iter().any(|b| *b == branch) || !crate::slug::is_app_name(&branch) {
+    if project.repo.branches()?.contains(&branch) || !crate::slug::is_app_name(&branch) {
         return Ok(crate::slug::app_name(&branch)?);
     }
     Ok(branch)

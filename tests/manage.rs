@@ -1,0 +1,372 @@
+//! Driving a deployed branch from the laptop over the same ssh connection: exec, logs,
+//! restart, env, list, status, destroy, open.
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// The hello sample plus an app that shows one env var, so env changes are visible.
+fn world() -> World {
+    let w = World::new(Mode::Ssh);
+    w.sample("hello");
+    w.write(
+        "hello.py",
+        "import os\n\ndef app(environ, start_response):\n    \
+         body = ('%s|%s\\n' % (os.environ.get('JIB_BRANCH'), os.environ.get('GREETING', '-'))).encode()\n    \
+         start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [body]\n",
+    );
+    w.commit("show GREETING");
+    w.jib_ok(&["setup"]);
+    w.jib_ok(&["push"]);
+    w
+}
+
+#[test]
+fn exec_passes_arguments_stdin_and_exit_status_exactly() {
+    let w = world();
+    let nasty = [
+        "plain",
+        "with space",
+        "",
+        "single'quote",
+        "double\"quote",
+        "$HOME",
+        "`id`",
+        "$(id)",
+        "a;b&&c|d",
+        "new\nline",
+        "tab\there",
+        "naïve ünïcødé ✓",
+        "--flag=x",
+        "*",
+        "\\backslash",
+    ];
+    let mut args = vec![
+        "exec",
+        "main",
+        "--",
+        "python",
+        "-c",
+        "import json,sys; print(json.dumps(sys.argv[1:]))",
+    ];
+    args.extend(nasty);
+    let out = w.jib(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let got: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got, nasty);
+
+    // stdin passes through; the exit status is jib's; cwd is the current release.
+    let mut child = w
+        .jib_cmd(&[
+            "exec",
+            "main",
+            "--",
+            "sh",
+            "-c",
+            "tr a-z A-Z; pwd; echo to-stderr >&2; exit 7",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("HELLO\n"), "{stdout}");
+    assert!(
+        stdout.contains("/main/releases/") && stdout.trim_end().ends_with("/src"),
+        "{stdout}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "to-stderr\n");
+
+    // The app's venv and environment.
+    let out = w.jib(&[
+        "exec",
+        "main",
+        "--",
+        "python",
+        "-c",
+        "import os,sys; print(sys.prefix == os.environ['VIRTUAL_ENV'], os.environ['JIB_BRANCH'])",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "True main\n",
+        "{}",
+        text(&out)
+    );
+
+    // A missing command and an unknown app are explained.
+    let out = w.jib(&["exec", "main", "--", "no-such-command-jib"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out).contains("command not found"), "{}", text(&out));
+    let out = w.jib(&["exec", "ghost", "--", "true"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out).contains("no app named \"ghost\"") && text(&out).contains("deployed here: main"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn env_values_survive_exactly_and_apply_on_reload() {
+    let w = world();
+    let tricky = "two words = \"quoted\" 'single' $DOLLAR\nsecond line";
+    let pair = format!("GREETING={tricky}");
+    let out = w.jib_ok(&["env", "main", "set", &pair, "TOKEN=s3cr3t-value"]);
+    // Masked unless revealed.
+    assert!(
+        out.contains("TOKEN=s3****") && !out.contains("s3cr3t-value"),
+        "{out}"
+    );
+    // Applied: the app (reloaded) and exec both see the exact value.
+    let (_, body) = w.get("main", "/");
+    assert_eq!(body, format!("main|{tricky}\n"));
+    let out = w.jib(&[
+        "exec",
+        "main",
+        "--",
+        "python",
+        "-c",
+        "import os,sys; sys.stdout.write(os.environ['GREETING'])",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), tricky);
+    let json: serde_json::Value =
+        serde_json::from_str(&w.jib_ok(&["env", "main", "list", "--reveal", "--json"])).unwrap();
+    assert_eq!(json["vars"]["GREETING"], tricky);
+    // Stored 0600.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(w.root.join("main/env.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // --no-restart defers; the next restart applies.
+    w.jib_ok(&["env", "main", "unset", "GREETING", "--no-restart"]);
+    assert_eq!(w.get("main", "/").1, format!("main|{tricky}\n"));
+    w.jib_ok(&["restart", "main"]);
+    assert_eq!(w.get("main", "/").1, "main|-\n");
+    let out = w.jib(&["env", "main", "set", "1BAD=x"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
+fn restart_under_load_drops_nothing_and_leaves_other_branches_alone() {
+    let w = world();
+    git(&w.repo, &["checkout", "-q", "-b", "other"]);
+    w.jib_ok(&["push"]);
+    git(&w.repo, &["checkout", "-q", "main"]);
+    let other_workers = || {
+        let mut v: Vec<_> = std::fs::read_dir(w.root.join("other/workers"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = other_workers();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, bad) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (stop, ok, bad, port, host) = (
+            stop.clone(),
+            ok.clone(),
+            bad.clone(),
+            w.port,
+            w.host("main"),
+        );
+        load.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let (status, _) = http_get(port, &host, "/");
+                if status == 200 { &ok } else { &bad }.fetch_add(1, Ordering::SeqCst);
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let out = w.jib_ok(&["restart", "main"]);
+    assert!(out.contains("main restarted"), "{out}");
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    for t in load {
+        t.join().unwrap();
+    }
+    assert_eq!(
+        bad.load(Ordering::SeqCst),
+        0,
+        "failed requests during restart ({} ok)",
+        ok.load(Ordering::SeqCst)
+    );
+    assert!(ok.load(Ordering::SeqCst) > 50);
+    assert_eq!(other_workers(), before);
+}
+
+#[test]
+fn logs_show_follow_rotation_and_stop_cleanly() {
+    let w = world();
+    let out = w.jib_ok(&["logs", "-n", "5"]);
+    assert!(!out.is_empty());
+    assert!(w.jib_ok(&["logs", "--deploy"]).contains("health check"));
+
+    let log = w.root.join("main/log/uwsgi.log");
+    let mut child = w
+        .jib_cmd(&["logs", "main", "-f", "-n", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(l);
+        }
+    });
+    let expect = |needle: &str| {
+        let start = Instant::now();
+        loop {
+            let left = Duration::from_secs(15).saturating_sub(start.elapsed());
+            match rx.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return,
+                Ok(_) => continue,
+                Err(_) => panic!("never saw {needle:?} in jib logs -f"),
+            }
+        }
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let append = |line: &str| {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&log)
+            .unwrap();
+        writeln!(f, "{line}").unwrap();
+    };
+    append("marker-one");
+    expect("marker-one");
+    // Rotation: the file is moved away and a new one appears.
+    std::fs::rename(&log, log.with_extension("log.1")).unwrap();
+    append("marker-after-rotation");
+    expect("marker-after-rotation");
+    // Truncation (copytruncate); the app writes again a moment later.
+    std::fs::write(&log, "").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    append("marker-after-truncation");
+    expect("marker-after-truncation");
+
+    // Ctrl-C ends it, and nothing is left running on the server.
+    let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let start = Instant::now();
+    loop {
+        let left = std::process::Command::new("pgrep")
+            .args(["-f", "jib-agent logs"])
+            .output()
+            .unwrap();
+        let pids: Vec<i32> = String::from_utf8_lossy(&left.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        // Only agents under this test's root count (tests run in parallel).
+        let ours = pids.iter().any(|p| {
+            std::fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|e| e.starts_with(&w.root))
+        });
+        if !ours {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "jib-agent logs still running on the server"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn list_status_destroy_and_open() {
+    let w = world();
+    git(&w.repo, &["checkout", "-q", "-b", "feature/two"]);
+    w.jib_ok(&["push"]);
+
+    let list: serde_json::Value = serde_json::from_str(&w.jib_ok(&["list", "--json"])).unwrap();
+    let apps: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["app"].as_str().unwrap())
+        .collect();
+    assert_eq!(apps, ["feature-two", "main"]);
+    let two = &list[0];
+    assert_eq!(two["branch"], "feature/two");
+    assert_eq!(two["state"], "running");
+    assert_eq!(
+        two["url"],
+        format!("http://feature-two.dev.test:{}", w.port)
+    );
+    assert!(two["rss_bytes"].as_u64().unwrap() > 1_000_000);
+    assert_eq!(two["commit"].as_str().unwrap().len(), 40);
+    assert!(two["deployed_by"].as_str().unwrap().contains('@'));
+    let human = w.jib_ok(&["list"]);
+    assert!(
+        human.contains("feature-two") && human.contains("running"),
+        "{human}"
+    );
+
+    let status: serde_json::Value =
+        serde_json::from_str(&w.jib_ok(&["status", "main", "--json"])).unwrap();
+    assert_eq!(status["status"]["app"], "main");
+    assert_eq!(status["releases"][0]["current"], true);
+
+    assert_eq!(
+        w.jib_ok(&["open", "main"]).trim(),
+        format!("http://main.dev.test:{}", w.port)
+    );
+
+    // Destroy asks first; without a terminal it needs --yes.
+    let out = w.jib(&["destroy", "feature/two"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("--yes"));
+    let out = w.jib_ok(&["destroy", "feature/two", "--yes"]);
+    assert!(out.contains("feature-two destroyed"), "{out}");
+    assert!(!w.root.join("feature-two").exists());
+    let start = Instant::now();
+    while w.get("feature-two", "/").0 != 404 {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(w.get("main", "/").0, 200);
+    // The venv is still used by main: it stays.
+    assert_eq!(
+        std::fs::read_dir(w.root.join(".jib/venvs"))
+            .unwrap()
+            .count(),
+        1
+    );
+
+    // An app that is not deployed: the error says what is.
+    let out = w.jib(&["status", "feature-two"]);
+    assert!(
+        text(&out).contains("deployed here: main") && text(&out).contains("jib push"),
+        "{}",
+        text(&out)
+    );
+}
