@@ -28,6 +28,15 @@ set edit:completion:arg-completer[jib] = {|@words|
             cand --version 'Print version'
             cand setup 'Prepare a server once: install the agent, check prerequisites, start the emperor and router, write the nginx site'
             cand push 'Deploy a branch (default: the current one) to <branch>.<domain>'
+            cand exec 'Run a command in a branch''s environment (its venv, env vars, current release)'
+            cand shell 'Interactive Python shell in a branch''s environment (manage.py shell for Django)'
+            cand logs 'Show a branch''s uWSGI log'
+            cand restart 'Graceful reload of one branch (no request dropped; other branches untouched)'
+            cand env 'A branch''s own environment variables: list, set KEY=VALUE…, unset KEY…'
+            cand list 'Every branch deployed in the environment'
+            cand status 'One branch in detail, with its releases'
+            cand destroy 'Stop a branch and remove its releases, venvs no one else uses, env and routing'
+            cand open 'Print a branch''s URL (and open it in a browser when there is a display)'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -51,6 +60,145 @@ set edit:completion:arg-completer[jib] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'jib;exec'= {
+            cand -C 'Run as if jib was started in this directory'
+            cand --dir 'Run as if jib was started in this directory'
+            cand -e 'Environment from deploy.toml to act on'
+            cand --env 'Environment from deploy.toml to act on'
+            cand -i 'Allocate a terminal, for interactive programs'
+            cand --tty 'Allocate a terminal, for interactive programs'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jib;shell'= {
+            cand -C 'Run as if jib was started in this directory'
+            cand --dir 'Run as if jib was started in this directory'
+            cand -e 'Environment from deploy.toml to act on'
+            cand --env 'Environment from deploy.toml to act on'
+            cand --bash 'A login shell instead of Python'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jib;logs'= {
+            cand -n 'Lines to show first'
+            cand --lines 'Lines to show first'
+            cand -C 'Run as if jib was started in this directory'
+            cand --dir 'Run as if jib was started in this directory'
+            cand -e 'Environment from deploy.toml to act on'
+            cand --env 'Environment from deploy.toml to act on'
+            cand -f 'Keep printing new lines (Ctrl-C stops)'
+            cand --follow 'Keep printing new lines (Ctrl-C stops)'
+            cand --deploy 'The log of the deploys instead'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jib;restart'= {
+            cand -C 'Run as if jib was started in this directory'
+            cand --dir 'Run as if jib was started in this directory'
+            cand -e 'Environment from deploy.toml to act on'
+            cand --env 'Environment from deploy.toml to act on'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jib;env'= {
+            cand -C 'Run as if jib was started in this directory'
+            cand --dir 'Run as if jib was started in this directory'
+            cand -e 'Environment from deploy.toml to act on'
+            cand --env 'Environment from deploy.toml to act on'
+            cand --no-restart 'Do not reload the app after a change (it applies on the next reload)'
+            cand --reveal 'Show values (they are masked by default)'
+            cand --json 'Print as JSON'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand list 'Show the variables (values masked unless --reveal)'
+            cand set 'Set variables: KEY=VALUE … (values are kept exactly, spaces, quotes and newlines included)'
+            cand unset 'Remove variables'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jib;env;list'= {
+            cand -C 'Run as if jib was started in this directory'
+            cand --dir 'Run as if jib was started in this directory'
+            cand -e 'Environment from deploy.toml to act on'
+            cand --env 'Environment from deploy.toml to act on'
+            cand --no-restart 'Do not reload the app after a change (it applies on the next reload)'
+            cand --reveal 'Show values (they are masked by default)'
+            cand --json 'Print as JSON'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jib;env;set'= {
+            cand -C 'Run as if jib was started in this directory'
+            cand --dir 'Run as if jib was started in this directory'
+            cand -e 'Environment from deploy.toml to act on'
+            cand --env 'Environment from deploy.toml to act on'
+            cand --no-restart 'Do not reload the app after a change (it applies on the next reload)'
+            cand --reveal 'Show values (they are masked by default)'
+            cand --json 'Print as JSON'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jib;env;unset'= {
+            cand -C 'Run as if jib was started in this directory'
+            cand --dir 'Run as if jib was started in this directory'
+            cand -e 'Environment from deploy.toml to act on'
+            cand --env 'Environment from deploy.toml to act on'
+            cand --no-restart 'Do not reload the app after a change (it applies on the next reload)'
+            cand --reveal 'Show values (they are masked by default)'
+            cand --json 'Print as JSON'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jib;env;help'= {
+            cand list 'Show the variables (values masked unless --reveal)'
+            cand set 'Set variables: KEY=VALUE … (values are kept exactly, spaces, quotes and newlines included)'
+            cand unset 'Remove variables'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'jib;env;help;list'= {
+        }
+        &'jib;env;help;set'= {
+        }
+        &'jib;env;help;unset'= {
+        }
+        &'jib;env;help;help'= {
+        }
+        &'jib;list'= {
+            cand -C 'Run as if jib was started in this directory'
+            cand --dir 'Run as if jib was started in this directory'
+            cand -e 'Environment from deploy.toml to act on'
+            cand --env 'Environment from deploy.toml to act on'
+            cand --json 'json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jib;status'= {
+            cand -C 'Run as if jib was started in this directory'
+            cand --dir 'Run as if jib was started in this directory'
+            cand -e 'Environment from deploy.toml to act on'
+            cand --env 'Environment from deploy.toml to act on'
+            cand --json 'json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jib;destroy'= {
+            cand -C 'Run as if jib was started in this directory'
+            cand --dir 'Run as if jib was started in this directory'
+            cand -e 'Environment from deploy.toml to act on'
+            cand --env 'Environment from deploy.toml to act on'
+            cand -y 'Do not ask for confirmation'
+            cand --yes 'Do not ask for confirmation'
+            cand --force 'Allow destroying in the prod environment'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jib;open'= {
+            cand -C 'Run as if jib was started in this directory'
+            cand --dir 'Run as if jib was started in this directory'
+            cand -e 'Environment from deploy.toml to act on'
+            cand --env 'Environment from deploy.toml to act on'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'jib;completions'= {
             cand -C 'Run as if jib was started in this directory'
             cand --dir 'Run as if jib was started in this directory'
@@ -62,12 +210,48 @@ set edit:completion:arg-completer[jib] = {|@words|
         &'jib;help'= {
             cand setup 'Prepare a server once: install the agent, check prerequisites, start the emperor and router, write the nginx site'
             cand push 'Deploy a branch (default: the current one) to <branch>.<domain>'
+            cand exec 'Run a command in a branch''s environment (its venv, env vars, current release)'
+            cand shell 'Interactive Python shell in a branch''s environment (manage.py shell for Django)'
+            cand logs 'Show a branch''s uWSGI log'
+            cand restart 'Graceful reload of one branch (no request dropped; other branches untouched)'
+            cand env 'A branch''s own environment variables: list, set KEY=VALUE…, unset KEY…'
+            cand list 'Every branch deployed in the environment'
+            cand status 'One branch in detail, with its releases'
+            cand destroy 'Stop a branch and remove its releases, venvs no one else uses, env and routing'
+            cand open 'Print a branch''s URL (and open it in a browser when there is a display)'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'jib;help;setup'= {
         }
         &'jib;help;push'= {
+        }
+        &'jib;help;exec'= {
+        }
+        &'jib;help;shell'= {
+        }
+        &'jib;help;logs'= {
+        }
+        &'jib;help;restart'= {
+        }
+        &'jib;help;env'= {
+            cand list 'Show the variables (values masked unless --reveal)'
+            cand set 'Set variables: KEY=VALUE … (values are kept exactly, spaces, quotes and newlines included)'
+            cand unset 'Remove variables'
+        }
+        &'jib;help;env;list'= {
+        }
+        &'jib;help;env;set'= {
+        }
+        &'jib;help;env;unset'= {
+        }
+        &'jib;help;list'= {
+        }
+        &'jib;help;status'= {
+        }
+        &'jib;help;destroy'= {
+        }
+        &'jib;help;open'= {
         }
         &'jib;help;completions'= {
         }

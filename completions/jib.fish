@@ -30,6 +30,15 @@ complete -c jib -n "__fish_jib_needs_command" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_needs_command" -s V -l version -d 'Print version'
 complete -c jib -n "__fish_jib_needs_command" -f -a "setup" -d 'Prepare a server once: install the agent, check prerequisites, start the emperor and router, write the nginx site'
 complete -c jib -n "__fish_jib_needs_command" -f -a "push" -d 'Deploy a branch (default: the current one) to <branch>.<domain>'
+complete -c jib -n "__fish_jib_needs_command" -f -a "exec" -d 'Run a command in a branch\'s environment (its venv, env vars, current release)'
+complete -c jib -n "__fish_jib_needs_command" -f -a "shell" -d 'Interactive Python shell in a branch\'s environment (manage.py shell for Django)'
+complete -c jib -n "__fish_jib_needs_command" -f -a "logs" -d 'Show a branch\'s uWSGI log'
+complete -c jib -n "__fish_jib_needs_command" -f -a "restart" -d 'Graceful reload of one branch (no request dropped; other branches untouched)'
+complete -c jib -n "__fish_jib_needs_command" -f -a "env" -d 'A branch\'s own environment variables: list, set KEY=VALUE…, unset KEY…'
+complete -c jib -n "__fish_jib_needs_command" -f -a "list" -d 'Every branch deployed in the environment'
+complete -c jib -n "__fish_jib_needs_command" -f -a "status" -d 'One branch in detail, with its releases'
+complete -c jib -n "__fish_jib_needs_command" -f -a "destroy" -d 'Stop a branch and remove its releases, venvs no one else uses, env and routing'
+complete -c jib -n "__fish_jib_needs_command" -f -a "open" -d 'Print a branch\'s URL (and open it in a browser when there is a display)'
 complete -c jib -n "__fish_jib_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c jib -n "__fish_jib_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jib -n "__fish_jib_using_subcommand setup" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
@@ -42,10 +51,87 @@ complete -c jib -n "__fish_jib_using_subcommand push" -s e -l env -d 'Environmen
 complete -c jib -n "__fish_jib_using_subcommand push" -l force -d 'Deploy even when the same commit is already live'
 complete -c jib -n "__fish_jib_using_subcommand push" -l json -d 'Print the result as JSON'
 complete -c jib -n "__fish_jib_using_subcommand push" -s h -l help -d 'Print help'
+complete -c jib -n "__fish_jib_using_subcommand exec" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
+complete -c jib -n "__fish_jib_using_subcommand exec" -s e -l env -d 'Environment from deploy.toml to act on' -r
+complete -c jib -n "__fish_jib_using_subcommand exec" -s i -l tty -d 'Allocate a terminal, for interactive programs'
+complete -c jib -n "__fish_jib_using_subcommand exec" -s h -l help -d 'Print help'
+complete -c jib -n "__fish_jib_using_subcommand shell" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
+complete -c jib -n "__fish_jib_using_subcommand shell" -s e -l env -d 'Environment from deploy.toml to act on' -r
+complete -c jib -n "__fish_jib_using_subcommand shell" -l bash -d 'A login shell instead of Python'
+complete -c jib -n "__fish_jib_using_subcommand shell" -s h -l help -d 'Print help'
+complete -c jib -n "__fish_jib_using_subcommand logs" -s n -l lines -d 'Lines to show first' -r
+complete -c jib -n "__fish_jib_using_subcommand logs" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
+complete -c jib -n "__fish_jib_using_subcommand logs" -s e -l env -d 'Environment from deploy.toml to act on' -r
+complete -c jib -n "__fish_jib_using_subcommand logs" -s f -l follow -d 'Keep printing new lines (Ctrl-C stops)'
+complete -c jib -n "__fish_jib_using_subcommand logs" -l deploy -d 'The log of the deploys instead'
+complete -c jib -n "__fish_jib_using_subcommand logs" -s h -l help -d 'Print help'
+complete -c jib -n "__fish_jib_using_subcommand restart" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
+complete -c jib -n "__fish_jib_using_subcommand restart" -s e -l env -d 'Environment from deploy.toml to act on' -r
+complete -c jib -n "__fish_jib_using_subcommand restart" -s h -l help -d 'Print help'
+complete -c jib -n "__fish_jib_using_subcommand env; and not __fish_seen_subcommand_from list set unset help" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
+complete -c jib -n "__fish_jib_using_subcommand env; and not __fish_seen_subcommand_from list set unset help" -s e -l env -d 'Environment from deploy.toml to act on' -r
+complete -c jib -n "__fish_jib_using_subcommand env; and not __fish_seen_subcommand_from list set unset help" -l no-restart -d 'Do not reload the app after a change (it applies on the next reload)'
+complete -c jib -n "__fish_jib_using_subcommand env; and not __fish_seen_subcommand_from list set unset help" -l reveal -d 'Show values (they are masked by default)'
+complete -c jib -n "__fish_jib_using_subcommand env; and not __fish_seen_subcommand_from list set unset help" -l json -d 'Print as JSON'
+complete -c jib -n "__fish_jib_using_subcommand env; and not __fish_seen_subcommand_from list set unset help" -s h -l help -d 'Print help'
+complete -c jib -n "__fish_jib_using_subcommand env; and not __fish_seen_subcommand_from list set unset help" -a "list" -d 'Show the variables (values masked unless --reveal)'
+complete -c jib -n "__fish_jib_using_subcommand env; and not __fish_seen_subcommand_from list set unset help" -a "set" -d 'Set variables: KEY=VALUE … (values are kept exactly, spaces, quotes and newlines included)'
+complete -c jib -n "__fish_jib_using_subcommand env; and not __fish_seen_subcommand_from list set unset help" -a "unset" -d 'Remove variables'
+complete -c jib -n "__fish_jib_using_subcommand env; and not __fish_seen_subcommand_from list set unset help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from list" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from list" -s e -l env -d 'Environment from deploy.toml to act on' -r
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from list" -l no-restart -d 'Do not reload the app after a change (it applies on the next reload)'
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from list" -l reveal -d 'Show values (they are masked by default)'
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from list" -l json -d 'Print as JSON'
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from set" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from set" -s e -l env -d 'Environment from deploy.toml to act on' -r
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from set" -l no-restart -d 'Do not reload the app after a change (it applies on the next reload)'
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from set" -l reveal -d 'Show values (they are masked by default)'
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from set" -l json -d 'Print as JSON'
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from unset" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from unset" -s e -l env -d 'Environment from deploy.toml to act on' -r
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from unset" -l no-restart -d 'Do not reload the app after a change (it applies on the next reload)'
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from unset" -l reveal -d 'Show values (they are masked by default)'
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from unset" -l json -d 'Print as JSON'
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from unset" -s h -l help -d 'Print help'
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from help" -f -a "list" -d 'Show the variables (values masked unless --reveal)'
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from help" -f -a "set" -d 'Set variables: KEY=VALUE … (values are kept exactly, spaces, quotes and newlines included)'
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from help" -f -a "unset" -d 'Remove variables'
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jib -n "__fish_jib_using_subcommand list" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
+complete -c jib -n "__fish_jib_using_subcommand list" -s e -l env -d 'Environment from deploy.toml to act on' -r
+complete -c jib -n "__fish_jib_using_subcommand list" -l json
+complete -c jib -n "__fish_jib_using_subcommand list" -s h -l help -d 'Print help'
+complete -c jib -n "__fish_jib_using_subcommand status" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
+complete -c jib -n "__fish_jib_using_subcommand status" -s e -l env -d 'Environment from deploy.toml to act on' -r
+complete -c jib -n "__fish_jib_using_subcommand status" -l json
+complete -c jib -n "__fish_jib_using_subcommand status" -s h -l help -d 'Print help'
+complete -c jib -n "__fish_jib_using_subcommand destroy" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
+complete -c jib -n "__fish_jib_using_subcommand destroy" -s e -l env -d 'Environment from deploy.toml to act on' -r
+complete -c jib -n "__fish_jib_using_subcommand destroy" -s y -l yes -d 'Do not ask for confirmation'
+complete -c jib -n "__fish_jib_using_subcommand destroy" -l force -d 'Allow destroying in the prod environment'
+complete -c jib -n "__fish_jib_using_subcommand destroy" -s h -l help -d 'Print help'
+complete -c jib -n "__fish_jib_using_subcommand open" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
+complete -c jib -n "__fish_jib_using_subcommand open" -s e -l env -d 'Environment from deploy.toml to act on' -r
+complete -c jib -n "__fish_jib_using_subcommand open" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand completions" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand completions" -s e -l env -d 'Environment from deploy.toml to act on' -r
 complete -c jib -n "__fish_jib_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push completions help" -f -a "setup" -d 'Prepare a server once: install the agent, check prerequisites, start the emperor and router, write the nginx site'
-complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push completions help" -f -a "push" -d 'Deploy a branch (default: the current one) to <branch>.<domain>'
-complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push completions help" -f -a "completions" -d 'Print shell completions'
-complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "setup" -d 'Prepare a server once: install the agent, check prerequisites, start the emperor and router, write the nginx site'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "push" -d 'Deploy a branch (default: the current one) to <branch>.<domain>'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "exec" -d 'Run a command in a branch\'s environment (its venv, env vars, current release)'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "shell" -d 'Interactive Python shell in a branch\'s environment (manage.py shell for Django)'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "logs" -d 'Show a branch\'s uWSGI log'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "restart" -d 'Graceful reload of one branch (no request dropped; other branches untouched)'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "env" -d 'A branch\'s own environment variables: list, set KEY=VALUE…, unset KEY…'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "list" -d 'Every branch deployed in the environment'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "status" -d 'One branch in detail, with its releases'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "destroy" -d 'Stop a branch and remove its releases, venvs no one else uses, env and routing'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "open" -d 'Print a branch\'s URL (and open it in a browser when there is a display)'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "completions" -d 'Print shell completions'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jib -n "__fish_jib_using_subcommand help; and __fish_seen_subcommand_from env" -f -a "list" -d 'Show the variables (values masked unless --reveal)'
+complete -c jib -n "__fish_jib_using_subcommand help; and __fish_seen_subcommand_from env" -f -a "set" -d 'Set variables: KEY=VALUE … (values are kept exactly, spaces, quotes and newlines included)'
+complete -c jib -n "__fish_jib_using_subcommand help; and __fish_seen_subcommand_from env" -f -a "unset" -d 'Remove variables'
