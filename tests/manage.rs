@@ -370,3 +370,52 @@ fn list_status_destroy_and_open() {
         text(&out)
     );
 }
+
+#[test]
+fn every_command_explains_its_failure() {
+    let w = world();
+    let cases: &[(&[&str], &str)] = &[
+        (&["logs", "ghost"], "no app named \"ghost\""),
+        (&["restart", "ghost"], "deployed here: main"),
+        (&["status", "ghost"], "jib push ghost"),
+        (&["env", "ghost", "list"], "no app named \"ghost\""),
+        (&["destroy", "ghost", "--yes"], "no app named \"ghost\""),
+        (&["exec", "ghost", "--", "true"], "no app named \"ghost\""),
+        (
+            &["exec", "-i", "ghost", "--", "true"],
+            "no app named \"ghost\"",
+        ),
+        (&["shell", "ghost"], "no app named \"ghost\""),
+        (&["--env", "prod", "list"], "no [env.prod] section"),
+        (&["open", "bad;name"], "cannot be mapped to a DNS label"),
+    ];
+    for (args, expect) in cases {
+        let out = w.jib(args);
+        assert_ne!(out.status.code(), Some(0), "jib {args:?} should fail");
+        assert!(
+            text(&out).contains(expect),
+            "jib {args:?}: expected {expect:?} in\n{}",
+            text(&out)
+        );
+    }
+    // destroy refuses prod without --force (checked before anything is contacted).
+    let toml = std::fs::read_to_string(w.repo.join("deploy.toml")).unwrap();
+    w.write(
+        "deploy.toml",
+        &format!(
+            "{toml}\n{}",
+            toml.split("[env.dev]")
+                .nth(1)
+                .map(|s| format!("[env.prod]{s}"))
+                .unwrap()
+                .replace("[env.dev.nginx]", "[env.prod.nginx]")
+        ),
+    );
+    let out = w.jib(&["--env", "prod", "destroy", "main", "--yes"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out).contains("refusing to destroy main in prod"),
+        "{}",
+        text(&out)
+    );
+}

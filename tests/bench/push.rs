@@ -134,6 +134,41 @@ fn main() {
         base_noop.push(time(|| base.warm("main")));
     }
 
+    // `jib exec <b> -- true` over jib's open master vs. a bare command over an open master.
+    let cfg = w.sshd.as_ref().unwrap().config.clone();
+    let ctl = w.tmp.path().join("bench-master");
+    let st = Command::new("ssh")
+        .arg("-F")
+        .arg(&cfg)
+        .args(["-M", "-f", "-N", "-S"])
+        .arg(&ctl)
+        .arg(HOST_ALIAS)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    w.jib_ok(&["exec", "main", "--", "true"]);
+    let (mut jib_exec, mut ssh_exec) = (Vec::new(), Vec::new());
+    for _ in 0..10 {
+        jib_exec.push(time(|| {
+            w.jib_ok(&["exec", "main", "--", "true"]);
+        }));
+        ssh_exec.push(time(|| {
+            let out = Command::new("ssh")
+                .arg("-S")
+                .arg(&ctl)
+                .arg(HOST_ALIAS)
+                .arg("true")
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+        }));
+    }
+    let _ = Command::new("ssh")
+        .arg("-S")
+        .arg(&ctl)
+        .args(["-O", "exit", HOST_ALIAS])
+        .output();
+
     println!("\njib push benchmark — Django sample, sshd on loopback, median of {RUNS} runs");
     println!("{:<42} {:>10} {:>10} {:>8}", "", "jib", "baseline", "ratio");
     for (name, j, b) in [
@@ -158,6 +193,13 @@ fn main() {
             b.as_secs_f64() / j.as_secs_f64()
         );
     }
+    let (j, b) = (median(jib_exec), median(ssh_exec));
+    println!(
+        "\njib exec main -- true (median of 10)          {:>8.0}ms   plain `ssh -S <open master> host true`: {:.0}ms   overhead {:+.0}ms",
+        j.as_secs_f64() * 1000.0,
+        b.as_secs_f64() * 1000.0,
+        (j.as_secs_f64() - b.as_secs_f64()) * 1000.0
+    );
     println!(
         "(ratio = baseline / jib; the baseline's numbers do not include reloading the app, jib's include a health check of the new release)"
     );
