@@ -151,18 +151,11 @@ pub fn touch_link(link: &Path) -> Result<()> {
     .with_context(|| format!("cannot touch {}", link.display()))
 }
 
-/// Every app directory under the root that has a vassal link.
+/// Every app under the root that has a vassal link.
 pub fn apps(layout: &Layout) -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(&layout.root)
+    layout
+        .app_names()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            (crate::slug::is_app_name(&name) && layout.app(&name).ini().symlink_metadata().is_ok())
-                .then_some(name)
-        })
-        .collect();
-    out.sort();
-    out
+        .filter(|n| layout.app(n).ini().symlink_metadata().is_ok())
+        .collect()
 }

@@ -76,6 +76,19 @@ impl Layout {
     pub fn notfound_socket(&self) -> PathBuf {
         self.sockets().join("notfound.sock")
     }
+    /// Names of the directories under the root that can be apps, sorted.
+    pub fn app_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| crate::slug::is_app_name(n))
+            .collect();
+        out.sort();
+        out
+    }
+
     pub fn app(&self, app: &str) -> AppLayout {
         AppLayout {
             dir: self.root.join(app),

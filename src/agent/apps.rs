@@ -42,21 +42,14 @@ pub fn find_app(
 
 /// Apps with a current release or a vassal link, sorted.
 pub fn deployed(layout: &Layout) -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(&layout.root)
+    layout
+        .app_names()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let app = layout.app(&name);
-            (crate::slug::is_app_name(&name)
-                && (app.current().symlink_metadata().is_ok()
-                    || app.ini().symlink_metadata().is_ok()))
-            .then_some(name)
+        .filter(|n| {
+            let app = layout.app(n);
+            app.current().symlink_metadata().is_ok() || app.ini().symlink_metadata().is_ok()
         })
-        .collect();
-    out.sort();
-    out
+        .collect()
 }
 
 /// Resident memory of a process, from /proc.
@@ -434,16 +427,9 @@ pub fn destroy(server: &ServerConfig, name: &str, em: &Emitter) -> Result<Reply,
 /// Removes venvs no release of any app uses any more; returns the bytes freed.
 pub fn gc_venvs(layout: &Layout) -> u64 {
     let mut used = std::collections::HashSet::new();
-    for a in std::fs::read_dir(&layout.root)
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let name = a.file_name().to_string_lossy().into_owned();
-        if crate::slug::is_app_name(&name) {
-            for r in release::list(&layout.app(&name)) {
-                used.insert(r.venv);
-            }
+    for name in layout.app_names() {
+        for r in release::list(&layout.app(&name)) {
+            used.insert(r.venv);
         }
     }
     let mut freed = 0;
