@@ -63,6 +63,8 @@ pub struct Environment {
     pub nginx: Option<Nginx>,
     /// Local mode without nginx: address of uWSGI's HTTP router.
     pub listen: Option<String>,
+    /// When the agent runs as root: the user apps (and `jib exec`/`shell`) run as.
+    pub run_as: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -287,6 +289,7 @@ impl Environment {
             nginx_reload: reload,
             nginx_group: group,
             processes: app.processes.max(1),
+            run_as: self.run_as.clone(),
         })
     }
 

@@ -13,7 +13,7 @@ use crate::protocol::{RouterKind, ServerConfig};
 /// The vassal template every app links to. `%n` is the app (the link's name), `%d` its
 /// directory (with a trailing slash).
 pub fn template(server: &ServerConfig, layout: &Layout) -> String {
-    let sockets = layout.sockets();
+    let sockets = layout.app_sockets();
     let sub = layout.subscription_socket();
     let mut keys = vec![format!("%n.{}", server.domain)];
     if server.router == RouterKind::Http
@@ -23,6 +23,11 @@ pub fn template(server: &ServerConfig, layout: &Layout) -> String {
         // uWSGI's HTTP router keys on the Host header as sent, port included.
         keys.push(format!("%n.{}:{port}", server.domain));
     }
+    // Dropped to after binding its socket (as root), before loading any app code.
+    let user = match crate::identity::app_user(server.run_as.as_deref()) {
+        Ok(Some((u, g))) => format!("uid = {}\ngid = {}\n", u.name, g.name),
+        _ => String::new(),
+    };
     let subscribe: String = keys
         .iter()
         .map(|k| format!("subscribe-to = {}:{k}\n", sub.display()))
@@ -42,12 +47,13 @@ pub fn template(server: &ServerConfig, layout: &Layout) -> String {
          env = JIB_APP_DIR=%d\n\
          env = JIB_APP=%n\n\
          wsgi-file = {shim}\n\
-         master-fifo = %dmaster.fifo\n\
+         master-fifo = %drun/master.fifo\n\
          logto = %dlog/uwsgi.log\n\
          log-maxsize = 20000000\n\
          die-on-term = true\n\
          vacuum = true\n\
-         buffer-size = 32768\n",
+         buffer-size = 32768\n\
+         {user}",
         version = crate::protocol::VERSION,
         processes = server.processes.max(2),
         sockets = sockets.display(),
@@ -68,9 +74,23 @@ pub fn command(layout: &Layout) -> Command {
     c
 }
 
+/// The directories the app's own processes write to (logs, worker records) belong to them.
+fn prepare_dirs(app: &AppLayout, server: &ServerConfig) -> Result<()> {
+    let who = crate::identity::app_user(server.run_as.as_deref())?;
+    for d in [
+        app.dir.join("log"),
+        app.dir.join("workers"),
+        app.dir.join("run"),
+    ] {
+        std::fs::create_dir_all(&d)?;
+        crate::identity::hand_over(&d, who.as_ref())?;
+    }
+    Ok(())
+}
+
 /// Makes the emperor run this app: its ini becomes a link to the template.
-pub fn enlist(app: &AppLayout) -> Result<()> {
-    std::fs::create_dir_all(app.dir.join("log"))?;
+pub fn enlist(app: &AppLayout, server: &ServerConfig) -> Result<()> {
+    prepare_dirs(app, server)?;
     let ini = app.ini();
     if std::fs::symlink_metadata(&ini).is_err() {
         std::os::unix::fs::symlink("../.jib/template.ini", &ini)
@@ -97,7 +117,8 @@ pub enum Reload {
 }
 
 /// Reloads one app so its workers load the release `current` points at now.
-pub fn reload(app: &AppLayout) -> Result<Reload> {
+pub fn reload(app: &AppLayout, server: &ServerConfig) -> Result<Reload> {
+    prepare_dirs(app, server)?;
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     match std::fs::OpenOptions::new()
@@ -111,7 +132,7 @@ pub fn reload(app: &AppLayout) -> Result<Reload> {
         }
         // No master reading the FIFO (ENXIO) or no FIFO yet: have the emperor (re)start it.
         Err(_) => {
-            enlist(app)?;
+            enlist(app, server)?;
             touch_link(&app.ini())?;
             Ok(Reload::Started)
         }

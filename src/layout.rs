@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 /// Unix socket paths are cut at 108 bytes (102 on some systems); leave room for the name.
-const MAX_SOCK_DIR: usize = 102 - 1 - crate::slug::MAX_LEN - ".sock".len();
+const MAX_SOCK_DIR: usize = 102 - 1 - crate::slug::MAX_LEN - ".sock".len() - 2;
 
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -54,15 +54,24 @@ impl Layout {
     pub fn pidfile(&self) -> PathBuf {
         self.state().join("agent.pid")
     }
-    /// Sockets: `<root>/.jib/s` when paths fit in a sockaddr, else a short per-root directory.
+    /// Sockets nginx reaches (the router's): `<root>/.jib/s` when paths fit in a sockaddr, else
+    /// a short per-root directory.
     pub fn sockets(&self) -> PathBuf {
-        let natural = self.state().join("s");
+        self.socket_dir("s")
+    }
+    /// Sockets of the apps and the subscription server: owned by the user apps run as, who
+    /// creates them (uWSGI binds after dropping privileges).
+    pub fn app_sockets(&self) -> PathBuf {
+        self.socket_dir("v")
+    }
+    fn socket_dir(&self, kind: &str) -> PathBuf {
+        let natural = self.state().join(kind);
         if natural.as_os_str().len() <= MAX_SOCK_DIR {
             return natural;
         }
         let digest = Sha256::digest(self.root.as_os_str().as_encoded_bytes());
         PathBuf::from(format!(
-            "/tmp/jib-{}-{}",
+            "/tmp/jib-{}-{}-{kind}",
             nix::unistd::getuid(),
             &hex::encode(digest)[..12]
         ))
@@ -71,7 +80,7 @@ impl Layout {
         self.sockets().join("router.sock")
     }
     pub fn subscription_socket(&self) -> PathBuf {
-        self.sockets().join("sub.sock")
+        self.app_sockets().join("sub.sock")
     }
     pub fn notfound_socket(&self) -> PathBuf {
         self.sockets().join("notfound.sock")
@@ -117,8 +126,9 @@ impl AppLayout {
     pub fn current(&self) -> PathBuf {
         self.dir.join("current")
     }
+    /// Where the app's master keeps its FIFO (a directory the app's user owns).
     pub fn fifo(&self) -> PathBuf {
-        self.dir.join("master.fifo")
+        self.dir.join("run").join("master.fifo")
     }
     pub fn log(&self) -> PathBuf {
         self.dir.join("log").join("uwsgi.log")

@@ -9,6 +9,7 @@ pub mod config;
 pub mod emperor;
 pub mod git;
 pub mod health;
+pub mod identity;
 pub mod layout;
 pub mod lock;
 pub mod protocol;

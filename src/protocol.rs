@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub nginx_group: Option<String>,
     /// uWSGI worker processes per app.
     pub processes: u32,
+    /// User the apps run as when the agent runs as root (uWSGI drops to it).
+    #[serde(default)]
+    pub run_as: Option<String>,
 }
 
 /// What to build and run for one app; comes from deploy.toml.

@@ -25,3 +25,37 @@ fn local_mode_end_to_end() {
     assert!(out.contains("already running"), "{out}");
     assert_eq!(w.get("main", "/").0, 200);
 }
+
+#[test]
+fn apps_run_as_the_configured_user_not_root() {
+    let w = World::new(Mode::Local);
+    w.sample("hello");
+    let toml = std::fs::read_to_string(w.repo.join("deploy.toml")).unwrap();
+    w.write("deploy.toml", &format!("{toml}run_as = \"nobody\"\n"));
+    w.write(
+        "hello.py",
+        "import os\n\ndef app(environ, start_response):\n    \
+         body = ('uid=%d greeting=%s\\n' % (os.getuid(), os.environ.get('GREETING', '-'))).encode()\n    \
+         start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [body]\n",
+    );
+    w.commit("run as nobody");
+    w.jib_ok(&["setup"]);
+    w.jib_ok(&["push"]);
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
+    assert_eq!(w.get("main", "/").1, format!("uid={nobody} greeting=-\n"));
+    // Its own environment file is readable by it (and only it).
+    w.jib_ok(&["env", "main", "set", "GREETING=hi"]);
+    assert_eq!(w.get("main", "/").1, format!("uid={nobody} greeting=hi\n"));
+    // jib exec runs as the app does.
+    let out = w.jib(&["exec", "main", "--", "id", "-u"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        nobody.to_string(),
+        "{}",
+        text(&out)
+    );
+}

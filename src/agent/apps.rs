@@ -165,8 +165,8 @@ pub fn restart(server: &ServerConfig, name: &str, em: &Emitter) -> Result<Reply,
     };
     let asked = std::time::SystemTime::now();
     em.step("reload", || {
-        let how =
-            emperor::reload(&app).map_err(|e| RemoteError::new("restart", format!("{e:#}")))?;
+        let how = emperor::reload(&app, server)
+            .map_err(|e| RemoteError::new("restart", format!("{e:#}")))?;
         Ok(((), Some(format!("{how:?}").to_lowercase())))
     })?;
     em.step("health check", || {
@@ -340,6 +340,11 @@ pub fn env(
             &serde_json::to_vec_pretty(&vars).unwrap_or_default(),
         )
         .map_err(err)?;
+        // Readable by the app's own user, nobody else.
+        let who = crate::identity::app_user(server.run_as.as_deref())
+            .map_err(|e| RemoteError::new("env", format!("{e:#}")))?;
+        crate::identity::hand_over(&app.env_file(), who.as_ref())
+            .map_err(|e| RemoteError::new("env", format!("{e:#}")))?;
         if restart_after && release::current(&app).is_some() {
             restart(server, name, em)?;
             restarted = true;
@@ -409,7 +414,7 @@ pub fn destroy(server: &ServerConfig, name: &str, em: &Emitter) -> Result<Reply,
                 format!("cannot remove {}: {e}", app.dir.display()),
             )
         })?;
-        let _ = std::fs::remove_file(layout.sockets().join(format!("{name}.sock")));
+        let _ = std::fs::remove_file(layout.app_sockets().join(format!("{name}.sock")));
         if let Ok(repo) = git2::Repository::open_bare(layout.repo())
             && let Ok(mut r) = repo.find_reference(&format!("refs/jib/{name}"))
         {

@@ -239,7 +239,7 @@ pub fn deploy(
     em.step("switch", || {
         release::switch_link(&app.current(), &Path::new("releases").join(&id))
             .map_err(internal("switch"))?;
-        let how = emperor::reload(&app).map_err(internal("switch"))?;
+        let how = emperor::reload(&app, &req.server).map_err(internal("switch"))?;
         Ok((
             (),
             Some(match how {
@@ -312,7 +312,7 @@ fn restore(
     };
     em.warn(format!("rolling back to {}", prev.id));
     if release::switch_link(&app.current(), &Path::new("releases").join(&prev.id)).is_err()
-        || emperor::reload(app).is_err()
+        || emperor::reload(app, &req.server).is_err()
     {
         return false;
     }
@@ -372,7 +372,7 @@ pub fn wait_live(
                 .iter()
                 .any(|(p, r)| r != release || !fresh(p))
         {
-            let _ = emperor::reload(app);
+            let _ = emperor::reload(app, server);
             kicked = Instant::now();
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -129,7 +129,23 @@ pub fn run(hex_request: Option<&str>) -> i32 {
             Some(RemoteError::new("handshake", "not an exec request")),
         );
     };
-    let prepared = find_app(&server, &app, "exec").and_then(|(_, a)| prepare(&a, &command));
+    let prepared = find_app(&server, &app, "exec")
+        .and_then(|(_, a)| prepare(&a, &command))
+        .and_then(|mut p| {
+            // The command runs as the app does: never as root when run_as is set.
+            if let Some(who) = crate::identity::app_user(server.run_as.as_deref())
+                .map_err(|e| RemoteError::new("exec", format!("{e:#}")))?
+            {
+                let home = who.0.dir.display().to_string();
+                p.env.insert("HOME".into(), home);
+                p.env.insert("USER".into(), who.0.name.clone());
+                p.env.insert("LOGNAME".into(), who.0.name.clone());
+                crate::identity::become_user(&who).map_err(|e| {
+                    RemoteError::new("exec", format!("cannot become {}: {e:#}", who.0.name))
+                })?;
+            }
+            Ok(p)
+        });
     match prepared {
         Err(e) => hello_and_fail(json, Some(e)),
         Ok(p) => {

@@ -60,6 +60,7 @@ pub fn serve(root: &Path) -> Result<()> {
 /// its link (the emperor watches the links themselves).
 fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
     std::fs::create_dir_all(layout.sockets())?;
+    std::fs::create_dir_all(layout.app_sockets())?;
     write_if_changed(&layout.shim(), include_bytes!("../assets/jib_wsgi.py"))?;
     if write_if_changed(
         &layout.template(),
@@ -196,6 +197,17 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = tick.tick() => {
+                // The router creates the subscription socket as root; the apps' user must be
+                // able to announce itself on it (again after each router restart).
+                if let Ok(Some((u, g))) = crate::identity::app_user(server.run_as.as_deref()) {
+                    let sub = layout.subscription_socket();
+                    if std::fs::metadata(&sub).is_ok_and(|m| {
+                        use std::os::unix::fs::MetadataExt;
+                        m.uid() != u.uid.as_raw()
+                    }) {
+                        let _ = nix::unistd::chown(&sub, Some(u.uid), Some(g.gid));
+                    }
+                }
                 for p in procs.iter_mut() {
                     let exited = match p.child.as_mut().map(|c| c.try_wait()) {
                         Some(Ok(Some(status))) => Some(status),

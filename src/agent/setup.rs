@@ -128,6 +128,13 @@ pub fn setup(
         messages.push("uv is not installed: venvs are built with python -m venv + pip (slower); `pip install uv` or see https://docs.astral.sh/uv/".to_string());
     }
 
+    match crate::identity::app_user(server.run_as.as_deref()) {
+        Err(e) => return Err(RemoteError::new("setup", format!("{e:#}"))),
+        Ok(None) if root_user => messages.push(
+            "the agent runs as root and run_as is not set: apps run as root; set run_as in deploy.toml's environment to an unprivileged user".into(),
+        ),
+        Ok(_) => {}
+    }
     let layout = Layout::new(&server.root);
     em.step("layout", || {
         prepare_root(server, &layout)?;
@@ -164,9 +171,16 @@ fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteErro
         layout.venvs(),
         layout.cache(),
         layout.sockets(),
+        layout.app_sockets(),
     ] {
         std::fs::create_dir_all(&d).map_err(|e| err(&d, e))?;
     }
+    // App sockets: only the apps' user (and root) get in; the router runs as root.
+    let app_sockets = layout.app_sockets();
+    if let Ok(Some((u, g))) = crate::identity::app_user(server.run_as.as_deref()) {
+        let _ = nix::unistd::chown(&app_sockets, Some(u.uid), Some(g.gid));
+    }
+    let _ = std::fs::set_permissions(&app_sockets, std::fs::Permissions::from_mode(0o700));
     // Sockets can load arbitrary Python (uWSGI #2491): only us and nginx's group get in.
     // setgid: sockets created inside belong to that group, so `chmod-socket = 660` suffices.
     let sockets = layout.sockets();

@@ -1,0 +1,55 @@
+//! Who apps run as. An agent running as root never runs app code as root when `run_as` is set:
+//! uWSGI drops to that user, `jib exec`/`shell` drop to it, and the files an app writes are
+//! handed to it.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use nix::unistd::{Group, User};
+
+/// The user (and its primary group) apps of this server run as, when a drop applies: the agent
+/// is root and `run_as` names someone.
+pub fn app_user(run_as: Option<&str>) -> Result<Option<(User, Group)>> {
+    let Some(name) = run_as else { return Ok(None) };
+    if !nix::unistd::geteuid().is_root() {
+        // Not root: everything already runs as the ssh user.
+        return Ok(None);
+    }
+    let user = User::from_name(name)?.with_context(|| {
+        format!(
+            "run_as = {name:?}: no such user on this server (create it: useradd --system {name})"
+        )
+    })?;
+    if user.uid.is_root() {
+        bail!("run_as = {name:?} is root; name an unprivileged user");
+    }
+    let group = Group::from_gid(user.gid)?
+        .with_context(|| format!("the primary group of {name} does not exist"))?;
+    Ok(Some((user, group)))
+}
+
+/// Hands `path` (and, for a directory, what is directly inside) to the app user.
+pub fn hand_over(path: &Path, who: Option<&(User, Group)>) -> Result<()> {
+    let Some((u, g)) = who else { return Ok(()) };
+    let chown = |p: &Path| {
+        nix::unistd::chown(p, Some(u.uid), Some(g.gid))
+            .with_context(|| format!("cannot give {} to {}", p.display(), u.name))
+    };
+    chown(path)?;
+    if path.is_dir() {
+        for e in std::fs::read_dir(path)?.flatten() {
+            chown(&e.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Becomes the app user (for `jib exec`). Groups first, then gid, then uid.
+pub fn become_user(who: &(User, Group)) -> Result<()> {
+    let (u, g) = who;
+    let name = std::ffi::CString::new(u.name.as_bytes())?;
+    nix::unistd::initgroups(&name, g.gid).context("initgroups")?;
+    nix::unistd::setgid(g.gid).context("setgid")?;
+    nix::unistd::setuid(u.uid).context("setuid")?;
+    Ok(())
+}
