@@ -72,7 +72,7 @@ pub struct Environment {
 pub struct Nginx {
     #[serde(default = "default_nginx_listen")]
     pub listen: String,
-    /// Where the generated site is linked; default `/etc/nginx/sites-enabled/jib-<env>.conf`.
+    /// Where the generated site is linked; default `/etc/nginx/sites-enabled/jib-<env>-<hash of root>.conf`.
     pub site: Option<PathBuf>,
     /// Command that reloads nginx.
     #[serde(default = "default_nginx_reload")]
@@ -108,6 +108,17 @@ fn default_nginx_group() -> Option<String> {
 }
 
 pub const DEFAULT_ROOT: &str = "/opt/apps";
+
+/// `/etc/nginx/sites-enabled/jib-<env>-<root hash>.conf`: two projects with a `dev`
+/// environment on one server keep their own sites.
+fn default_site(env: &str, root: &Path) -> PathBuf {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(root.as_os_str().as_encoded_bytes());
+    PathBuf::from(format!(
+        "/etc/nginx/sites-enabled/jib-{env}-{}.conf",
+        &hex::encode(h)[..8]
+    ))
+}
 pub const LOCAL_HOST: &str = "local";
 /// Long roots are fine (sockets move to a short directory, see `layout`), absurd ones are not.
 const MAX_ROOT_LEN: usize = 200;
@@ -151,6 +162,18 @@ impl Config {
         }
         if !self.app.health_path.starts_with('/') {
             bail!("app.health_path must start with '/'");
+        }
+        for (key, _) in self
+            .app
+            .env
+            .iter()
+            .chain(self.env.values().flat_map(|e| e.env.iter()))
+        {
+            if !valid_env_name(key) {
+                bail!(
+                    "environment variable name {key:?} is not valid: use letters, digits and _, not starting with a digit"
+                );
+            }
         }
         for (name, env) in &self.env {
             if env.domain.is_empty()
@@ -209,6 +232,13 @@ impl Config {
     }
 }
 
+/// Letters, digits and `_`, not starting with a digit.
+pub fn valid_env_name(k: &str) -> bool {
+    !k.is_empty()
+        && !k.starts_with(|c: char| c.is_ascii_digit())
+        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 fn check_root(env: &str, root: &Path) -> Result<()> {
     if !root.is_absolute() {
         bail!(
@@ -255,9 +285,7 @@ impl Environment {
             (Some(n), _) => (
                 RouterKind::Nginx,
                 n.listen.clone(),
-                Some(n.site.clone().unwrap_or_else(|| {
-                    PathBuf::from(format!("/etc/nginx/sites-enabled/jib-{name}.conf"))
-                })),
+                Some(n.site.clone().unwrap_or_else(|| default_site(name, &root))),
                 n.reload.clone(),
                 n.group.clone(),
             ),
@@ -273,9 +301,7 @@ impl Environment {
             (None, false) => (
                 RouterKind::Nginx,
                 default_nginx_listen(),
-                Some(PathBuf::from(format!(
-                    "/etc/nginx/sites-enabled/jib-{name}.conf"
-                ))),
+                Some(default_site(name, &root)),
                 default_nginx_reload(),
                 default_nginx_group(),
             ),

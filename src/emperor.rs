@@ -121,11 +121,20 @@ pub fn reload(app: &AppLayout, server: &ServerConfig) -> Result<Reload> {
     prepare_dirs(app, server)?;
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new()
+    // The FIFO sits in a directory the app's user owns: no symlinks, and it must be a FIFO.
+    let fifo = std::fs::OpenOptions::new()
         .write(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
         .open(app.fifo())
-    {
+        .and_then(|f| {
+            use std::os::unix::fs::FileTypeExt;
+            if f.metadata()?.file_type().is_fifo() {
+                Ok(f)
+            } else {
+                Err(std::io::Error::other("not a FIFO"))
+            }
+        });
+    match fifo {
         Ok(mut f) => {
             f.write_all(b"c")?;
             Ok(Reload::Chain)

@@ -40,8 +40,9 @@ pub fn get(addr: SocketAddr, host: &str, path: &str, timeout: Duration) -> Resul
         s,
         "GET {path} HTTP/1.0\r\nHost: {host}\r\nX-Jib-Health: 1\r\nUser-Agent: jib-agent\r\nConnection: close\r\n\r\n"
     )?;
+    // Enough for status and headers; a streaming endpoint must not hold the deploy.
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
+    s.take(256 * 1024).read_to_end(&mut buf)?;
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut resp = httparse::Response::new(&mut headers);
     let body_at = match resp.parse(&buf)? {

@@ -31,17 +31,38 @@ pub fn app_user(run_as: Option<&str>) -> Result<Option<(User, Group)>> {
 /// Hands `path` (and, for a directory, what is directly inside) to the app user.
 pub fn hand_over(path: &Path, who: Option<&(User, Group)>) -> Result<()> {
     let Some((u, g)) = who else { return Ok(()) };
+    // The app's user can plant symlinks in its own directories: never follow them (a link to
+    // /etc/shadow must not be handed over).
     let chown = |p: &Path| {
-        nix::unistd::chown(p, Some(u.uid), Some(g.gid))
-            .with_context(|| format!("cannot give {} to {}", p.display(), u.name))
+        nix::unistd::fchownat(
+            nix::fcntl::AT_FDCWD,
+            p,
+            Some(u.uid),
+            Some(g.gid),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .with_context(|| format!("cannot give {} to {}", p.display(), u.name))
     };
     chown(path)?;
-    if path.is_dir() {
+    if std::fs::symlink_metadata(path)?.is_dir() {
         for e in std::fs::read_dir(path)?.flatten() {
             chown(&e.path())?;
         }
     }
     Ok(())
+}
+
+/// Opens a file for writing without following a symlink at its place (it may sit in a
+/// directory the app's user owns). `append`: keep the content; else truncate.
+pub fn open_for_writing(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .append(append)
+        .truncate(!append)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)
 }
 
 /// Becomes the app user (for `jib exec`). Groups first, then gid, then uid.

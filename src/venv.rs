@@ -138,10 +138,7 @@ fn build(layout: &Layout, python: &Python, dir: &Path, req: &Path, log: &Path) -
     if let Some(dirp) = log.parent() {
         std::fs::create_dir_all(dirp)?;
     }
-    let logf = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)?;
+    let logf = crate::identity::open_for_writing(log, true)?;
     let run = |cmd: &mut Command, what: &str| -> Result<()> {
         let status = cmd
             .stdin(std::process::Stdio::null())

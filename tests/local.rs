@@ -31,6 +31,8 @@ fn apps_run_as_the_configured_user_not_root() {
     let w = World::new(Mode::Local);
     w.sample("hello");
     let toml = std::fs::read_to_string(w.repo.join("deploy.toml")).unwrap();
+    // The interpreter must be one the app's user can run (not a pyenv build under /root).
+    let toml = toml.replace("[app]\n", "[app]\npython = \"/usr/bin/python3\"\n");
     w.write("deploy.toml", &format!("{toml}run_as = \"nobody\"\n"));
     w.write(
         "hello.py",

@@ -264,20 +264,22 @@ fn follow_file(path: &Path, em: &Emitter) {
             && f.seek(SeekFrom::Start(pos)).is_ok()
         {
             let mut reader = std::io::BufReader::new(&mut *f);
-            let mut line = String::new();
-            while let Ok(n) = reader.read_line(&mut line) {
+            // Bytes, not UTF-8: a log line in another encoding must not stop the follow.
+            let mut line = Vec::new();
+            while let Ok(n) = reader.read_until(b'\n', &mut line) {
                 if n == 0 {
                     break;
                 }
                 pos += n as u64;
-                if line.ends_with('\n') {
-                    partial.push_str(line.trim_end_matches('\n'));
+                let text = String::from_utf8_lossy(&line);
+                if line.ends_with(b"\n") {
+                    partial.push_str(text.trim_end_matches('\n'));
                     em.send(&Event::Log {
                         line: std::mem::take(&mut partial),
                     });
                     got = true;
                 } else {
-                    partial.push_str(&line);
+                    partial.push_str(&text);
                 }
                 line.clear();
             }
@@ -316,7 +318,7 @@ pub fn env(
         EnvOp::List => false,
         EnvOp::Set { vars: new } => {
             for k in new.keys() {
-                if !valid_env_name(k) {
+                if !crate::config::valid_env_name(k) {
                     return Err(RemoteError::new(
                         "env",
                         format!("{k:?} is not a valid variable name"),
@@ -351,12 +353,6 @@ pub fn env(
         }
     }
     Ok(Reply::Env { vars, restarted })
-}
-
-pub fn valid_env_name(k: &str) -> bool {
-    !k.is_empty()
-        && !k.starts_with(|c: char| c.is_ascii_digit())
-        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Writes a file only its owner can read, atomically.

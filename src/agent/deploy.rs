@@ -74,6 +74,12 @@ pub fn deploy(
             format!("{:?} is not a valid app name", req.app),
         ));
     }
+    if req.commit.len() != 40 || !req.commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(RemoteError::new(
+            "request",
+            format!("{:?} is not a full commit id", req.commit),
+        ));
+    }
     let commit = Oid::from_str(&req.commit)
         .map_err(|_| RemoteError::new("request", format!("{:?} is not a commit id", req.commit)))?;
     let layout = check_server(&req.server)?;
@@ -155,6 +161,7 @@ pub fn deploy(
     let addr = health::local_addr(&req.server.listen).map_err(internal("health check"))?;
     let host = format!("{}.{}", req.app, req.server.domain);
     let url = crate::config::app_url(&req.app, &req.server);
+    recover_interrupted(&app, &req.server, em);
     let previous = release::current(&app);
 
     if !req.force
@@ -228,7 +235,7 @@ pub fn deploy(
 
     if let Err(e) = em.step("import check", || {
         let limit = Duration::from_secs(req.spec.health_timeout_secs.max(60));
-        import_check(&layout, &app, &rel_dir, &venv.dir, limit)?;
+        import_check(&req.server, &layout, &app, &rel_dir, &venv.dir, limit)?;
         Ok(((), None))
     }) {
         let mut e = fail(&mut meta, e);
@@ -236,7 +243,7 @@ pub fn deploy(
         return Err(e);
     }
 
-    em.step("switch", || {
+    let switched = em.step("switch", || {
         release::switch_link(&app.current(), &Path::new("releases").join(&id))
             .map_err(internal("switch"))?;
         let how = emperor::reload(&app, &req.server).map_err(internal("switch"))?;
@@ -247,7 +254,12 @@ pub fn deploy(
                 emperor::Reload::Started => "starting app".to_string(),
             }),
         ))
-    })?;
+    });
+    if let Err(e) = switched {
+        let mut e = fail(&mut meta, e);
+        e.previous_serving = restore(&app, previous.as_ref(), &req, em);
+        return Err(e);
+    }
 
     let timeout = Duration::from_secs(req.spec.health_timeout_secs.max(1));
     let checked = em.step("health check", || {
@@ -296,6 +308,33 @@ pub fn deploy(
         venv_reused: reused,
         unchanged: false,
     })
+}
+
+/// A deploy that died between switching `current` and its verdict (agent killed, machine
+/// rebooted) left `current` on a `pending` release: put the last good one back first.
+fn recover_interrupted(app: &AppLayout, server: &ServerConfig, em: &Emitter) {
+    let Some(cur) = release::current(app) else {
+        return;
+    };
+    if cur.state != "pending" {
+        return;
+    }
+    let mut cur = cur;
+    cur.state = "failed".into();
+    let _ = release::write_meta(&app.release(&cur.id), &cur);
+    if let Some(good) = release::list(app)
+        .into_iter()
+        .rev()
+        .find(|r| r.state == "ok")
+    {
+        em.warn(format!(
+            "an interrupted deploy left {} on release {}; switching back to {}",
+            app.name, cur.id, good.id
+        ));
+        if release::switch_link(&app.current(), &Path::new("releases").join(&good.id)).is_ok() {
+            let _ = emperor::reload(app, server);
+        }
+    }
 }
 
 /// Puts `previous` back (or stops the app when there was none). True when it serves again.
@@ -456,6 +495,7 @@ fn app_env(req: &DeployRequest, url: &str) -> std::collections::BTreeMap<String,
 
 /// Imports the release's entry point in its own venv and environment, before any traffic.
 fn import_check(
+    server: &ServerConfig,
     layout: &Layout,
     app: &AppLayout,
     rel_dir: &Path,
@@ -464,8 +504,25 @@ fn import_check(
 ) -> Result<(), RemoteError> {
     let err = |m: String| RemoteError::new("import check", m);
     let log = app.dir.join("log/import-check.log");
-    let logf = std::fs::File::create(&log).map_err(|e| err(format!("{}: {e}", log.display())))?;
-    let mut child = Command::new(venv_dir.join("bin/python"))
+    let logf = crate::identity::open_for_writing(&log, false)
+        .map_err(|e| err(format!("{}: {e}", log.display())))?;
+    let mut cmd = Command::new(venv_dir.join("bin/python"));
+    // App code runs as the app's user, here too.
+    if let Ok(Some((u, g))) = crate::identity::app_user(server.run_as.as_deref()) {
+        use std::os::unix::process::CommandExt;
+        let (uid, gid) = (u.uid, g.gid);
+        cmd.env("HOME", &u.dir).env("USER", &u.name);
+        // Supplementary groups too (root's would otherwise stay); then gid, then uid.
+        unsafe {
+            cmd.pre_exec(move || {
+                nix::unistd::setgroups(&[gid])?;
+                nix::unistd::setgid(gid)?;
+                nix::unistd::setuid(uid)?;
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd
         .arg(layout.shim())
         .arg("--check")
         .arg(&app.dir)
@@ -475,7 +532,11 @@ fn import_check(
         .stdout(logf.try_clone().map_err(|e| err(e.to_string()))?)
         .stderr(logf)
         .spawn()
-        .map_err(|e| err(format!("cannot run the venv's python: {e}")))?;
+        .map_err(|e| {
+            err(format!("cannot run {}: {e}", venv_dir.join("bin/python").display())).hint(
+                "the venv's interpreter (app.python) must be runnable by the user apps run as (run_as)",
+            )
+        })?;
     let start = Instant::now();
     let status = loop {
         match child.try_wait() {

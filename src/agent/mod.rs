@@ -39,11 +39,7 @@ impl Emitter {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .ok();
+        let f = crate::identity::open_for_writing(path, true).ok();
         if let Ok(mut l) = self.log.lock() {
             *l = f;
         }

@@ -80,6 +80,13 @@ fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
             if let Some(d) = site.parent() {
                 std::fs::create_dir_all(d).ok();
             }
+            // Replace only our own link, never someone's real configuration.
+            if std::fs::symlink_metadata(site).is_ok_and(|m| !m.file_type().is_symlink()) {
+                anyhow::bail!(
+                    "{} exists and is not jib's link; move it away or set nginx.site in deploy.toml",
+                    site.display()
+                );
+            }
             let _ = std::fs::remove_file(site);
             std::os::unix::fs::symlink(&conf, site)
                 .with_context(|| format!("cannot link the nginx site at {}", site.display()))?;

@@ -274,7 +274,7 @@ fn parse_pairs(pairs: &[String]) -> Result<BTreeMap<String, String>, Failure> {
         let Some((k, v)) = p.split_once('=') else {
             return Err(fail(exit::USAGE)(anyhow!("{p:?} is not KEY=VALUE")));
         };
-        if !crate::agent::apps::valid_env_name(k) {
+        if !crate::config::valid_env_name(k) {
             return Err(fail(exit::USAGE)(anyhow!(
                 "{k:?} is not a valid variable name (letters, digits, _; not starting with a digit)"
             )));
@@ -343,9 +343,8 @@ async fn exec(
     };
     let host = remote.host.clone();
     remote.close().await;
-    match code.map_err(|e| call_failure(&host, e))? {
-        0 => Ok(()),
-        // The command's own exit status is jib's.
-        c => std::process::exit(c),
-    }
+    // The command's own exit status is jib's. Exit now: a blocked read of our terminal
+    // (stdin forwarding) must not keep jib waiting after the command is done.
+    let code = code.map_err(|e| call_failure(&host, e))?;
+    std::process::exit(code)
 }
