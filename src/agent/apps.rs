@@ -40,14 +40,17 @@ pub fn find_app(
     .hint(hint))
 }
 
-/// Apps with a current release or a vassal link, sorted.
+/// Apps with a current release, a vassal link or releases, sorted.
 pub fn deployed(layout: &Layout) -> Vec<String> {
     layout
         .app_names()
         .into_iter()
         .filter(|n| {
             let app = layout.app(n);
-            app.current().symlink_metadata().is_ok() || app.ini().symlink_metadata().is_ok()
+            // A first deploy that failed leaves only releases: still listed, still destroyable.
+            app.current().symlink_metadata().is_ok()
+                || app.ini().symlink_metadata().is_ok()
+                || app.releases().is_dir()
         })
         .collect()
 }
@@ -427,12 +430,18 @@ pub fn destroy(server: &ServerConfig, name: &str, em: &Emitter) -> Result<Reply,
 
 /// Removes venvs no release of any app uses any more; returns the bytes freed.
 pub fn gc_venvs(layout: &Layout) -> u64 {
-    let mut used = std::collections::HashSet::new();
-    for name in layout.app_names() {
-        for r in release::list(&layout.app(&name)) {
-            used.insert(r.venv);
-        }
-    }
+    // Used by a release of any app, or built in the last minutes (a deploy may not have
+    // recorded it yet).
+    let keep = |name: &str| {
+        let recent = std::fs::metadata(layout.venvs().join(name))
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(600));
+        recent
+            || layout
+                .app_names()
+                .iter()
+                .any(|a| release::list(&layout.app(a)).iter().any(|r| r.venv == name))
+    };
     let mut freed = 0;
     for v in std::fs::read_dir(layout.venvs())
         .into_iter()
@@ -440,18 +449,16 @@ pub fn gc_venvs(layout: &Layout) -> u64 {
         .flatten()
     {
         let name = v.file_name().to_string_lossy().into_owned();
-        // A venv built in the last minutes may belong to a deploy that has not recorded it yet.
-        let recent = std::fs::metadata(v.path())
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(600));
-        if v.path().is_dir() && !used.contains(&name) && !recent {
-            // Under the venv's build lock, so a concurrent deploy building it is not robbed.
-            if let Ok(_l) =
-                crate::lock::Lock::wait(&layout.locks().join(format!("venv-{name}.lock")))
-            {
-                freed += dir_size(&v.path());
-                let _ = std::fs::remove_dir_all(v.path());
-            }
+        if !v.path().is_dir() || keep(&name) {
+            continue;
+        }
+        // Under the venv's build lock, and asked again once we hold it: a deploy may have
+        // finished building or recording it meanwhile.
+        if let Ok(_l) = crate::lock::Lock::wait(&layout.locks().join(format!("venv-{name}.lock")))
+            && !keep(&name)
+        {
+            freed += dir_size(&v.path());
+            let _ = std::fs::remove_dir_all(v.path());
         }
     }
     freed

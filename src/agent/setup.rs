@@ -175,6 +175,25 @@ fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteErro
     ] {
         std::fs::create_dir_all(&d).map_err(|e| err(&d, e))?;
     }
+    // Socket directories may sit in /tmp (long roots): someone else's must never be used.
+    let who = crate::identity::app_user(server.run_as.as_deref())
+        .ok()
+        .flatten();
+    for d in [layout.sockets(), layout.app_sockets()] {
+        use std::os::unix::fs::MetadataExt;
+        let owner = std::fs::symlink_metadata(&d)
+            .map(|m| (m.uid(), m.is_dir()))
+            .map_err(|e| err(&d, e))?;
+        let ours = owner.0 == nix::unistd::geteuid().as_raw()
+            || who.as_ref().is_some_and(|(u, _)| u.uid.as_raw() == owner.0);
+        if !ours || !owner.1 {
+            return Err(RemoteError::new(
+                "layout",
+                format!("{} belongs to another user (uid {})", d.display(), owner.0),
+            )
+            .hint("remove it, or choose a shorter root so sockets live under it"));
+        }
+    }
     // App sockets: only the apps' user (and root) get in; the router runs as root.
     let app_sockets = layout.app_sockets();
     if let Ok(Some((u, g))) = crate::identity::app_user(server.run_as.as_deref()) {
