@@ -419,3 +419,55 @@ fn every_command_explains_its_failure() {
         text(&out)
     );
 }
+
+#[test]
+fn a_dropped_connection_leaves_no_command_running() {
+    let w = world();
+    let marker = format!("jib-drop-marker-{}", std::process::id());
+    let mut child = w
+        .jib_cmd(&[
+            "exec",
+            "main",
+            "--",
+            "python",
+            "-c",
+            "import time; time.sleep(300)",
+            &marker,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let running = || {
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .unwrap();
+        !out.stdout.is_empty()
+    };
+    let start = Instant::now();
+    while !running() {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the command never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The laptop side dies outright (lost connection, kill -9): jib and its ssh client.
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = child.wait();
+    let start = Instant::now();
+    while running() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the command outlived the connection"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

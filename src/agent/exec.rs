@@ -148,11 +148,16 @@ pub fn run(hex_request: Option<&str>) -> i32 {
         });
     match prepared {
         Err(e) => hello_and_fail(json, Some(e)),
-        Ok(p) => {
-            hello_and_fail(json, None);
+        // A terminal: become the command; sshd hangs it up if the connection drops.
+        Ok(p) if !json => {
             let err = exec(p);
             eprintln!("jib-agent: {err}");
             AGENT_FAILED
+        }
+        // Pipes: stay beside the command, so a dropped connection stops it.
+        Ok(p) => {
+            hello_and_fail(json, None);
+            supervise(p)
         }
     }
 }
@@ -234,6 +239,81 @@ fn prepare(app: &AppLayout, command: &ExecCommand) -> Result<Prepared, RemoteErr
     })
 }
 
+/// Runs the command on our own stdin/stdout/stderr, in its own process group, and waits.
+/// When the reading end of our stdout goes away (the CLI quit, the connection dropped), the
+/// command's group is stopped: nothing is left running on the server.
+fn supervise(p: Prepared) -> i32 {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let program = resolve(&p);
+    let mut cmd = std::process::Command::new(&program);
+    cmd.args(&p.argv[1..])
+        .env_clear()
+        .envs(&p.env)
+        .current_dir(&p.cwd)
+        .process_group(0);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "jib-agent: {}: command not found in the app's environment",
+                p.argv[0]
+            );
+            return AGENT_FAILED;
+        }
+        Err(e) => {
+            eprintln!("jib-agent: cannot run {}: {e}", p.argv[0]);
+            return AGENT_FAILED;
+        }
+    };
+    let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => return st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
+            Ok(None) => {}
+            Err(_) => return AGENT_FAILED,
+        }
+        if peer_gone() {
+            let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGHUP);
+            let start = std::time::Instant::now();
+            while child.try_wait().ok().flatten().is_none() {
+                if start.elapsed() > std::time::Duration::from_secs(3) {
+                    let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            return 255;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// True when nobody reads our stdout any more (a pipe's write end reports POLLERR).
+fn peer_gone() -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let out = std::io::stdout();
+    let mut fds = [PollFd::new(out.as_fd(), PollFlags::empty())];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP))
+}
+
+/// The program to run: a path as given, else searched on the app's PATH (its venv first).
+fn resolve(p: &Prepared) -> String {
+    let path = p.env.get("PATH").cloned().unwrap_or_default();
+    if p.argv[0].contains('/') {
+        return p.argv[0].clone();
+    }
+    std::env::split_paths(&path)
+        .map(|d| d.join(&p.argv[0]))
+        .find(|c| c.is_file())
+        .map(|c| c.display().to_string())
+        .unwrap_or_else(|| p.argv[0].clone())
+}
+
 /// Replaces this process with the command. Returns only on failure.
 fn exec(p: Prepared) -> String {
     if let Err(e) = std::env::set_current_dir(&p.cwd) {
@@ -251,17 +331,7 @@ fn exec(p: Prepared) -> String {
         (Ok(a), Ok(e)) => (a, e),
         (Err(e), _) | (_, Err(e)) => return e,
     };
-    // execvpe searches PATH as set for the app (its venv first).
-    let path = p.env.get("PATH").cloned().unwrap_or_default();
-    let program = if p.argv[0].contains('/') {
-        p.argv[0].clone()
-    } else {
-        std::env::split_paths(&path)
-            .map(|d| d.join(&p.argv[0]))
-            .find(|c| c.is_file())
-            .map(|c| c.display().to_string())
-            .unwrap_or_else(|| p.argv[0].clone())
-    };
+    let program = resolve(&p);
     let Ok(prog) = to_c(&program) else {
         return format!("{program:?} is not a valid program name");
     };
