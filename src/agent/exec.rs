@@ -266,6 +266,8 @@ fn supervise(p: Prepared) -> i32 {
         }
     };
     let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
+    // Short commands are noticed within a millisecond or two; long ones every 100 ms.
+    let mut pause = std::time::Duration::from_millis(1);
     loop {
         match child.try_wait() {
             Ok(Some(st)) => return st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
@@ -285,7 +287,8 @@ fn supervise(p: Prepared) -> i32 {
             }
             return 255;
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(100));
     }
 }
 
