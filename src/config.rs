@@ -318,11 +318,6 @@ impl Environment {
             run_as: self.run_as.clone(),
         })
     }
-
-    /// `http://<app>.<domain>` plus the port when it is not 80.
-    pub fn url(&self, app: &str, server: &ServerConfig) -> String {
-        app_url(app, server)
-    }
 }
 
 /// The URL an app is served at.

@@ -78,14 +78,6 @@ impl Repo {
         }
     }
 
-    pub fn short_summary(&self, oid: Oid) -> String {
-        self.repo
-            .find_commit(oid)
-            .ok()
-            .and_then(|c| c.summary().ok().flatten().map(str::to_string))
-            .unwrap_or_default()
-    }
-
     /// Paths with uncommitted changes (tracked files only), for a warning.
     pub fn dirty_paths(&self) -> Result<Vec<String>> {
         let mut opts = StatusOptions::new();

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use serde::{Deserialize, Serialize};
 
@@ -195,15 +195,4 @@ pub fn prune(app: &AppLayout, keep: usize) -> Result<Vec<String>> {
         }
     }
     Ok(removed)
-}
-
-/// Checks that a path we are about to create stays inside `root`.
-pub fn ensure_within(root: &Path, p: &Path) -> Result<()> {
-    if !p.starts_with(root)
-        || p.components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        bail!("{} is outside {}", p.display(), root.display());
-    }
-    Ok(())
 }

@@ -11,20 +11,26 @@ use crate::protocol::{RouterKind, ServerConfig};
 /// server subscribes under it.
 pub const NOT_FOUND_KEY: &str = "jib-not-found";
 
+/// A uwsgi-protocol packet: 4-byte header (modifier1, little-endian size, modifier2), then
+/// each var as length-prefixed key and value.
+pub fn uwsgi_packet(modifier1: u8, vars: &[(&str, &str)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (k, v) in vars {
+        body.extend((k.len() as u16).to_le_bytes());
+        body.extend(k.as_bytes());
+        body.extend((v.len() as u16).to_le_bytes());
+        body.extend(v.as_bytes());
+    }
+    let mut p = vec![modifier1];
+    p.extend((body.len() as u16).to_le_bytes());
+    p.push(0);
+    p.extend(body);
+    p
+}
+
 /// A uWSGI subscription packet (modifier1 224) announcing `address` under `key`.
 pub fn subscription_packet(key: &str, address: &str) -> Vec<u8> {
-    let mut vars = Vec::new();
-    for (k, v) in [("key", key), ("address", address)] {
-        vars.extend((k.len() as u16).to_le_bytes());
-        vars.extend(k.as_bytes());
-        vars.extend((v.len() as u16).to_le_bytes());
-        vars.extend(v.as_bytes());
-    }
-    let mut p = vec![224u8];
-    p.extend((vars.len() as u16).to_le_bytes());
-    p.push(0);
-    p.extend(vars);
-    p
+    uwsgi_packet(224, &[("key", key), ("address", address)])
 }
 
 /// The router process as the agent runs it.
@@ -124,18 +130,7 @@ mod tests {
     use super::*;
 
     fn packet(vars: &[(&str, &str)]) -> Vec<u8> {
-        let mut body = Vec::new();
-        for (k, v) in vars {
-            body.extend((k.len() as u16).to_le_bytes());
-            body.extend(k.as_bytes());
-            body.extend((v.len() as u16).to_le_bytes());
-            body.extend(v.as_bytes());
-        }
-        let mut p = vec![0u8];
-        p.extend((body.len() as u16).to_le_bytes());
-        p.push(0);
-        p.extend(body);
-        p
+        uwsgi_packet(0, vars)
     }
 
     #[test]

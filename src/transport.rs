@@ -144,15 +144,6 @@ impl Remote {
         })
     }
 
-    pub fn is_local(&self) -> bool {
-        self.session.is_none()
-    }
-
-    /// The ssh control socket, for commands that run `ssh` themselves (interactive verbs).
-    pub fn control_socket(&self) -> Option<&Path> {
-        self.session.as_ref().map(|s| s.control_socket())
-    }
-
     /// Installs this jib's agent unless the host already runs exactly this version.
     /// Returns true when it had to install.
     pub async fn ensure_agent(&self) -> Result<bool> {
