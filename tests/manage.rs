@@ -158,6 +158,12 @@ fn env_values_survive_exactly_and_apply_on_reload() {
     assert_eq!(w.get("main", "/").1, "main|-\n");
     let out = w.jib(&["env", "main", "set", "1BAD=x"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+
+    // A secret set before a branch's first push is there when it starts.
+    git(&w.repo, &["checkout", "-q", "-b", "newbie"]);
+    w.jib_ok(&["env", "newbie", "set", "GREETING=set before the first push"]);
+    w.jib_ok(&["push"]);
+    assert_eq!(w.get("newbie", "/").1, "newbie|set before the first push\n");
 }
 
 #[test]

@@ -308,7 +308,17 @@ pub fn env(
     restart_after: bool,
     em: &Emitter,
 ) -> Result<Reply, RemoteError> {
-    let (_, app) = find_app(server, name, "env")?;
+    // Setting variables before the first push is allowed (secrets the first deploy needs).
+    let app = match (find_app(server, name, "env"), &op) {
+        (Ok((_, app)), _) => app,
+        (Err(_), EnvOp::Set { .. }) if crate::slug::is_app_name(name) => {
+            let app = check_server(server)?.app(name);
+            std::fs::create_dir_all(&app.dir)
+                .map_err(|e| RemoteError::new("env", format!("{}: {e}", app.dir.display())))?;
+            app
+        }
+        (Err(e), _) => return Err(e),
+    };
     let err =
         |e: std::io::Error| RemoteError::new("env", format!("{}: {e}", app.env_file().display()));
     let mut vars: BTreeMap<String, String> = match std::fs::read(app.env_file()) {
