@@ -314,7 +314,21 @@ impl Remote {
         on_event: &mut impl FnMut(&Event),
         objects: &mut impl FnMut(&[String]) -> Result<Vec<u8>>,
     ) -> Result<Reply, Attempt> {
-        let t = |e: anyhow::Error| Attempt::Failed(CallError::Transport(e));
+        let Some((child, (stdin, stdout, stderr))) =
+            self.spawn_agent(verb).await.map_err(Attempt::Failed)?
+        else {
+            return Err(Attempt::WrongAgent);
+        };
+        let out = exchange(stdin, stdout, stderr, line, on_event, objects).await;
+        finish(out, child.wait().await, &self.host, verb)
+    }
+
+    /// Starts `jib-agent <verb>` with piped streams. `None`: there is no agent binary to run.
+    async fn spawn_agent(
+        &self,
+        verb: &str,
+    ) -> Result<Option<(AgentChild<'_>, Streams)>, CallError> {
+        let t = |e: anyhow::Error| CallError::Transport(e);
         match &self.session {
             Some(s) => {
                 let mut child = s
@@ -326,36 +340,32 @@ impl Remote {
                     .spawn()
                     .await
                     .map_err(|e| t(anyhow!("cannot run jib-agent {verb} on {}: {e}", self.host)))?;
-                let (stdin, stdout, stderr) = (
-                    child.stdin().take(),
-                    child.stdout().take(),
-                    child.stderr().take(),
+                let streams: Streams = (
+                    child.stdin().take().map(|w| Box::new(w) as BoxedWrite),
+                    child.stdout().take().map(|r| Box::new(r) as BoxedRead),
+                    child.stderr().take().map(|r| Box::new(r) as BoxedRead),
                 );
-                let out = exchange(stdin, stdout, stderr, line, on_event, objects).await;
-                let status = child.wait().await.ok();
-                finish(out, status.map(|s| s.code()), &self.host, verb)
+                Ok(Some((AgentChild::Ssh(child), streams)))
             }
             None => {
-                let mut child = tokio::process::Command::new(&self.agent)
+                let spawned = tokio::process::Command::new(&self.agent)
                     .arg(verb)
                     .stdin(StdStdio::piped())
                     .stdout(StdStdio::piped())
                     .stderr(StdStdio::piped())
                     .kill_on_drop(true)
                     .spawn();
-                if let Err(e) = &child
-                    && e.kind() == std::io::ErrorKind::NotFound
-                {
-                    return Err(Attempt::WrongAgent);
-                }
-                let child = child
-                    .as_mut()
-                    .map_err(|e| t(anyhow!("cannot run {}: {e}", self.agent.display())))?;
-                let (stdin, stdout, stderr) =
-                    (child.stdin.take(), child.stdout.take(), child.stderr.take());
-                let out = exchange(stdin, stdout, stderr, line, on_event, objects).await;
-                let status = child.wait().await.ok();
-                finish(out, status.map(|s| s.code()), &self.host, verb)
+                let mut child = match spawned {
+                    Ok(c) => c,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(t(anyhow!("cannot run {}: {e}", self.agent.display()))),
+                };
+                let streams: Streams = (
+                    child.stdin.take().map(|w| Box::new(w) as BoxedWrite),
+                    child.stdout.take().map(|r| Box::new(r) as BoxedRead),
+                    child.stderr.take().map(|r| Box::new(r) as BoxedRead),
+                );
+                Ok(Some((AgentChild::Local(child), streams)))
             }
         }
     }
@@ -392,53 +402,12 @@ impl Remote {
 
     /// `None`: not our agent.
     async fn exec_piped_once(&self, line: &[u8]) -> Result<Option<i32>, CallError> {
-        let t = |e: anyhow::Error| CallError::Transport(e);
-        match &self.session {
-            Some(s) => {
-                let mut child = s
-                    .command(self.agent_str())
-                    .arg("exec")
-                    .stdin(openssh::Stdio::piped())
-                    .stdout(openssh::Stdio::piped())
-                    .stderr(openssh::Stdio::piped())
-                    .spawn()
-                    .await
-                    .map_err(|e| t(anyhow!("cannot run jib-agent exec on {}: {e}", self.host)))?;
-                let (i, o, e) = (
-                    child.stdin().take(),
-                    child.stdout().take(),
-                    child.stderr().take(),
-                );
-                match pump(i, o, e, line).await? {
-                    Pumped::WrongAgent => Ok(None),
-                    Pumped::Done => {
-                        let st = child.wait().await.map_err(|e| t(anyhow!("{e}")))?;
-                        Ok(Some(st.code().unwrap_or(255)))
-                    }
-                }
-            }
-            None => {
-                let mut child = match tokio::process::Command::new(&self.agent)
-                    .arg("exec")
-                    .stdin(StdStdio::piped())
-                    .stdout(StdStdio::piped())
-                    .stderr(StdStdio::piped())
-                    .kill_on_drop(true)
-                    .spawn()
-                {
-                    Ok(c) => c,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                    Err(e) => return Err(t(anyhow!("cannot run {}: {e}", self.agent.display()))),
-                };
-                let (i, o, e) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
-                match pump(i, o, e, line).await? {
-                    Pumped::WrongAgent => Ok(None),
-                    Pumped::Done => {
-                        let st = child.wait().await.map_err(|e| t(e.into()))?;
-                        Ok(Some(st.code().unwrap_or(255)))
-                    }
-                }
-            }
+        let Some((child, (i, o, e))) = self.spawn_agent("exec").await? else {
+            return Ok(None);
+        };
+        match pump(i, o, e, line).await? {
+            Pumped::WrongAgent => Ok(None),
+            Pumped::Done => Ok(Some(child.wait().await.flatten().unwrap_or(255))),
         }
     }
 
@@ -555,6 +524,26 @@ fn master_key(host: &str) -> String {
         h.update(cfg.as_encoded_bytes());
     }
     hex::encode(&h.finalize()[..8])
+}
+
+type BoxedWrite = Box<dyn AsyncWrite + Unpin + Send>;
+type BoxedRead = Box<dyn AsyncRead + Unpin + Send>;
+type Streams = (Option<BoxedWrite>, Option<BoxedRead>, Option<BoxedRead>);
+
+/// A running `jib-agent <verb>`: over the master connection, or a local child.
+enum AgentChild<'s> {
+    Ssh(openssh::Child<&'s openssh::Session>),
+    Local(tokio::process::Child),
+}
+
+impl AgentChild<'_> {
+    /// Its exit: `None` when the connection was lost, `Some(None)` when killed by a signal.
+    async fn wait(self) -> Option<Option<i32>> {
+        match self {
+            AgentChild::Ssh(c) => c.wait().await.ok().map(|s| s.code()),
+            AgentChild::Local(mut c) => c.wait().await.ok().map(|s| s.code()),
+        }
+    }
 }
 
 enum Pumped {
