@@ -65,6 +65,37 @@ pub fn open_for_writing(path: &Path, append: bool) -> std::io::Result<std::fs::F
         .open(path)
 }
 
+/// Makes `cmd` run as the app user (supplementary groups, gid, uid, HOME, USER).
+pub fn run_as(cmd: &mut std::process::Command, who: Option<&(User, Group)>) {
+    use std::os::unix::process::CommandExt;
+    let Some((u, g)) = who else { return };
+    let (uid, gid) = (u.uid, g.gid);
+    cmd.env("HOME", &u.dir).env("USER", &u.name);
+    // Root's supplementary groups must not stay; then gid, then uid.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::setgroups(&[gid])?;
+            nix::unistd::setgid(gid)?;
+            nix::unistd::setuid(uid)?;
+            Ok(())
+        });
+    }
+}
+
+/// Hands a whole tree to the app user (never following links).
+pub fn hand_over_tree(path: &Path, who: Option<&(User, Group)>) -> Result<()> {
+    if who.is_none() {
+        return Ok(());
+    }
+    hand_over(path, who)?;
+    for e in std::fs::read_dir(path)?.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            hand_over_tree(&e.path(), who)?;
+        }
+    }
+    Ok(())
+}
+
 /// Becomes the app user (for `jib exec`). Groups first, then gid, then uid.
 pub fn become_user(who: &(User, Group)) -> Result<()> {
     let (u, g) = who;

@@ -58,16 +58,35 @@ pub fn find_python(spec: &str) -> Result<Python, RemoteError> {
 }
 
 pub fn which(name: &str) -> Option<PathBuf> {
+    which_all(name).next()
+}
+
+/// Every executable `name` on PATH (then /usr/local/bin, /usr/bin), in order.
+fn which_all(name: &str) -> impl Iterator<Item = PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let name = name.to_string();
     std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/local/bin"), PathBuf::from("/usr/bin")])
-        .map(|d| d.join(name))
-        .find(|p| {
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(move |d| d.join(&name))
+        .filter(|p| {
             use std::os::unix::fs::PermissionsExt;
             std::fs::metadata(p)
                 .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
                 .unwrap_or(false)
         })
+}
+
+/// True when anyone may run `p`: the file and every directory above it are world-executable
+/// (a uv under root's home is no use to the apps' user).
+fn world_runnable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(real) = std::fs::canonicalize(p) else {
+        return false;
+    };
+    real.ancestors()
+        .all(|a| std::fs::metadata(a).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
 }
 
 /// The venv key: 16 bytes of sha256 over the interpreter identity and the dependency file.
@@ -86,6 +105,8 @@ pub fn ensure(
     python: &Python,
     requirements: &[u8],
     log: &Path,
+    // Dependency installs run package code: as the app's user when there is one.
+    who: Option<&(nix::unistd::User, nix::unistd::Group)>,
 ) -> Result<(Venv, bool), RemoteError> {
     let key = hash(python, requirements);
     let dir = layout.venvs().join(&key);
@@ -104,8 +125,13 @@ pub fn ensure(
     }
     std::fs::create_dir_all(layout.venvs()).map_err(|e| internal(e.into()))?;
     let req_file = layout.venvs().join(format!("{key}.requirements.txt"));
-    std::fs::write(&req_file, requirements).map_err(|e| internal(e.into()))?;
-    let result = build(layout, python, &dir, &req_file, log);
+    // venvs/ may belong to the app's user: never write through a link planted there.
+    std::io::Write::write_all(
+        &mut crate::identity::open_for_writing(&req_file, false).map_err(|e| internal(e.into()))?,
+        requirements,
+    )
+    .map_err(|e| internal(e.into()))?;
+    let result = build(layout, python, &dir, &req_file, log, who);
     let _ = std::fs::remove_file(&req_file);
     match result {
         Ok(tool) => {
@@ -117,7 +143,12 @@ pub fn ensure(
                 tool,
             };
             let json = serde_json::to_vec_pretty(&v).map_err(|e| internal(e.into()))?;
-            std::fs::write(dir.join(READY), json).map_err(|e| internal(e.into()))?;
+            std::io::Write::write_all(
+                &mut crate::identity::open_for_writing(&dir.join(READY), false)
+                    .map_err(|e| internal(e.into()))?,
+                &json,
+            )
+            .map_err(|e| internal(e.into()))?;
             Ok((v, false))
         }
         Err(e) => {
@@ -134,12 +165,20 @@ fn read_ready(dir: &Path) -> Option<Venv> {
     serde_json::from_slice(&bytes).ok()
 }
 
-fn build(layout: &Layout, python: &Python, dir: &Path, req: &Path, log: &Path) -> Result<String> {
+fn build(
+    layout: &Layout,
+    python: &Python,
+    dir: &Path,
+    req: &Path,
+    log: &Path,
+    who: Option<&(nix::unistd::User, nix::unistd::Group)>,
+) -> Result<String> {
     if let Some(dirp) = log.parent() {
         std::fs::create_dir_all(dirp)?;
     }
     let logf = crate::identity::open_for_writing(log, true)?;
     let run = |cmd: &mut Command, what: &str| -> Result<()> {
+        crate::identity::run_as(cmd, who);
         let status = cmd
             .stdin(std::process::Stdio::null())
             .stdout(logf.try_clone()?)
@@ -152,7 +191,7 @@ fn build(layout: &Layout, python: &Python, dir: &Path, req: &Path, log: &Path) -
         Ok(())
     };
     let cache = layout.cache();
-    if let Some(uv) = find_uv() {
+    if let Some(uv) = find_uv(who.is_some()) {
         run(
             Command::new(&uv)
                 .args(["venv", "--quiet", "--python"])
@@ -203,17 +242,16 @@ fn uv_env(cache: &Path) -> Vec<(&'static str, std::ffi::OsString)> {
     env
 }
 
-fn find_uv() -> Option<PathBuf> {
+fn find_uv(for_other_user: bool) -> Option<PathBuf> {
     if std::env::var_os("JIB_NO_UV").is_some() {
         return None;
     }
-    which("uv").or_else(|| {
-        let home = std::env::var_os("HOME")?;
-        [".local/bin/uv", ".cargo/bin/uv"]
-            .iter()
-            .map(|p| Path::new(&home).join(p))
-            .find(|p| p.exists())
-    })
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    which_all("uv")
+        .chain([home.join(".local/bin/uv"), home.join(".cargo/bin/uv")])
+        .find(|p| p.exists() && (!for_other_user || world_runnable(p)))
 }
 
 fn site_packages(dir: &Path) -> Result<PathBuf> {

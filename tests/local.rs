@@ -49,6 +49,21 @@ fn apps_run_as_the_configured_user_not_root() {
         .uid
         .as_raw();
     assert_eq!(w.get("main", "/").1, format!("uid={nobody} greeting=-\n"));
+    // The dependencies were installed by that user too (installs run package code).
+    use std::os::unix::fs::MetadataExt;
+    for v in std::fs::read_dir(w.root.join(".jib/venvs"))
+        .unwrap()
+        .flatten()
+    {
+        if v.path().is_dir() {
+            assert_eq!(
+                v.metadata().unwrap().uid(),
+                nobody,
+                "{}",
+                v.path().display()
+            );
+        }
+    }
     // Its own environment file is readable by it (and only it).
     w.jib_ok(&["env", "main", "set", "GREETING=hi"]);
     assert_eq!(w.get("main", "/").1, format!("uid={nobody} greeting=hi\n"));

@@ -192,11 +192,14 @@ pub fn deploy(
 
     let (venv, reused) = em
         .step("venv", || {
+            let who = crate::identity::app_user(req.server.run_as.as_deref())
+                .map_err(|e| RemoteError::new("venv", format!("{e:#}")))?;
             let (v, reused) = venv::ensure(
                 &layout,
                 &python,
                 &requirements,
                 &app.dir.join("log/venv.log"),
+                who.as_ref(),
             )?;
             let detail = if reused {
                 format!("reused {}", &v.hash[..12])
@@ -508,20 +511,9 @@ fn import_check(
         .map_err(|e| err(format!("{}: {e}", log.display())))?;
     let mut cmd = Command::new(venv_dir.join("bin/python"));
     // App code runs as the app's user, here too.
-    if let Ok(Some((u, g))) = crate::identity::app_user(server.run_as.as_deref()) {
-        use std::os::unix::process::CommandExt;
-        let (uid, gid) = (u.uid, g.gid);
-        cmd.env("HOME", &u.dir).env("USER", &u.name);
-        // Supplementary groups too (root's would otherwise stay); then gid, then uid.
-        unsafe {
-            cmd.pre_exec(move || {
-                nix::unistd::setgroups(&[gid])?;
-                nix::unistd::setgid(gid)?;
-                nix::unistd::setuid(uid)?;
-                Ok(())
-            });
-        }
-    }
+    let who =
+        crate::identity::app_user(server.run_as.as_deref()).map_err(|e| err(format!("{e:#}")))?;
+    crate::identity::run_as(&mut cmd, who.as_ref());
     let mut child = cmd
         .arg(layout.shim())
         .arg("--check")

@@ -194,6 +194,11 @@ fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteErro
             .hint("remove it, or choose a shorter root so sockets live under it"));
         }
     }
+    // Venvs and the package caches are built by the apps' user (installs run package code).
+    for d in [layout.venvs(), layout.cache()] {
+        crate::identity::hand_over_tree(&d, who.as_ref())
+            .map_err(|e| RemoteError::new("layout", format!("{e:#}")))?;
+    }
     // App sockets: only the apps' user (and root) get in; the router runs as root.
     let app_sockets = layout.app_sockets();
     if let Ok(Some((u, g))) = crate::identity::app_user(server.run_as.as_deref()) {
