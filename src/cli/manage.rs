@@ -8,7 +8,6 @@ use anyhow::anyhow;
 
 use super::{Cli, Command, EnvCmd, Failure, Project, call_failure, exit, fail, ui::Progress};
 use crate::protocol::{AppStatus, EnvOp, ExecCommand, Reply, Request};
-use crate::transport::Remote;
 
 /// The app a `<branch>` argument names: a local branch's app, or an app name as it is.
 fn app_for(project: &Project, arg: Option<&str>) -> Result<String, Failure> {
@@ -22,12 +21,17 @@ fn app_for(project: &Project, arg: Option<&str>) -> Result<String, Failure> {
     Ok(branch)
 }
 
-async fn call(remote: &Remote, req: Request, progress: &mut Progress) -> Result<Reply, Failure> {
+/// One request to the environment's agent: connect (or reuse the master), send, render its
+/// progress (none when `quiet`), close.
+async fn call(project: &Project, req: Request, quiet: bool) -> Result<Reply, Failure> {
+    let remote = project.connect().await?;
+    let mut progress = Progress::new(quiet);
     let r = remote
         .call(&req, |ev| progress.event(ev), |_| Ok(Vec::new()))
         .await
         .map_err(|e| call_failure(&remote.host, e));
     progress.clear();
+    remote.close().await;
     r
 }
 
@@ -67,8 +71,6 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             deploy,
         } => {
             let app = app_for(&project, branch.as_deref())?;
-            let remote = project.connect().await?;
-            let mut progress = Progress::new(true);
             let req = Request::Logs {
                 server,
                 app,
@@ -76,25 +78,21 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                 follow: *follow,
                 deploy: *deploy,
             };
-            let r = call(&remote, req, &mut progress).await;
-            remote.close().await;
+            let r = call(&project, req, true).await;
             r.map(|_| ())
         }
         Command::Restart { branch } => {
             let app = app_for(&project, branch.as_deref())?;
-            let remote = project.connect().await?;
-            let mut progress = Progress::new(false);
             let t = std::time::Instant::now();
             let r = call(
-                &remote,
+                &project,
                 Request::Restart {
                     server,
                     app: app.clone(),
                 },
-                &mut progress,
+                false,
             )
             .await;
-            remote.close().await;
             if let Reply::Restart { release, .. } = r? {
                 eprintln!(
                     "✔ {app} restarted on release {release} ({})",
@@ -118,16 +116,13 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                 },
                 Some(EnvCmd::Unset { keys }) => EnvOp::Unset { keys: keys.clone() },
             };
-            let remote = project.connect().await?;
-            let mut progress = Progress::new(*json);
             let req = Request::Env {
                 server,
                 app: app.clone(),
                 op,
                 restart: !no_restart,
             };
-            let r = call(&remote, req, &mut progress).await;
-            remote.close().await;
+            let r = call(&project, req, *json).await;
             if let Reply::Env { vars, restarted } = r? {
                 let shown: BTreeMap<String, String> = vars
                     .into_iter()
@@ -153,10 +148,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::List { json } => {
-            let remote = project.connect().await?;
-            let mut progress = Progress::new(true);
-            let r = call(&remote, Request::List { server }, &mut progress).await;
-            remote.close().await;
+            let r = call(&project, Request::List { server }, true).await;
             if let Reply::List { apps } = r? {
                 if *json {
                     println!(
@@ -176,10 +168,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
         }
         Command::Status { branch, json } => {
             let app = app_for(&project, branch.as_deref())?;
-            let remote = project.connect().await?;
-            let mut progress = Progress::new(true);
-            let r = call(&remote, Request::Status { server, app }, &mut progress).await;
-            remote.close().await;
+            let r = call(&project, Request::Status { server, app }, true).await;
             let reply = r?;
             if *json {
                 println!(
@@ -229,18 +218,15 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                     return Ok(());
                 }
             }
-            let remote = project.connect().await?;
-            let mut progress = Progress::new(false);
             let r = call(
-                &remote,
+                &project,
                 Request::Destroy {
                     server,
                     app: app.clone(),
                 },
-                &mut progress,
+                false,
             )
             .await;
-            remote.close().await;
             if let Reply::Destroy { freed_bytes, .. } = r? {
                 eprintln!(
                     "✔ {app} destroyed ({:.1} MB freed)",
