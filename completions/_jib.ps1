@@ -40,6 +40,10 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'One branch in detail, with its releases')
             [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Stop a branch and remove its releases, venvs no one else uses, env and routing')
             [CompletionResult]::new('open', 'open', [CompletionResultType]::ParameterValue, 'Print a branch''s URL (and open it in a browser when there is a display)')
+            [CompletionResult]::new('promote', 'promote', [CompletionResultType]::ParameterValue, 'Ship the exact build a branch runs (code and packages) to prod, with zero downtime')
+            [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Switch back to the previous good release (of prod, or of a branch)')
+            [CompletionResult]::new('releases', 'releases', [CompletionResultType]::ParameterValue, 'Releases kept for prod or a branch: which is current, when, by whom, from which branch')
+            [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Who pushed, promoted, rolled back, restarted or destroyed what, and when')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -222,6 +226,54 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'jib;promote' {
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Environment to promote to (default: the one with `domains`)')
+            [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'Seconds to wait when another promote or rollback holds the lock (0: refuse at once)')
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (needed without a terminal)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (needed without a terminal)')
+            [CompletionResult]::new('--allow-stale', '--allow-stale', [CompletionResultType]::ParameterName, 'Promote even when the local branch head differs from what the branch runs')
+            [CompletionResult]::new('--merge', '--merge', [CompletionResultType]::ParameterName, 'Afterwards, fast-forward the local main (or master) branch to the promoted commit')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'jib;rollback' {
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Release id, or a prefix of its id or commit, to switch to')
+            [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'Seconds to wait when a deploy holds the lock (0: refuse at once)')
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'jib;releases' {
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'jib;audit' {
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Entries to show')
+            [CompletionResult]::new('--lines', '--lines', [CompletionResultType]::ParameterName, 'Entries to show')
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'jib;completions' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
@@ -243,6 +295,10 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'One branch in detail, with its releases')
             [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Stop a branch and remove its releases, venvs no one else uses, env and routing')
             [CompletionResult]::new('open', 'open', [CompletionResultType]::ParameterValue, 'Print a branch''s URL (and open it in a browser when there is a display)')
+            [CompletionResult]::new('promote', 'promote', [CompletionResultType]::ParameterValue, 'Ship the exact build a branch runs (code and packages) to prod, with zero downtime')
+            [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Switch back to the previous good release (of prod, or of a branch)')
+            [CompletionResult]::new('releases', 'releases', [CompletionResultType]::ParameterValue, 'Releases kept for prod or a branch: which is current, when, by whom, from which branch')
+            [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Who pushed, promoted, rolled back, restarted or destroyed what, and when')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -290,6 +346,18 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             break
         }
         'jib;help;open' {
+            break
+        }
+        'jib;help;promote' {
+            break
+        }
+        'jib;help;rollback' {
+            break
+        }
+        'jib;help;releases' {
+            break
+        }
+        'jib;help;audit' {
             break
         }
         'jib;help;completions' {

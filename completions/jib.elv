@@ -37,6 +37,10 @@ set edit:completion:arg-completer[jib] = {|@words|
             cand status 'One branch in detail, with its releases'
             cand destroy 'Stop a branch and remove its releases, venvs no one else uses, env and routing'
             cand open 'Print a branch''s URL (and open it in a browser when there is a display)'
+            cand promote 'Ship the exact build a branch runs (code and packages) to prod, with zero downtime'
+            cand rollback 'Switch back to the previous good release (of prod, or of a branch)'
+            cand releases 'Releases kept for prod or a branch: which is current, when, by whom, from which branch'
+            cand audit 'Who pushed, promoted, rolled back, restarted or destroyed what, and when'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -199,6 +203,50 @@ set edit:completion:arg-completer[jib] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'jib;promote'= {
+            cand --to 'Environment to promote to (default: the one with `domains`)'
+            cand --lock-wait 'Seconds to wait when another promote or rollback holds the lock (0: refuse at once)'
+            cand -C 'Run as if jib was started in this directory'
+            cand --dir 'Run as if jib was started in this directory'
+            cand -e 'Environment from deploy.toml to act on'
+            cand --env 'Environment from deploy.toml to act on'
+            cand -y 'Do not ask for confirmation (needed without a terminal)'
+            cand --yes 'Do not ask for confirmation (needed without a terminal)'
+            cand --allow-stale 'Promote even when the local branch head differs from what the branch runs'
+            cand --merge 'Afterwards, fast-forward the local main (or master) branch to the promoted commit'
+            cand --json 'Print the result as JSON'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jib;rollback'= {
+            cand --to 'Release id, or a prefix of its id or commit, to switch to'
+            cand --lock-wait 'Seconds to wait when a deploy holds the lock (0: refuse at once)'
+            cand -C 'Run as if jib was started in this directory'
+            cand --dir 'Run as if jib was started in this directory'
+            cand -e 'Environment from deploy.toml to act on'
+            cand --env 'Environment from deploy.toml to act on'
+            cand --json 'json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jib;releases'= {
+            cand -C 'Run as if jib was started in this directory'
+            cand --dir 'Run as if jib was started in this directory'
+            cand -e 'Environment from deploy.toml to act on'
+            cand --env 'Environment from deploy.toml to act on'
+            cand --json 'json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jib;audit'= {
+            cand -n 'Entries to show'
+            cand --lines 'Entries to show'
+            cand -C 'Run as if jib was started in this directory'
+            cand --dir 'Run as if jib was started in this directory'
+            cand --json 'json'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'jib;completions'= {
             cand -C 'Run as if jib was started in this directory'
             cand --dir 'Run as if jib was started in this directory'
@@ -219,6 +267,10 @@ set edit:completion:arg-completer[jib] = {|@words|
             cand status 'One branch in detail, with its releases'
             cand destroy 'Stop a branch and remove its releases, venvs no one else uses, env and routing'
             cand open 'Print a branch''s URL (and open it in a browser when there is a display)'
+            cand promote 'Ship the exact build a branch runs (code and packages) to prod, with zero downtime'
+            cand rollback 'Switch back to the previous good release (of prod, or of a branch)'
+            cand releases 'Releases kept for prod or a branch: which is current, when, by whom, from which branch'
+            cand audit 'Who pushed, promoted, rolled back, restarted or destroyed what, and when'
             cand completions 'Print shell completions'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -252,6 +304,14 @@ set edit:completion:arg-completer[jib] = {|@words|
         &'jib;help;destroy'= {
         }
         &'jib;help;open'= {
+        }
+        &'jib;help;promote'= {
+        }
+        &'jib;help;rollback'= {
+        }
+        &'jib;help;releases'= {
+        }
+        &'jib;help;audit'= {
         }
         &'jib;help;completions'= {
         }

@@ -39,6 +39,10 @@ complete -c jib -n "__fish_jib_needs_command" -f -a "list" -d 'Every branch depl
 complete -c jib -n "__fish_jib_needs_command" -f -a "status" -d 'One branch in detail, with its releases'
 complete -c jib -n "__fish_jib_needs_command" -f -a "destroy" -d 'Stop a branch and remove its releases, venvs no one else uses, env and routing'
 complete -c jib -n "__fish_jib_needs_command" -f -a "open" -d 'Print a branch\'s URL (and open it in a browser when there is a display)'
+complete -c jib -n "__fish_jib_needs_command" -f -a "promote" -d 'Ship the exact build a branch runs (code and packages) to prod, with zero downtime'
+complete -c jib -n "__fish_jib_needs_command" -f -a "rollback" -d 'Switch back to the previous good release (of prod, or of a branch)'
+complete -c jib -n "__fish_jib_needs_command" -f -a "releases" -d 'Releases kept for prod or a branch: which is current, when, by whom, from which branch'
+complete -c jib -n "__fish_jib_needs_command" -f -a "audit" -d 'Who pushed, promoted, rolled back, restarted or destroyed what, and when'
 complete -c jib -n "__fish_jib_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c jib -n "__fish_jib_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jib -n "__fish_jib_using_subcommand setup" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
@@ -116,22 +120,49 @@ complete -c jib -n "__fish_jib_using_subcommand destroy" -s h -l help -d 'Print 
 complete -c jib -n "__fish_jib_using_subcommand open" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand open" -s e -l env -d 'Environment from deploy.toml to act on' -r
 complete -c jib -n "__fish_jib_using_subcommand open" -s h -l help -d 'Print help'
+complete -c jib -n "__fish_jib_using_subcommand promote" -l to -d 'Environment to promote to (default: the one with `domains`)' -r
+complete -c jib -n "__fish_jib_using_subcommand promote" -l lock-wait -d 'Seconds to wait when another promote or rollback holds the lock (0: refuse at once)' -r
+complete -c jib -n "__fish_jib_using_subcommand promote" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
+complete -c jib -n "__fish_jib_using_subcommand promote" -s e -l env -d 'Environment from deploy.toml to act on' -r
+complete -c jib -n "__fish_jib_using_subcommand promote" -s y -l yes -d 'Do not ask for confirmation (needed without a terminal)'
+complete -c jib -n "__fish_jib_using_subcommand promote" -l allow-stale -d 'Promote even when the local branch head differs from what the branch runs'
+complete -c jib -n "__fish_jib_using_subcommand promote" -l merge -d 'Afterwards, fast-forward the local main (or master) branch to the promoted commit'
+complete -c jib -n "__fish_jib_using_subcommand promote" -l json -d 'Print the result as JSON'
+complete -c jib -n "__fish_jib_using_subcommand promote" -s h -l help -d 'Print help'
+complete -c jib -n "__fish_jib_using_subcommand rollback" -l to -d 'Release id, or a prefix of its id or commit, to switch to' -r
+complete -c jib -n "__fish_jib_using_subcommand rollback" -l lock-wait -d 'Seconds to wait when a deploy holds the lock (0: refuse at once)' -r
+complete -c jib -n "__fish_jib_using_subcommand rollback" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
+complete -c jib -n "__fish_jib_using_subcommand rollback" -s e -l env -d 'Environment from deploy.toml to act on' -r
+complete -c jib -n "__fish_jib_using_subcommand rollback" -l json
+complete -c jib -n "__fish_jib_using_subcommand rollback" -s h -l help -d 'Print help'
+complete -c jib -n "__fish_jib_using_subcommand releases" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
+complete -c jib -n "__fish_jib_using_subcommand releases" -s e -l env -d 'Environment from deploy.toml to act on' -r
+complete -c jib -n "__fish_jib_using_subcommand releases" -l json
+complete -c jib -n "__fish_jib_using_subcommand releases" -s h -l help -d 'Print help'
+complete -c jib -n "__fish_jib_using_subcommand audit" -s n -l lines -d 'Entries to show' -r
+complete -c jib -n "__fish_jib_using_subcommand audit" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
+complete -c jib -n "__fish_jib_using_subcommand audit" -l json
+complete -c jib -n "__fish_jib_using_subcommand audit" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand completions" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand completions" -s e -l env -d 'Environment from deploy.toml to act on' -r
 complete -c jib -n "__fish_jib_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "setup" -d 'Prepare a server once: install the agent, check prerequisites, start the emperor and router, write the nginx site'
-complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "push" -d 'Deploy a branch (default: the current one) to <branch>.<domain>'
-complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "exec" -d 'Run a command in a branch\'s environment (its venv, env vars, current release)'
-complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "shell" -d 'Interactive Python shell in a branch\'s environment (manage.py shell for Django)'
-complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "logs" -d 'Show a branch\'s uWSGI log'
-complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "restart" -d 'Graceful reload of one branch (no request dropped; other branches untouched)'
-complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "env" -d 'A branch\'s own environment variables: list, set KEY=VALUE…, unset KEY…'
-complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "list" -d 'Every branch deployed in the environment'
-complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "status" -d 'One branch in detail, with its releases'
-complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "destroy" -d 'Stop a branch and remove its releases, venvs no one else uses, env and routing'
-complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "open" -d 'Print a branch\'s URL (and open it in a browser when there is a display)'
-complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "completions" -d 'Print shell completions'
-complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help" -f -a "setup" -d 'Prepare a server once: install the agent, check prerequisites, start the emperor and router, write the nginx site'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help" -f -a "push" -d 'Deploy a branch (default: the current one) to <branch>.<domain>'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help" -f -a "exec" -d 'Run a command in a branch\'s environment (its venv, env vars, current release)'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help" -f -a "shell" -d 'Interactive Python shell in a branch\'s environment (manage.py shell for Django)'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help" -f -a "logs" -d 'Show a branch\'s uWSGI log'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help" -f -a "restart" -d 'Graceful reload of one branch (no request dropped; other branches untouched)'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help" -f -a "env" -d 'A branch\'s own environment variables: list, set KEY=VALUE…, unset KEY…'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help" -f -a "list" -d 'Every branch deployed in the environment'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help" -f -a "status" -d 'One branch in detail, with its releases'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help" -f -a "destroy" -d 'Stop a branch and remove its releases, venvs no one else uses, env and routing'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help" -f -a "open" -d 'Print a branch\'s URL (and open it in a browser when there is a display)'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help" -f -a "promote" -d 'Ship the exact build a branch runs (code and packages) to prod, with zero downtime'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help" -f -a "rollback" -d 'Switch back to the previous good release (of prod, or of a branch)'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help" -f -a "releases" -d 'Releases kept for prod or a branch: which is current, when, by whom, from which branch'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help" -f -a "audit" -d 'Who pushed, promoted, rolled back, restarted or destroyed what, and when'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help" -f -a "completions" -d 'Print shell completions'
+complete -c jib -n "__fish_jib_using_subcommand help; and not __fish_seen_subcommand_from setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jib -n "__fish_jib_using_subcommand help; and __fish_seen_subcommand_from env" -f -a "list" -d 'Show the variables (values masked unless --reveal)'
 complete -c jib -n "__fish_jib_using_subcommand help; and __fish_seen_subcommand_from env" -f -a "set" -d 'Set variables: KEY=VALUE … (values are kept exactly, spaces, quotes and newlines included)'
 complete -c jib -n "__fish_jib_using_subcommand help; and __fish_seen_subcommand_from env" -f -a "unset" -d 'Remove variables'

@@ -55,7 +55,19 @@ pub struct Environment {
     /// Where apps live on the server. Default `/opt/apps`; local mode: the user's data dir.
     pub root: Option<PathBuf>,
     /// Branch `feature` is served at `feature.<domain>`.
-    pub domain: String,
+    pub domain: Option<String>,
+    /// A promotion target (prod): the exact host names its one app answers to, e.g.
+    /// `["www.example.com", "example.com"]`. Apps here come from `jib promote`, not pushes.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Name of the promotion target's app (default: the environment's name).
+    pub app: Option<String>,
+    /// Environment `jib promote` takes builds from (default `dev`).
+    pub promote_from: Option<String>,
+    /// Local branch `jib promote --merge` fast-forwards (default: `main`, else `master`).
+    pub merge_into: Option<String>,
+    /// Successful releases kept per app here (default: `[app] keep_releases`).
+    pub keep_releases: Option<usize>,
     /// Variables for every app of this environment (override `[app.env]`).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -176,13 +188,29 @@ impl Config {
             }
         }
         for (name, env) in &self.env {
-            if env.domain.is_empty()
-                || !env
-                    .domain
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            match (&env.domain, env.domains.is_empty()) {
+                (Some(_), false) => bail!(
+                    "env.{name} sets both domain (branches at <branch>.<domain>) and domains (one promoted app): keep one"
+                ),
+                (None, true) => bail!(
+                    "env.{name} needs domain = \"dev.example.com\" (branches at <branch>.<domain>) or domains = [\"www.example.com\"] (a prod environment fed by jib promote)"
+                ),
+                _ => {}
+            }
+            for d in env.domain.iter().chain(&env.domains) {
+                if !is_domain(d) {
+                    bail!("env.{name}: {d:?} is not a domain name");
+                }
+            }
+            if let Some(a) = &env.app
+                && !crate::slug::is_app_name(a)
             {
-                bail!("env.{name}.domain = {:?} is not a domain name", env.domain);
+                bail!(
+                    "env.{name}.app = {a:?}: use lowercase letters, digits and '-' (it names a directory and a process)"
+                );
+            }
+            if env.keep_releases == Some(0) {
+                bail!("env.{name}.keep_releases must be at least 1");
             }
             if let Some(root) = &env.root {
                 check_root(name, root)?;
@@ -218,7 +246,38 @@ impl Config {
             env: vars,
             health_path: self.app.health_path.clone(),
             health_timeout_secs: self.app.health_timeout,
-            keep_releases: self.app.keep_releases.max(1),
+            keep_releases: env.keep_releases.unwrap_or(self.app.keep_releases).max(1),
+        }
+    }
+
+    /// The promotion target: `--to` when given, else the one environment with `domains`.
+    pub fn promote_target(&self, to: Option<&str>) -> Result<(String, &Environment)> {
+        if let Some(to) = to {
+            let env = self.environment(to)?;
+            if !env.is_promote_target() {
+                bail!(
+                    "env.{to} serves branches (it has domain, not domains): jib promote ships to an environment with domains = [...]"
+                );
+            }
+            return Ok((to.to_string(), env));
+        }
+        let targets: Vec<_> = self
+            .env
+            .iter()
+            .filter(|(_, e)| e.is_promote_target())
+            .collect();
+        match targets.as_slice() {
+            [(name, env)] => Ok(((*name).clone(), env)),
+            [] => bail!(
+                "deploy.toml has no environment to promote to: add [env.prod] with host, root and domains = [\"www.example.com\"]"
+            ),
+            many => bail!(
+                "several environments can be promoted to ({}): pick one with --to",
+                many.iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 
@@ -259,9 +318,26 @@ fn check_root(env: &str, root: &Path) -> Result<()> {
     Ok(())
 }
 
+fn is_domain(d: &str) -> bool {
+    !d.is_empty()
+        && !d.starts_with(['.', '-'])
+        && d.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+}
+
 impl Environment {
     pub fn is_local(&self) -> bool {
         self.host == LOCAL_HOST
+    }
+
+    /// A prod-like environment: one app, fed by `jib promote`.
+    pub fn is_promote_target(&self) -> bool {
+        !self.domains.is_empty()
+    }
+
+    /// The app a promotion target runs.
+    pub fn promoted_app(&self, env_name: &str) -> String {
+        self.app.clone().unwrap_or_else(|| env_name.to_string())
     }
 
     /// The server-side configuration of this environment. `local_root` is where local mode
@@ -308,7 +384,12 @@ impl Environment {
         };
         Ok(ServerConfig {
             root,
-            domain: self.domain.clone(),
+            domain: self
+                .domain
+                .clone()
+                .or_else(|| self.domains.first().cloned())
+                .unwrap_or_default(),
+            names: self.domains.clone(),
             router,
             listen,
             nginx_site: site,
@@ -322,11 +403,12 @@ impl Environment {
 
 /// The URL an app is served at.
 pub fn app_url(app: &str, server: &ServerConfig) -> String {
+    let host = server.app_host(app);
     let port = server.listen.rsplit(':').next().unwrap_or("80");
     if port == "80" {
-        format!("http://{app}.{}", server.domain)
+        format!("http://{host}")
     } else {
-        format!("http://{app}.{}:{port}", server.domain)
+        format!("http://{host}:{port}")
     }
 }
 

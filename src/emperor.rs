@@ -15,13 +15,19 @@ use crate::protocol::{RouterKind, ServerConfig};
 pub fn template(server: &ServerConfig, layout: &Layout) -> String {
     let sockets = layout.app_sockets();
     let sub = layout.subscription_socket();
-    let mut keys = vec![format!("%n.{}", server.domain)];
+    // A promotion target's one app answers to its exact names; branch apps to <app>.<domain>.
+    let names: Vec<String> = if server.names.is_empty() {
+        vec![format!("%n.{}", server.domain)]
+    } else {
+        server.names.clone()
+    };
+    let mut keys = names.clone();
     if server.router == RouterKind::Http
         && let Some((_, port)) = server.listen.rsplit_once(':')
         && port != "80"
     {
         // uWSGI's HTTP router keys on the Host header as sent, port included.
-        keys.push(format!("%n.{}:{port}", server.domain));
+        keys.extend(names.iter().map(|n| format!("{n}:{port}")));
     }
     // Dropped to after binding its socket (as root), before loading any app code.
     let user = match crate::identity::app_user(server.run_as.as_deref()) {

@@ -112,6 +112,85 @@ impl Repo {
         Ok(buf.to_vec())
     }
 
+    /// Commits in `to` that `from` lacks, newest first: (count, up to `max` of `(short id,
+    /// summary)`). `None` when `from` is not known locally (history cannot be shown).
+    pub fn log_between(
+        &self,
+        from: Option<&str>,
+        to: &str,
+        max: usize,
+    ) -> Option<(usize, Vec<(String, String)>)> {
+        let to = Oid::from_str(to).ok()?;
+        let mut walk = self.repo.revwalk().ok()?;
+        walk.push(to).ok()?;
+        if let Some(f) = from {
+            let f = Oid::from_str(f).ok()?;
+            self.repo.find_commit(f).ok()?;
+            walk.hide(f).ok()?;
+        }
+        let mut n = 0;
+        let mut shown = Vec::new();
+        for oid in walk.flatten() {
+            n += 1;
+            if shown.len() < max
+                && let Ok(c) = self.repo.find_commit(oid)
+            {
+                shown.push((
+                    oid.to_string()[..7].to_string(),
+                    String::from_utf8_lossy(c.summary_bytes().unwrap_or_default()).into_owned(),
+                ));
+            }
+        }
+        Some((n, shown))
+    }
+
+    /// The local branch `jib promote --merge` moves: `preferred`, else `main`, else `master`.
+    pub fn mainline(&self, preferred: Option<&str>) -> Result<String> {
+        let known = self.branches()?;
+        if let Some(p) = preferred {
+            if known.iter().any(|b| b == p) {
+                return Ok(p.to_string());
+            }
+            bail!("no local branch named {p:?} (env.<prod>.merge_into)");
+        }
+        ["main", "master"]
+            .into_iter()
+            .find(|b| known.iter().any(|k| k == b))
+            .map(str::to_string)
+            .context("neither main nor master exists locally; set merge_into in deploy.toml")
+    }
+
+    /// True when `branch` can move to `to` without rewriting history (it is an ancestor of it).
+    pub fn can_fast_forward(&self, branch: &str, to: Oid) -> Result<bool> {
+        let head = self.branch_head(branch)?;
+        Ok(head == to || self.repo.graph_descendant_of(to, head)?)
+    }
+
+    /// Moves `branch` forward to `to` (never backwards or sideways). When it is checked out,
+    /// the work tree follows, refusing to overwrite local changes.
+    pub fn fast_forward(&self, branch: &str, to: Oid) -> Result<()> {
+        if !self.can_fast_forward(branch, to)? {
+            bail!("{branch} is not an ancestor of {to}: fast-forward impossible");
+        }
+        let checked_out = self.current_branch().ok().as_deref() == Some(branch);
+        if checked_out {
+            let commit = self.repo.find_commit(to)?;
+            let mut co = git2::build::CheckoutBuilder::new();
+            co.safe();
+            self.repo
+                .checkout_tree(commit.as_object(), Some(&mut co))
+                .with_context(|| {
+                    format!("cannot update the checkout of {branch} (local changes?)")
+                })?;
+        }
+        let mut r = self
+            .repo
+            .find_branch(branch, BranchType::Local)?
+            .into_reference();
+        r.set_target(to, &format!("jib promote --merge: fast-forward to {to}"))?;
+        Ok(())
+    }
+
     /// Who is deploying: git's user.email, else the local user and host.
     pub fn identity(&self) -> String {
         let email = self

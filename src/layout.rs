@@ -51,6 +51,10 @@ impl Layout {
     pub fn logs(&self) -> PathBuf {
         self.state().join("log")
     }
+    /// Who did what, when: JSON lines (see `audit`).
+    pub fn audit_log(&self) -> PathBuf {
+        self.state().join("audit.log")
+    }
     pub fn pidfile(&self) -> PathBuf {
         self.state().join("agent.pid")
     }

@@ -4,6 +4,7 @@
 //! the wire protocol and the server layout.
 
 pub mod agent;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod emperor;

@@ -48,6 +48,20 @@ pub struct ServerConfig {
     /// User the apps run as when the agent runs as root (uWSGI drops to it).
     #[serde(default)]
     pub run_as: Option<String>,
+    /// A promotion target's exact host names; its one app answers to these instead of
+    /// `<app>.<domain>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+}
+
+impl ServerConfig {
+    /// The Host an app is reached by (what the router keys on, what health checks send).
+    pub fn app_host(&self, app: &str) -> String {
+        match self.names.first() {
+            Some(n) => n.clone(),
+            None => format!("{app}.{}", self.domain),
+        }
+    }
 }
 
 /// What to build and run for one app; comes from deploy.toml.
@@ -72,6 +86,9 @@ pub struct BuildSpec {
 pub struct Envelope {
     /// The CLI's [`version_line`].
     pub client: String,
+    /// Who asks: git user.email and local user@host. Recorded in the audit log.
+    #[serde(default)]
+    pub by: String,
     pub request: Request,
 }
 
@@ -119,6 +136,22 @@ pub enum Request {
         app: String,
         command: ExecCommand,
     },
+    /// The build an app runs (tree, venv, exact package set), for `jib promote`.
+    Artifact { server: ServerConfig, app: String },
+    /// Ship another environment's build as this environment's app, without rebuilding it.
+    /// Like [`Request::Deploy`], may answer [`Event::NeedObjects`].
+    Promote(Box<PromoteRequest>),
+    /// Switch an app back to an earlier good release (default: the one before `current`).
+    Rollback {
+        server: ServerConfig,
+        app: String,
+        /// Release id, or a prefix of its id or commit.
+        to: Option<String>,
+        lock_wait_secs: u64,
+        health_timeout_secs: u64,
+    },
+    /// The newest `lines` entries of the root's audit log.
+    Audit { server: ServerConfig, lines: usize },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,8 +185,95 @@ impl Request {
             Request::Destroy { .. } => "destroy",
             Request::Exec { .. } => "exec",
             Request::Deploy(_) => "deploy",
+            Request::Artifact { .. } => "artifact",
+            Request::Promote(_) => "promote",
+            Request::Rollback { .. } => "rollback",
+            Request::Audit { .. } => "audit",
         }
     }
+
+    /// The root and app a request acts on, for the audit log; `None` for verbs that only read.
+    pub fn audited(&self) -> Option<(&ServerConfig, &str)> {
+        match self {
+            Request::Deploy(d) => Some((&d.server, &d.app)),
+            Request::Promote(p) => Some((&p.server, &p.app)),
+            Request::Rollback { server, app, .. }
+            | Request::Restart { server, app }
+            | Request::Destroy { server, app } => Some((server, app)),
+            Request::Env {
+                server,
+                app,
+                op: EnvOp::Set { .. } | EnvOp::Unset { .. },
+                ..
+            } => Some((server, app)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PromoteRequest {
+    pub server: ServerConfig,
+    /// The app of the target environment (`prod`).
+    pub app: String,
+    /// The target environment's build spec (its env vars, health check, retention).
+    pub spec: BuildSpec,
+    /// Environment the build comes from (`dev`).
+    pub from_env: String,
+    /// What runs there, as its agent described it.
+    pub artifact: Artifact,
+    /// Source and target share a server: copy the release's files instead of re-exporting.
+    pub same_host: bool,
+    pub by: String,
+    pub lock_wait_secs: u64,
+}
+
+/// A release as it runs: enough to recreate it exactly elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    pub app: String,
+    pub branch: String,
+    pub release: String,
+    pub commit: String,
+    /// Release state (`ok`, `failed`, `pending`).
+    pub state: String,
+    /// It answered its health check just now.
+    pub healthy: bool,
+    pub venv: String,
+    /// `X.Y.Z` of the venv's interpreter.
+    pub python_version: String,
+    /// The exact distributions of its venv, `name==version` per line, sorted.
+    pub lock: String,
+    /// Short digest of `lock`.
+    pub deps: String,
+    /// The release's files on that server.
+    pub src: PathBuf,
+}
+
+/// One line of `<root>/.jib/audit.log` (JSON lines). Field names are part of `--json`'s contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// RFC 3339, UTC.
+    pub time: String,
+    /// git user.email and local user@host of whoever ran the command.
+    pub by: String,
+    /// `push`, `promote`, `rollback`, `restart`, `env`, `destroy`.
+    pub action: String,
+    pub app: String,
+    #[serde(default)]
+    pub branch: String,
+    /// For promotions: `<env>/<app>` the build came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub commit: String,
+    #[serde(default)]
+    pub release: String,
+    /// `ok` or `failed`.
+    pub result: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -274,6 +394,29 @@ pub enum Reply {
         /// Nothing changed: the same commit and spec were already live.
         unchanged: bool,
     },
+    Artifact(Artifact),
+    Promote {
+        app: String,
+        url: String,
+        release: String,
+        commit: String,
+        /// The release prod served before (empty on a first promote).
+        previous: String,
+        venv: String,
+        venv_reused: bool,
+        /// How the files arrived: `copied` (same server) or `objects`.
+        files: String,
+    },
+    Rollback {
+        app: String,
+        url: String,
+        from: String,
+        to: String,
+        commit: String,
+    },
+    Audit {
+        entries: Vec<AuditEntry>,
+    },
 }
 
 /// What `jib list` / `jib status` show of an app. Field names are part of `--json`'s contract.
@@ -306,6 +449,12 @@ pub struct ReleaseInfo {
     pub state: String,
     pub current: bool,
     pub venv: String,
+    /// Branch the code came from.
+    #[serde(default)]
+    pub branch: String,
+    /// For promoted releases: `<env>/<app>@<release>` they were copied from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

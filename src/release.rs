@@ -31,6 +31,9 @@ pub struct ReleaseMeta {
     pub by: String,
     /// `pending` until the health check passes, then `ok`; `failed` when it never did.
     pub state: String,
+    /// For promoted releases: `<env>/<app>@<release>` they were copied from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
 }
 
 fn default_health_path() -> String {
@@ -114,6 +117,29 @@ pub fn export(repo: &Repository, commit: Oid, dest: &Path) -> Result<usize> {
         return Err(e);
     }
     Ok(count)
+}
+
+/// Copies a release's files (`src/`) into `dest`, which must not exist: regular files with their
+/// permissions, symlinks as symlinks (never followed), directories recursively.
+pub fn copy_tree(src: &Path, dest: &Path) -> Result<usize> {
+    std::fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
+    let mut n = 0;
+    for e in std::fs::read_dir(src).with_context(|| format!("cannot read {}", src.display()))? {
+        let e = e?;
+        let (from, to) = (e.path(), dest.join(e.file_name()));
+        let ft = e.file_type()?;
+        if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
+            n += 1;
+        } else if ft.is_dir() {
+            n += copy_tree(&from, &to)?;
+        } else if ft.is_file() {
+            std::fs::copy(&from, &to)
+                .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 pub fn write_meta(dir: &Path, meta: &ReleaseMeta) -> Result<()> {

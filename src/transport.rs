@@ -22,6 +22,8 @@ pub struct Remote {
     pub host: String,
     session: Option<openssh::Session>,
     agent: PathBuf,
+    /// Who is asking, sent with every request for the server's audit log.
+    pub by: String,
 }
 
 /// Why a call failed: the agent reported a failure, or we could not talk to it.
@@ -80,6 +82,7 @@ impl Remote {
                 host: host.to_string(),
                 session: None,
                 agent,
+                by: crate::git::local_user(),
             });
         }
         let dir = control_dir();
@@ -96,6 +99,7 @@ impl Remote {
                     host: host.to_string(),
                     session: Some(session),
                     agent,
+                    by: crate::git::local_user(),
                 });
             }
             let _ = std::fs::remove_file(&pointer);
@@ -141,6 +145,7 @@ impl Remote {
             host: host.to_string(),
             session: Some(session),
             agent,
+            by: crate::git::local_user(),
         })
     }
 
@@ -267,12 +272,7 @@ impl Remote {
         mut on_event: impl FnMut(&Event),
         mut objects: impl FnMut(&[String]) -> Result<Vec<u8>>,
     ) -> Result<Reply, CallError> {
-        let envelope = Envelope {
-            client: protocol::version_line(),
-            request: req.clone(),
-        };
-        let mut line = serde_json::to_vec(&envelope).map_err(|e| CallError::Transport(e.into()))?;
-        line.push(b'\n');
+        let line = self.envelope_line(req)?;
         match self
             .call_once(req.verb(), &line, &mut on_event, &mut objects)
             .await
@@ -370,9 +370,10 @@ impl Remote {
         }
     }
 
-    fn envelope_line(req: &Request) -> Result<Vec<u8>, CallError> {
+    fn envelope_line(&self, req: &Request) -> Result<Vec<u8>, CallError> {
         let envelope = Envelope {
             client: protocol::version_line(),
+            by: self.by.clone(),
             request: req.clone(),
         };
         let mut line = serde_json::to_vec(&envelope).map_err(|e| CallError::Transport(e.into()))?;
@@ -383,7 +384,7 @@ impl Remote {
     /// `jib exec` without a terminal: our stdin, stdout and stderr are the command's, and so is
     /// the exit status returned. The agent is (re)installed when it does not answer as ours.
     pub async fn exec_piped(&self, req: &Request) -> Result<i32, CallError> {
-        let line = Self::envelope_line(req)?;
+        let line = self.envelope_line(req)?;
         match self.exec_piped_once(&line).await? {
             Some(code) => return Ok(code),
             None => self
@@ -417,7 +418,7 @@ impl Remote {
         // The request rides in argv, hex-encoded (only [0-9a-f] reaches the remote shell),
         // because stdin is the terminal.
         let hex = hex::encode(
-            Self::envelope_line(req)
+            self.envelope_line(req)
                 .map_err(|e| anyhow!("{e}"))?
                 .trim_ascii_end(),
         );

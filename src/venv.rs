@@ -98,17 +98,149 @@ pub fn hash(python: &Python, requirements: &[u8]) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
-/// Returns the venv for (`python`, `requirements`), building it when missing. The bool is true
+/// What a venv is built from.
+#[derive(Debug, Clone, Copy)]
+pub enum Deps<'a> {
+    /// The app's dependency file, resolved by the installer.
+    Requirements(&'a [u8]),
+    /// The exact set another venv was tested with (its [`freeze`]): installed without
+    /// resolving, and checked afterwards.
+    Locked(&'a str),
+}
+
+impl Deps<'_> {
+    pub fn key(&self, python: &Python) -> String {
+        match self {
+            Deps::Requirements(r) => hash(python, r),
+            Deps::Locked(l) => {
+                let mut b = b"locked\0".to_vec();
+                b.extend_from_slice(l.as_bytes());
+                hash(python, &b)
+            }
+        }
+    }
+}
+
+/// Where a venv keeps the exact set of distributions it holds.
+const LOCK: &str = ".jib-lock.txt";
+
+/// Short digest of a lock, shown to users ("dependencies: unchanged (7c41…)").
+pub fn lock_digest(lock: &str) -> String {
+    hex::encode(&Sha256::digest(lock.as_bytes())[..8])
+}
+
+/// The exact distributions installed in `venv` (`name==version` lines, sorted), recorded in
+/// the venv the first time it is asked for.
+pub fn freeze(
+    venv: &Venv,
+    who: Option<&(nix::unistd::User, nix::unistd::Group)>,
+) -> Result<String, RemoteError> {
+    if let Ok(text) = std::fs::read_to_string(venv.dir.join(LOCK)) {
+        return Ok(text);
+    }
+    let text = run_freeze(&venv.dir, who)
+        .map_err(|e| RemoteError::new("venv", format!("cannot list the venv's packages: {e:#}")))?;
+    if let Ok(mut f) = crate::identity::open_for_writing(&venv.dir.join(LOCK), false) {
+        let _ = std::io::Write::write_all(&mut f, text.as_bytes());
+    }
+    Ok(text)
+}
+
+fn run_freeze(dir: &Path, who: Option<&(nix::unistd::User, nix::unistd::Group)>) -> Result<String> {
+    let mut cmd = match find_uv(who.is_some()) {
+        Some(uv) => {
+            let mut c = Command::new(uv);
+            c.args(["pip", "freeze", "--python"])
+                .arg(dir.join("bin/python"));
+            c.env("UV_PYTHON_DOWNLOADS", "never");
+            c
+        }
+        None => {
+            let mut c = Command::new(dir.join("bin/python"));
+            c.args([
+                "-m",
+                "pip",
+                "freeze",
+                "--all",
+                "--disable-pip-version-check",
+            ]);
+            c
+        }
+    };
+    // Reading a venv runs its .pth files: as the user who owns it.
+    crate::identity::run_as(&mut cmd, who);
+    let out = cmd.stdin(std::process::Stdio::null()).output()?;
+    if !out.status.success() {
+        bail!("{}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(normalize_lock(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// One `name==version` per line, sorted, names lowercased; installer-only tools dropped so a
+/// pip-built and a uv-built venv of the same set compare equal.
+pub fn normalize_lock(text: &str) -> String {
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let (name, rest) = l.split_once("==").or_else(|| l.split_once(" @ "))?;
+            let name = name.trim().to_ascii_lowercase().replace('_', "-");
+            if matches!(name.as_str(), "pip" | "setuptools" | "wheel" | "distribute") {
+                return None;
+            }
+            let sep = if l.contains("==") { "==" } else { " @ " };
+            Some(format!("{name}{sep}{}", rest.trim()))
+        })
+        .collect();
+    lines.sort();
+    lines.dedup();
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// What changes between two locks, as `django 5.2.18 → 5.2.19`, `+ requests 2.32.3`, `- six 1.16.0`.
+pub fn lock_changes(old: &str, new: &str) -> Vec<String> {
+    let parse = |t: &str| -> std::collections::BTreeMap<String, String> {
+        t.lines()
+            .filter_map(|l| {
+                let (n, v) = l.split_once("==").or_else(|| l.split_once(" @ "))?;
+                Some((n.to_string(), v.to_string()))
+            })
+            .collect()
+    };
+    let (a, b) = (parse(old), parse(new));
+    let mut out = Vec::new();
+    for (n, v) in &b {
+        match a.get(n) {
+            None => out.push(format!("+ {n} {v}")),
+            Some(o) if o != v => out.push(format!("{n} {o} → {v}")),
+            _ => {}
+        }
+    }
+    for (n, v) in &a {
+        if !b.contains_key(n) {
+            out.push(format!("- {n} {v}"));
+        }
+    }
+    out
+}
+
+/// Returns the venv for (`python`, `deps`), building it when missing. The bool is true
 /// when an existing venv was reused.
 pub fn ensure(
     layout: &Layout,
     python: &Python,
-    requirements: &[u8],
+    deps: Deps,
     log: &Path,
     // Dependency installs run package code: as the app's user when there is one.
     who: Option<&(nix::unistd::User, nix::unistd::Group)>,
 ) -> Result<(Venv, bool), RemoteError> {
-    let key = hash(python, requirements);
+    let key = deps.key(python);
+    let requirements: &[u8] = match deps {
+        Deps::Requirements(r) => r,
+        Deps::Locked(l) => l.as_bytes(),
+    };
+    let no_deps = matches!(deps, Deps::Locked(_));
     let dir = layout.venvs().join(&key);
     if let Some(v) = read_ready(&dir) {
         return Ok((v, true));
@@ -131,7 +263,20 @@ pub fn ensure(
         requirements,
     )
     .map_err(|e| internal(e.into()))?;
-    let result = build(layout, python, &dir, &req_file, log, who);
+    let result = build(layout, python, &dir, &req_file, no_deps, log, who).and_then(|tool| {
+        // A locked set must come out exactly as it went in: same names, same versions.
+        if let Deps::Locked(want) = deps {
+            let got = run_freeze(&dir, who)?;
+            if got != normalize_lock(want) {
+                bail!(
+                    "the rebuilt venv differs from the tested one: {}",
+                    lock_changes(want, &got).join(", ")
+                );
+            }
+            std::fs::write(dir.join(LOCK), got)?;
+        }
+        Ok(tool)
+    });
     let _ = std::fs::remove_file(&req_file);
     match result {
         Ok(tool) => {
@@ -160,6 +305,11 @@ pub fn ensure(
     }
 }
 
+/// The venv in `dir` when it finished building.
+pub fn read_venv(dir: &Path) -> Option<Venv> {
+    read_ready(dir)
+}
+
 fn read_ready(dir: &Path) -> Option<Venv> {
     let bytes = std::fs::read(dir.join(READY)).ok()?;
     serde_json::from_slice(&bytes).ok()
@@ -170,9 +320,12 @@ fn build(
     python: &Python,
     dir: &Path,
     req: &Path,
+    // A locked set: install exactly these, resolve nothing.
+    no_deps: bool,
     log: &Path,
     who: Option<&(nix::unistd::User, nix::unistd::Group)>,
 ) -> Result<String> {
+    let no_deps: &[&str] = if no_deps { &["--no-deps"] } else { &[] };
     if let Some(dirp) = log.parent() {
         std::fs::create_dir_all(dirp)?;
     }
@@ -204,6 +357,7 @@ fn build(
             Command::new(&uv)
                 .args(["pip", "install", "--python"])
                 .arg(dir.join("bin/python"))
+                .args(no_deps)
                 .arg("-r")
                 .arg(req)
                 .envs(uv_env(&cache)),
@@ -217,7 +371,9 @@ fn build(
         )?;
         run(
             Command::new(dir.join("bin/python"))
-                .args(["-m", "pip", "install", "--disable-pip-version-check", "-r"])
+                .args(["-m", "pip", "install", "--disable-pip-version-check"])
+                .args(no_deps)
+                .arg("-r")
                 .arg(req)
                 .env("PIP_CACHE_DIR", cache.join("pip")),
             "pip install",

@@ -6,8 +6,6 @@ mod common;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -183,39 +181,12 @@ fn restart_under_load_drops_nothing_and_leaves_other_branches_alone() {
     };
     let before = other_workers();
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ok, bad) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let mut load = Vec::new();
-    for _ in 0..4 {
-        let (stop, ok, bad, port, host) = (
-            stop.clone(),
-            ok.clone(),
-            bad.clone(),
-            w.port,
-            w.host("main"),
-        );
-        load.push(std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                let (status, _) = http_get(port, &host, "/");
-                if status == 200 { &ok } else { &bad }.fetch_add(1, Ordering::SeqCst);
-            }
-        }));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    let load = Load::start(w.port, &w.host("main"), 4);
     let out = w.jib_ok(&["restart", "main"]);
     assert!(out.contains("main restarted"), "{out}");
-    std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::SeqCst);
-    for t in load {
-        t.join().unwrap();
-    }
-    assert_eq!(
-        bad.load(Ordering::SeqCst),
-        0,
-        "failed requests during restart ({} ok)",
-        ok.load(Ordering::SeqCst)
-    );
-    assert!(ok.load(Ordering::SeqCst) > 50);
+    let r = load.stop();
+    assert_eq!(r.bad, 0, "failed requests during restart ({} ok)", r.ok);
+    assert!(r.ok > 50);
     assert_eq!(other_workers(), before);
 }
 

@@ -150,6 +150,8 @@ pub fn status(server: &ServerConfig, name: &str) -> Result<Reply, RemoteError> {
             by: r.by,
             state: r.state,
             venv: r.venv,
+            branch: r.branch,
+            promoted_from: r.promoted_from,
         })
         .collect();
     Ok(Reply::Status {

@@ -16,12 +16,12 @@ use crate::health;
 use crate::layout::{AppLayout, Layout};
 use crate::lock::{Acquire, Lock};
 use crate::protocol::{
-    DeployRequest, Event, LockHolder, PackHeader, RemoteError, Reply, ServerConfig,
+    BuildSpec, DeployRequest, Event, LockHolder, PackHeader, RemoteError, Reply, ServerConfig,
 };
 use crate::release::{self, ReleaseMeta};
 use crate::venv;
 
-fn internal(step: &str) -> impl Fn(anyhow::Error) -> RemoteError + '_ {
+pub(super) fn internal(step: &str) -> impl Fn(anyhow::Error) -> RemoteError + '_ {
     move |e| RemoteError::new(step, format!("{e:#}"))
 }
 
@@ -83,75 +83,23 @@ pub fn deploy(
     let commit = Oid::from_str(&req.commit)
         .map_err(|_| RemoteError::new("request", format!("{:?} is not a commit id", req.commit)))?;
     let layout = check_server(&req.server)?;
-    if super::setup::running_serve(&layout).is_none() {
-        return Err(RemoteError::new(
-            "setup",
-            format!(
-                "jib-agent serve is not running for {}",
-                req.server.root.display()
-            ),
-        )
-        .hint("run `jib setup` to start it (it runs under systemd where available)"));
-    }
+    require_serve(&layout, &req.server)?;
     let app = layout.app(&req.app);
     std::fs::create_dir_all(app.dir.join("log")).map_err(|e| internal("prepare")(e.into()))?;
     em.tee(&app.deploy_log());
 
     let repo = open_repo(&layout)?;
-    if repo.find_commit(commit).is_err() {
-        em.send(&Event::NeedObjects {
-            have: known_commits(&layout),
-        });
-        let mut line = String::new();
-        input
-            .read_line(&mut line)
-            .map_err(|e| RemoteError::new("receive", format!("reading the pack header: {e}")))?;
-        let header: PackHeader = serde_json::from_str(&line)
-            .map_err(|e| RemoteError::new("receive", format!("bad pack header {line:?}: {e}")))?;
-        em.step("receive", || {
-            receive_pack(&repo, input, header.len)?;
-            Ok(((), Some(format!("{} KiB", header.len.div_ceil(1024)))))
-        })?;
-    }
-    if repo.find_commit(commit).is_err() {
-        return Err(
-            RemoteError::new("receive", format!("commit {commit} did not arrive"))
-                .hint("push again; if it persists, the server's repository may be damaged"),
-        );
-    }
+    receive_objects(&layout, &repo, commit, input, em)?;
     let _ = repo.reference(&format!("refs/jib/{}", req.app), commit, true, "jib push");
 
-    let me = LockHolder {
-        by: req.by.clone(),
-        pid: std::process::id(),
-        since: release::utc_now(),
-        what: format!("push {} ({})", req.branch, &req.commit[..12]),
-    };
-    let lock_path = layout.locks().join(format!("{}.lock", req.app));
-    let _lock = match Lock::acquire(
-        &lock_path,
-        &me,
-        Duration::from_secs(req.lock_wait_secs),
-        |h| {
-            if let Some(h) = h {
-                em.send(&Event::Waiting { holder: h.clone() });
-            }
-        },
-    )
-    .map_err(internal("lock"))?
-    {
-        Acquire::Got(l) => l,
-        Acquire::Held(holder) => {
-            let who = holder
-                .map(|h| h.to_string())
-                .unwrap_or_else(|| "another deploy".into());
-            return Err(RemoteError::new(
-                "lock",
-                format!("{} is being deployed by {who}", req.app),
-            )
-            .hint("wait for it to finish, or pass --lock-wait <seconds> to queue behind it"));
-        }
-    };
+    let _lock = lock_app(
+        &layout,
+        &req.app,
+        &req.by,
+        format!("push {} ({})", req.branch, &req.commit[..12]),
+        req.lock_wait_secs,
+        em,
+    )?;
 
     // What this release would be, besides its code: same digest + same commit = nothing to do.
     let python = venv::find_python(&req.spec.python)?;
@@ -159,7 +107,7 @@ pub fn deploy(
     let venv_hash = venv::hash(&python, &requirements);
     let digest = spec_digest(&req, &venv_hash);
     let addr = health::local_addr(&req.server.listen).map_err(internal("health check"))?;
-    let host = format!("{}.{}", req.app, req.server.domain);
+    let host = req.server.app_host(&req.app);
     let url = crate::config::app_url(&req.app, &req.server);
     recover_interrupted(&app, &req.server, em);
     let previous = release::current(&app);
@@ -190,27 +138,17 @@ pub fn deploy(
         Ok(((), Some(format!("{n} files"))))
     })?;
 
-    let (venv, reused) = em
-        .step("venv", || {
-            let who = crate::identity::app_user(req.server.run_as.as_deref())
-                .map_err(|e| RemoteError::new("venv", format!("{e:#}")))?;
-            let (v, reused) = venv::ensure(
-                &layout,
-                &python,
-                &requirements,
-                &app.dir.join("log/venv.log"),
-                who.as_ref(),
-            )?;
-            let detail = if reused {
-                format!("reused {}", &v.hash[..12])
-            } else {
-                format!("built {} with {}", &v.hash[..12], v.tool)
-            };
-            Ok(((v, reused), Some(detail)))
-        })
-        .inspect_err(|_| {
-            let _ = std::fs::remove_dir_all(&rel_dir);
-        })?;
+    let (venv, reused) = build_venv(
+        &layout,
+        &app,
+        &req.server,
+        &python,
+        venv::Deps::Requirements(&requirements),
+        em,
+    )
+    .inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&rel_dir);
+    })?;
 
     let mut meta = ReleaseMeta {
         id: id.clone(),
@@ -220,88 +158,23 @@ pub fn deploy(
         entry: req.spec.entry.clone(),
         venv: venv.hash.clone(),
         site_packages: venv.site_packages.clone(),
-        env: app_env(&req, &url),
+        env: app_env(&req.spec, &req.app, &req.branch, &url),
         spec_digest: digest,
         health_path: req.spec.health_path.clone(),
         created: release::utc_now(),
         by: req.by.clone(),
         state: "pending".into(),
+        promoted_from: None,
     };
-    release::write_meta(&rel_dir, &meta).map_err(internal("export"))?;
-
-    let fail = |meta: &mut ReleaseMeta, e: RemoteError| -> RemoteError {
-        meta.state = "failed".into();
-        let _ = release::write_meta(&rel_dir, meta);
-        let _ = release::prune(&app, req.spec.keep_releases);
-        e
-    };
-
-    if let Err(e) = em.step("import check", || {
-        let limit = Duration::from_secs(req.spec.health_timeout_secs.max(60));
-        import_check(&req.server, &layout, &app, &rel_dir, &venv.dir, limit)?;
-        Ok(((), None))
-    }) {
-        let mut e = fail(&mut meta, e);
-        e.previous_serving = previous.is_some();
-        return Err(e);
+    Activation {
+        server: &req.server,
+        layout: &layout,
+        app: &app,
+        spec: &req.spec,
+        label: &req.branch,
+        em,
     }
-
-    let switched = em.step("switch", || {
-        release::switch_link(&app.current(), &Path::new("releases").join(&id))
-            .map_err(internal("switch"))?;
-        let how = emperor::reload(&app, &req.server).map_err(internal("switch"))?;
-        Ok((
-            (),
-            Some(match how {
-                emperor::Reload::Chain => "chain reload".to_string(),
-                emperor::Reload::Started => "starting app".to_string(),
-            }),
-        ))
-    });
-    if let Err(e) = switched {
-        let mut e = fail(&mut meta, e);
-        e.previous_serving = restore(&app, previous.as_ref(), &req, em);
-        return Err(e);
-    }
-
-    let timeout = Duration::from_secs(req.spec.health_timeout_secs.max(1));
-    let checked = em.step("health check", || {
-        match wait_live(&app, &req.server, &req.spec.health_path, &id, None, timeout) {
-            Ok(status) => Ok((
-                (),
-                Some(format!("HTTP {status}, all workers on the new release")),
-            )),
-            Err(last) => Err(RemoteError::new(
-                "health check",
-                format!(
-                    "http://{host}{} did not answer healthy within {}s: {last}",
-                    req.spec.health_path,
-                    timeout.as_secs()
-                ),
-            )
-            .log_tail(venv::tail(&app.log(), 20))),
-        }
-    });
-    if let Err(e) = checked {
-        let mut e = fail(&mut meta, e);
-        e.previous_serving = restore(&app, previous.as_ref(), &req, em);
-        e.hint = Some(if e.previous_serving {
-            format!(
-                "release {} is serving again; fix the app and push again (`jib logs {}` shows the app log)",
-                previous.as_ref().map(|p| p.id.as_str()).unwrap_or(""),
-                req.branch
-            )
-        } else {
-            "fix the app and push again; `jib logs` shows the app log".into()
-        });
-        return Err(e);
-    }
-
-    meta.state = "ok".into();
-    release::write_meta(&rel_dir, &meta).map_err(internal("finish"))?;
-    if let Err(e) = release::prune(&app, req.spec.keep_releases) {
-        em.warn(format!("could not remove old releases: {e:#}"));
-    }
+    .run(&mut meta, &venv, previous.as_ref())?;
     Ok(Reply::Deploy {
         app: req.app,
         url,
@@ -313,9 +186,225 @@ pub fn deploy(
     })
 }
 
+/// Refuses to deploy into a root whose `jib-agent serve` is not running.
+pub(super) fn require_serve(layout: &Layout, server: &ServerConfig) -> Result<(), RemoteError> {
+    if super::setup::running_serve(layout).is_none() {
+        return Err(RemoteError::new(
+            "setup",
+            format!(
+                "jib-agent serve is not running for {}",
+                server.root.display()
+            ),
+        )
+        .hint("run `jib setup` to start it (it runs under systemd where available)"));
+    }
+    Ok(())
+}
+
+/// Makes sure `commit` is in the server's repository, asking the CLI for the objects it lacks.
+pub(super) fn receive_objects(
+    layout: &Layout,
+    repo: &Repository,
+    commit: Oid,
+    input: &mut impl std::io::BufRead,
+    em: &Emitter,
+) -> Result<(), RemoteError> {
+    if repo.find_commit(commit).is_err() {
+        em.send(&Event::NeedObjects {
+            have: known_commits(layout),
+        });
+        let mut line = String::new();
+        input
+            .read_line(&mut line)
+            .map_err(|e| RemoteError::new("receive", format!("reading the pack header: {e}")))?;
+        let header: PackHeader = serde_json::from_str(&line)
+            .map_err(|e| RemoteError::new("receive", format!("bad pack header {line:?}: {e}")))?;
+        em.step("receive", || {
+            receive_pack(repo, input, header.len)?;
+            Ok(((), Some(format!("{} KiB", header.len.div_ceil(1024)))))
+        })?;
+    }
+    if repo.find_commit(commit).is_err() {
+        return Err(
+            RemoteError::new("receive", format!("commit {commit} did not arrive"))
+                .hint("try again; if it persists, the server's repository may be damaged"),
+        );
+    }
+    Ok(())
+}
+
+/// The app's deploy lock: one push, promote or rollback of an app at a time. Waits up to
+/// `wait_secs` (telling the CLI who holds it), else names the holder.
+pub(super) fn lock_app(
+    layout: &Layout,
+    app: &str,
+    by: &str,
+    what: String,
+    wait_secs: u64,
+    em: &Emitter,
+) -> Result<Lock, RemoteError> {
+    let me = LockHolder {
+        by: by.to_string(),
+        pid: std::process::id(),
+        since: release::utc_now(),
+        what,
+    };
+    let lock_path = layout.locks().join(format!("{app}.lock"));
+    match Lock::acquire(&lock_path, &me, Duration::from_secs(wait_secs), |h| {
+        if let Some(h) = h {
+            em.send(&Event::Waiting { holder: h.clone() });
+        }
+    })
+    .map_err(internal("lock"))?
+    {
+        Acquire::Got(l) => Ok(l),
+        Acquire::Held(holder) => {
+            let who = holder
+                .map(|h| h.to_string())
+                .unwrap_or_else(|| "another deploy".into());
+            Err(
+                RemoteError::new("lock", format!("{app} is being deployed by {who}")).hint(
+                    "wait for it to finish, or pass --lock-wait <seconds> to queue behind it",
+                ),
+            )
+        }
+    }
+}
+
+/// The venv step: reuse or build the venv for `deps`, as the app's user.
+pub(super) fn build_venv(
+    layout: &Layout,
+    app: &AppLayout,
+    server: &ServerConfig,
+    python: &venv::Python,
+    deps: venv::Deps,
+    em: &Emitter,
+) -> Result<(venv::Venv, bool), RemoteError> {
+    em.step("venv", || {
+        let who = crate::identity::app_user(server.run_as.as_deref())
+            .map_err(|e| RemoteError::new("venv", format!("{e:#}")))?;
+        let (v, reused) = venv::ensure(
+            layout,
+            python,
+            deps,
+            &app.dir.join("log/venv.log"),
+            who.as_ref(),
+        )?;
+        let detail = if reused {
+            format!("reused {}", &v.hash[..12])
+        } else {
+            format!("built {} with {}", &v.hash[..12], v.tool)
+        };
+        Ok(((v, reused), Some(detail)))
+    })
+}
+
+/// The second half of every deploy: import check, switch `current`, chain reload, health
+/// check until every worker runs the new release — and on any failure, the previous release
+/// back in place.
+pub(super) struct Activation<'a> {
+    pub server: &'a ServerConfig,
+    pub layout: &'a Layout,
+    pub app: &'a AppLayout,
+    pub spec: &'a BuildSpec,
+    /// What the user pushed or promoted, for hints.
+    pub label: &'a str,
+    pub em: &'a Emitter,
+}
+
+impl Activation<'_> {
+    pub fn run(
+        &self,
+        meta: &mut ReleaseMeta,
+        venv: &venv::Venv,
+        previous: Option<&ReleaseMeta>,
+    ) -> Result<(), RemoteError> {
+        let (app, em) = (self.app, self.em);
+        let rel_dir = app.release(&meta.id);
+        release::write_meta(&rel_dir, meta).map_err(internal("export"))?;
+        let keep = self.spec.keep_releases;
+        let fail = |meta: &mut ReleaseMeta, e: RemoteError| -> RemoteError {
+            meta.state = "failed".into();
+            let _ = release::write_meta(&rel_dir, meta);
+            let _ = release::prune(app, keep);
+            e
+        };
+
+        if let Err(e) = em.step("import check", || {
+            let limit = Duration::from_secs(self.spec.health_timeout_secs.max(60));
+            import_check(self.server, self.layout, app, &rel_dir, &venv.dir, limit)?;
+            Ok(((), None))
+        }) {
+            let mut e = fail(meta, e);
+            e.previous_serving = previous.is_some();
+            return Err(e);
+        }
+
+        let restore_timeout = Duration::from_secs(self.spec.health_timeout_secs.max(10));
+        let switched = em.step("switch", || {
+            release::switch_link(&app.current(), &Path::new("releases").join(&meta.id))
+                .map_err(internal("switch"))?;
+            let how = emperor::reload(app, self.server).map_err(internal("switch"))?;
+            Ok((
+                (),
+                Some(match how {
+                    emperor::Reload::Chain => "chain reload".to_string(),
+                    emperor::Reload::Started => "starting app".to_string(),
+                }),
+            ))
+        });
+        if let Err(e) = switched {
+            let mut e = fail(meta, e);
+            e.previous_serving = restore(app, previous, self.server, restore_timeout, em);
+            return Err(e);
+        }
+
+        let timeout = Duration::from_secs(self.spec.health_timeout_secs.max(1));
+        let host = self.server.app_host(&app.name);
+        let checked = em.step("health check", || {
+            match wait_live(app, self.server, &meta.health_path, &meta.id, None, timeout) {
+                Ok(status) => Ok((
+                    (),
+                    Some(format!("HTTP {status}, all workers on the new release")),
+                )),
+                Err(last) => Err(RemoteError::new(
+                    "health check",
+                    format!(
+                        "http://{host}{} did not answer healthy within {}s: {last}",
+                        meta.health_path,
+                        timeout.as_secs()
+                    ),
+                )
+                .log_tail(venv::tail(&app.log(), 20))),
+            }
+        });
+        if let Err(e) = checked {
+            let mut e = fail(meta, e);
+            e.previous_serving = restore(app, previous, self.server, restore_timeout, em);
+            e.hint = Some(if e.previous_serving {
+                format!(
+                    "release {} is serving again; fix the app and try again (`jib logs {}` shows the app log)",
+                    previous.map(|p| p.id.as_str()).unwrap_or(""),
+                    self.label
+                )
+            } else {
+                "fix the app and try again; `jib logs` shows the app log".into()
+            });
+            return Err(e);
+        }
+
+        meta.state = "ok".into();
+        release::write_meta(&rel_dir, meta).map_err(internal("finish"))?;
+        if let Err(e) = release::prune(app, keep) {
+            em.warn(format!("could not remove old releases: {e:#}"));
+        }
+        Ok(())
+    }
+}
+
 /// A deploy that died between switching `current` and its verdict (agent killed, machine
 /// rebooted) left `current` on a `pending` release: put the last good one back first.
-fn recover_interrupted(app: &AppLayout, server: &ServerConfig, em: &Emitter) {
+pub(super) fn recover_interrupted(app: &AppLayout, server: &ServerConfig, em: &Emitter) {
     let Some(cur) = release::current(app) else {
         return;
     };
@@ -341,10 +430,11 @@ fn recover_interrupted(app: &AppLayout, server: &ServerConfig, em: &Emitter) {
 }
 
 /// Puts `previous` back (or stops the app when there was none). True when it serves again.
-fn restore(
+pub(super) fn restore(
     app: &AppLayout,
     previous: Option<&ReleaseMeta>,
-    req: &DeployRequest,
+    server: &ServerConfig,
+    timeout: Duration,
     em: &Emitter,
 ) -> bool {
     let Some(prev) = previous else {
@@ -354,12 +444,11 @@ fn restore(
     };
     em.warn(format!("rolling back to {}", prev.id));
     if release::switch_link(&app.current(), &Path::new("releases").join(&prev.id)).is_err()
-        || emperor::reload(app, &req.server).is_err()
+        || emperor::reload(app, server).is_err()
     {
         return false;
     }
-    let t = Duration::from_secs(req.spec.health_timeout_secs.max(10));
-    wait_live(app, &req.server, &req.spec.health_path, &prev.id, None, t).is_ok()
+    wait_live(app, server, &prev.health_path, &prev.id, None, timeout).is_ok()
 }
 
 /// Waits until `release` answers healthy through the router *and* every worker of the app has
@@ -375,7 +464,7 @@ pub fn wait_live(
     timeout: Duration,
 ) -> Result<u16, String> {
     let addr = health::local_addr(&server.listen).map_err(|e| e.to_string())?;
-    let host = format!("{}.{}", app.name, server.domain);
+    let host = server.app_host(&app.name);
     let start = Instant::now();
     let mut kicked = Instant::now();
     let mut last = String::from("no answer yet");
@@ -422,7 +511,7 @@ pub fn wait_live(
     Err(last)
 }
 
-fn open_repo(layout: &Layout) -> Result<Repository, RemoteError> {
+pub(super) fn open_repo(layout: &Layout) -> Result<Repository, RemoteError> {
     let path = layout.repo();
     if let Ok(r) = Repository::open_bare(&path) {
         return Ok(r);
@@ -488,10 +577,15 @@ fn spec_digest(req: &DeployRequest, venv_hash: &str) -> String {
 }
 
 /// The release's environment: deploy.toml's, plus who the app is.
-fn app_env(req: &DeployRequest, url: &str) -> std::collections::BTreeMap<String, String> {
-    let mut env = req.spec.env.clone();
-    env.insert("JIB_APP".into(), req.app.clone());
-    env.insert("JIB_BRANCH".into(), req.branch.clone());
+pub(super) fn app_env(
+    spec: &BuildSpec,
+    app: &str,
+    branch: &str,
+    url: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let mut env = spec.env.clone();
+    env.insert("JIB_APP".into(), app.to_string());
+    env.insert("JIB_BRANCH".into(), branch.to_string());
     env.insert("JIB_URL".into(), url.to_string());
     env
 }

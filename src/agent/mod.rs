@@ -4,6 +4,7 @@
 pub mod apps;
 pub mod deploy;
 pub mod exec;
+pub mod promote;
 pub mod serve;
 pub mod setup;
 
@@ -14,7 +15,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::protocol::{Envelope, Event, RemoteError, Reply, Request};
+use crate::layout::Layout;
+use crate::protocol::{AuditEntry, EnvOp, Envelope, Event, RemoteError, Reply, Request};
 
 /// Writes events to stdout (and, for deploys, to the app's deploy log).
 pub struct Emitter {
@@ -117,6 +119,108 @@ fn describe(ev: &Event) -> String {
     }
 }
 
+/// The audit entry for a request that changes something (`None` for reads), completed by
+/// [`record`] once the result is known.
+fn audit_start(req: &Request, by: &str) -> Option<(Layout, AuditEntry)> {
+    let (server, app) = req.audited()?;
+    let (action, branch, commit, from) = match req {
+        Request::Deploy(d) => ("push", d.branch.clone(), d.commit.clone(), None),
+        Request::Promote(p) => (
+            "promote",
+            p.artifact.branch.clone(),
+            p.artifact.commit.clone(),
+            Some(format!(
+                "{}/{}@{}",
+                p.from_env, p.artifact.app, p.artifact.release
+            )),
+        ),
+        Request::Rollback { .. } => ("rollback", String::new(), String::new(), None),
+        Request::Restart { .. } => ("restart", String::new(), String::new(), None),
+        Request::Destroy { .. } => ("destroy", String::new(), String::new(), None),
+        Request::Env { op, .. } => (
+            match op {
+                EnvOp::Unset { .. } => "env unset",
+                _ => "env set",
+            },
+            String::new(),
+            String::new(),
+            None,
+        ),
+        _ => return None,
+    };
+    let layout = Layout::new(&server.root);
+    // Only roots that were set up get a trail (never create directories for a bad request).
+    layout.state().is_dir().then(|| {
+        (
+            layout,
+            AuditEntry {
+                time: crate::release::utc_now(),
+                by: by.to_string(),
+                action: action.into(),
+                app: app.to_string(),
+                branch,
+                from,
+                commit,
+                release: String::new(),
+                result: String::new(),
+                error: None,
+                ms: 0,
+            },
+        )
+    })
+}
+
+fn record(
+    (layout, mut entry): (Layout, AuditEntry),
+    result: &Result<Reply, RemoteError>,
+    started: Instant,
+) {
+    entry.ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(r) => {
+            entry.result = "ok".into();
+            match r {
+                Reply::Deploy {
+                    release,
+                    commit,
+                    unchanged,
+                    ..
+                } => {
+                    entry.release = release.clone();
+                    entry.commit = commit.clone();
+                    if *unchanged {
+                        entry.result = "unchanged".into();
+                    }
+                }
+                Reply::Promote { release, .. } | Reply::Restart { release, .. } => {
+                    entry.release = release.clone()
+                }
+                Reply::Rollback {
+                    to, commit, from, ..
+                } => {
+                    entry.release = to.clone();
+                    entry.commit = commit.clone();
+                    entry.from = Some(from.clone());
+                }
+                _ => {}
+            }
+        }
+        Err(e) => {
+            entry.result = "failed".into();
+            entry.error = Some(e.to_string());
+        }
+    }
+    if entry.branch.is_empty()
+        && let Some(cur) = crate::release::current(&layout.app(&entry.app))
+    {
+        entry.branch = cur.branch;
+        if entry.commit.is_empty() {
+            entry.commit = cur.commit;
+        }
+    }
+    let _ = crate::audit::append(&layout, &entry);
+}
+
 /// `jib-agent <verb>`: one request in, events out. Exit status 0 on success, 1 on failure.
 pub fn run_verb(verb: &str) -> Result<i32> {
     let stdin = std::io::stdin();
@@ -155,6 +259,9 @@ pub fn run_verb(verb: &str) -> Result<i32> {
     if req.verb() != verb {
         bail!("request for {:?} sent to `jib-agent {verb}`", req.verb());
     }
+    let by = env.by;
+    let started = Instant::now();
+    let audit = audit_start(&req, &by);
     let result: Result<Reply, RemoteError> = match req {
         Request::Setup {
             server,
@@ -182,7 +289,28 @@ pub fn run_verb(verb: &str) -> Result<i32> {
             "exec",
             "exec is its own verb: `jib-agent exec`",
         )),
+        Request::Artifact { server, app } => promote::artifact(&server, &app),
+        Request::Promote(p) => promote::promote(*p, &mut input, &em),
+        Request::Rollback {
+            server,
+            app,
+            to,
+            lock_wait_secs,
+            health_timeout_secs,
+        } => promote::rollback(
+            &server,
+            &app,
+            to.as_deref(),
+            &by,
+            lock_wait_secs,
+            std::time::Duration::from_secs(health_timeout_secs.max(1)),
+            &em,
+        ),
+        Request::Audit { server, lines } => promote::audit(&server, lines),
     };
+    if let Some(entry) = audit {
+        record(entry, &result, started);
+    }
     Ok(match result {
         Ok(r) => {
             em.send(&Event::Done { result: r });

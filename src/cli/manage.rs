@@ -9,21 +9,9 @@ use anyhow::anyhow;
 use super::{Cli, Command, EnvCmd, Failure, Project, call_failure, exit, fail, ui::Progress};
 use crate::protocol::{AppStatus, EnvOp, ExecCommand, Reply, Request};
 
-/// The app a `<branch>` argument names: a local branch's app, or an app name as it is.
-fn app_for(project: &Project, arg: Option<&str>) -> Result<String, Failure> {
-    let branch = match arg {
-        Some(b) => b.to_string(),
-        None => project.repo.current_branch()?,
-    };
-    if project.repo.branches()?.contains(&branch) || !crate::slug::is_app_name(&branch) {
-        return Ok(crate::slug::app_name(&branch)?);
-    }
-    Ok(branch)
-}
-
 /// One request to the environment's agent: connect (or reuse the master), send, render its
 /// progress (none when `quiet`), close.
-async fn call(project: &Project, req: Request, quiet: bool) -> Result<Reply, Failure> {
+pub(super) async fn call(project: &Project, req: Request, quiet: bool) -> Result<Reply, Failure> {
     let remote = project.connect().await?;
     let mut progress = Progress::new(quiet);
     let r = remote
@@ -36,15 +24,30 @@ async fn call(project: &Project, req: Request, quiet: bool) -> Result<Reply, Fai
 }
 
 pub async fn run(cli: &Cli) -> Result<(), Failure> {
-    let project = Project::open(cli)?;
+    let target = match &cli.command {
+        Command::Exec { branch, .. }
+        | Command::Env { branch, .. }
+        | Command::Destroy { branch, .. } => Some(branch.as_str()),
+        Command::Shell { branch, .. }
+        | Command::Logs { branch, .. }
+        | Command::Restart { branch }
+        | Command::Status { branch, .. }
+        | Command::Open { branch } => branch.as_deref(),
+        _ => None,
+    };
+    let (project, target_app) = if matches!(cli.command, Command::List { .. }) {
+        (Project::open(cli)?, String::new())
+    } else {
+        Project::open_target(cli, target)?
+    };
     let server = project.server.clone();
     match &cli.command {
         Command::Exec {
-            branch,
+            branch: _,
             tty,
             command,
         } => {
-            let app = app_for(&project, Some(branch))?;
+            let app = target_app.clone();
             exec(
                 &project,
                 &app,
@@ -55,8 +58,8 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             )
             .await
         }
-        Command::Shell { branch, bash } => {
-            let app = app_for(&project, branch.as_deref())?;
+        Command::Shell { branch: _, bash } => {
+            let app = target_app.clone();
             let cmd = if *bash {
                 ExecCommand::LoginShell
             } else {
@@ -65,12 +68,12 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             exec(&project, &app, cmd, true).await
         }
         Command::Logs {
-            branch,
+            branch: _,
             follow,
             lines,
             deploy,
         } => {
-            let app = app_for(&project, branch.as_deref())?;
+            let app = target_app.clone();
             let req = Request::Logs {
                 server,
                 app,
@@ -81,8 +84,8 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             let r = call(&project, req, true).await;
             r.map(|_| ())
         }
-        Command::Restart { branch } => {
-            let app = app_for(&project, branch.as_deref())?;
+        Command::Restart { branch: _ } => {
+            let app = target_app.clone();
             let t = std::time::Instant::now();
             let r = call(
                 &project,
@@ -102,13 +105,13 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Env {
-            branch,
+            branch: _,
             op,
             no_restart,
             reveal,
             json,
         } => {
-            let app = app_for(&project, Some(branch))?;
+            let app = target_app.clone();
             let op = match op {
                 None | Some(EnvCmd::List) => EnvOp::List,
                 Some(EnvCmd::Set { pairs }) => EnvOp::Set {
@@ -166,8 +169,8 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Status { branch, json } => {
-            let app = app_for(&project, branch.as_deref())?;
+        Command::Status { branch: _, json } => {
+            let app = target_app.clone();
             let r = call(&project, Request::Status { server, app }, true).await;
             let reply = r?;
             if *json {
@@ -192,11 +195,16 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Destroy { branch, yes, force } => {
-            let app = app_for(&project, Some(branch))?;
-            if project.env_name == "prod" && !force {
+        Command::Destroy {
+            branch: _,
+            yes,
+            force,
+        } => {
+            let app = target_app.clone();
+            if (project.env.is_promote_target() || project.env_name == "prod") && !force {
                 return Err(fail(exit::CONFIG)(anyhow!(
-                    "refusing to destroy {app} in prod; pass --force if you really mean it"
+                    "refusing to destroy {app} in {}; pass --force if you really mean it",
+                    project.env_name
                 )));
             }
             if !yes {
@@ -235,8 +243,8 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Open { branch } => {
-            let app = app_for(&project, branch.as_deref())?;
+        Command::Open { branch: _ } => {
+            let app = target_app.clone();
             let url = crate::config::app_url(&app, &server);
             println!("{url}");
             let display = std::env::var_os("DISPLAY").is_some()

@@ -1,6 +1,7 @@
 //! The laptop CLI: `jib setup`, `jib push`, `jib completions`.
 
 mod manage;
+mod promote;
 mod push;
 mod setup;
 mod ui;
@@ -139,6 +140,59 @@ pub enum Command {
     },
     /// Print a branch's URL (and open it in a browser when there is a display)
     Open { branch: Option<String> },
+    /// Ship the exact build a branch runs (code and packages) to prod, with zero downtime
+    Promote {
+        /// Branch whose running release is promoted (default: the current one)
+        branch: Option<String>,
+        /// Environment to promote to (default: the one with `domains`)
+        #[arg(long, value_name = "ENV")]
+        to: Option<String>,
+        /// Do not ask for confirmation (needed without a terminal)
+        #[arg(long, short)]
+        yes: bool,
+        /// Promote even when the local branch head differs from what the branch runs
+        #[arg(long)]
+        allow_stale: bool,
+        /// Afterwards, fast-forward the local main (or master) branch to the promoted commit
+        #[arg(long)]
+        merge: bool,
+        /// Seconds to wait when another promote or rollback holds the lock (0: refuse at once)
+        #[arg(long, default_value_t = 120, value_name = "SECS")]
+        lock_wait: u64,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Switch back to the previous good release (of prod, or of a branch)
+    Rollback {
+        /// `prod` (an environment with `domains`) or a branch
+        target: Option<String>,
+        /// Release id, or a prefix of its id or commit, to switch to
+        #[arg(long, value_name = "RELEASE")]
+        to: Option<String>,
+        /// Seconds to wait when a deploy holds the lock (0: refuse at once)
+        #[arg(long, default_value_t = 120, value_name = "SECS")]
+        lock_wait: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Releases kept for prod or a branch: which is current, when, by whom, from which branch
+    Releases {
+        /// `prod` (an environment with `domains`) or a branch
+        target: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Who pushed, promoted, rolled back, restarted or destroyed what, and when
+    Audit {
+        /// Environment (default: the one -e names)
+        env: Option<String>,
+        /// Entries to show
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print shell completions
     Completions {
         #[arg(value_enum)]
@@ -197,6 +251,10 @@ pub fn main() -> i32 {
         | Command::Status { .. }
         | Command::Destroy { .. }
         | Command::Open { .. } => runtime().and_then(|rt| rt.block_on(manage::run(&cli))),
+        Command::Promote { .. }
+        | Command::Rollback { .. }
+        | Command::Releases { .. }
+        | Command::Audit { .. } => runtime().and_then(|rt| rt.block_on(promote::run(&cli))),
         Command::Setup { install_deps } => {
             runtime().and_then(|rt| rt.block_on(setup::run(&cli, *install_deps)))
         }
@@ -243,6 +301,11 @@ pub struct Project {
 
 impl Project {
     pub fn open(cli: &Cli) -> Result<Project, Failure> {
+        Self::open_env(cli, &cli.env)
+    }
+
+    /// The project, acting on environment `env_name`.
+    pub fn open_env(cli: &Cli, env_name: &str) -> Result<Project, Failure> {
         let start = match &cli.dir {
             Some(d) => d.clone(),
             None => std::env::current_dir()?,
@@ -250,17 +313,59 @@ impl Project {
         let repo = crate::git::Repo::discover(&start)?;
         let dir = repo.workdir()?;
         let config = Config::load(&dir.join(crate::config::FILE_NAME))?;
-        let env = config.environment(&cli.env)?.clone();
+        let env = config.environment(env_name)?.clone();
         let project = config.project_name(&dir);
-        let server = env.server_config(&cli.env, &config.app, || local_root(&project, &cli.env))?;
+        let server = env.server_config(env_name, &config.app, || local_root(&project, env_name))?;
         Ok(Project {
             repo,
             dir,
             config,
-            env_name: cli.env.clone(),
+            env_name: env_name.to_string(),
             env,
             server,
         })
+    }
+
+    /// The project and app a `<target>` argument names: `prod` (an environment with `domains`)
+    /// means that environment's one app; anything else is a branch (or app name) of `-e`'s
+    /// environment, the current branch when omitted.
+    pub fn open_target(cli: &Cli, arg: Option<&str>) -> Result<(Project, String), Failure> {
+        let mut p = Project::open(cli)?;
+        if let Some(a) = arg
+            && a != cli.env
+            && p.config.env.get(a).is_some_and(|e| e.is_promote_target())
+        {
+            p = Project::open_env(cli, a)?;
+            let app = p.env.promoted_app(a);
+            return Ok((p, app));
+        }
+        if p.env.is_promote_target() {
+            let app = p.env.promoted_app(&p.env_name);
+            if let Some(a) = arg
+                && a != app
+                && a != p.env_name
+            {
+                return Err(fail(exit::USAGE)(anyhow::anyhow!(
+                    "{} runs one app, {app:?}, fed by `jib promote`: there is no {a:?} there",
+                    p.env_name
+                )));
+            }
+            return Ok((p, app));
+        }
+        let app = p.app_for(arg)?;
+        Ok((p, app))
+    }
+
+    /// The app a `<branch>` argument names: a local branch's app, or an app name as it is.
+    pub fn app_for(&self, arg: Option<&str>) -> Result<String, Failure> {
+        let branch = match arg {
+            Some(b) => b.to_string(),
+            None => self.repo.current_branch()?,
+        };
+        if self.repo.branches()?.contains(&branch) || !crate::slug::is_app_name(&branch) {
+            return Ok(crate::slug::app_name(&branch)?);
+        }
+        Ok(branch)
     }
 
     pub fn layout(&self) -> Layout {
@@ -268,9 +373,11 @@ impl Project {
     }
 
     pub async fn connect(&self) -> Result<Remote, Failure> {
-        Remote::connect(&self.env.host, self.layout().agent_bin())
+        let mut r = Remote::connect(&self.env.host, self.layout().agent_bin())
             .await
-            .map_err(fail(exit::CONNECTION))
+            .map_err(fail(exit::CONNECTION))?;
+        r.by = self.repo.identity();
+        Ok(r)
     }
 }
 

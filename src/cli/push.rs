@@ -15,6 +15,14 @@ pub async fn run(
 ) -> Result<(), Failure> {
     let t0 = Instant::now();
     let project = Project::open(cli)?;
+    if project.env.is_promote_target() {
+        return Err(fail(exit::USAGE)(anyhow::anyhow!(
+            "{} runs what `jib promote <branch>` ships from {}, not pushes: push to {} and promote",
+            project.env_name,
+            project.env.promote_from.as_deref().unwrap_or("dev"),
+            project.env.promote_from.as_deref().unwrap_or("dev"),
+        )));
+    }
     let branch = match branch {
         Some(b) => b.to_string(),
         None => project.repo.current_branch()?,

@@ -56,7 +56,12 @@ pub struct Sshd {
 
 impl Sshd {
     pub fn start(dir: &Path) -> Sshd {
-        let dir = dir.join("ssh");
+        Self::start_as(dir, "ssh", HOST_ALIAS)
+    }
+
+    /// Another "host": its own sshd, keys and known_hosts, reached as `alias`.
+    pub fn start_as(dir: &Path, sub: &str, alias: &str) -> Sshd {
+        let dir = dir.join(sub);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::create_dir_all("/run/sshd").unwrap();
         for (name, comment) in [("host_key", "host"), ("user_key", "user")] {
@@ -99,7 +104,7 @@ impl Sshd {
         std::fs::write(
             &config,
             format!(
-                "Host {HOST_ALIAS}\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentityFile {d}/user_key\n  \
+                "Host {alias}\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentityFile {d}/user_key\n  \
                  IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking yes\n  \
                  GlobalKnownHostsFile /dev/null\n",
                 d = dir.display()
@@ -188,6 +193,10 @@ impl Drop for Nginx {
 pub struct World {
     pub tmp: tempfile::TempDir,
     pub sshd: Option<Sshd>,
+    /// A second server for prod, when a test wants one.
+    pub prod_sshd: Option<Sshd>,
+    /// Roots besides `root` whose agent serve must be stopped on drop.
+    pub extra_roots: Vec<PathBuf>,
     pub nginx: Option<Nginx>,
     pub root: PathBuf,
     pub repo: PathBuf,
@@ -224,6 +233,8 @@ impl World {
         let w = World {
             tmp,
             sshd,
+            prod_sshd: None,
+            extra_roots: Vec::new(),
             nginx,
             root,
             repo,
@@ -379,18 +390,129 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
-        // Stop the agent's serve (it stops the emperor, the apps and the router).
-        let pidfile = self.root.join(".jib/agent.pid");
-        if let Ok(pid) = std::fs::read_to_string(&pidfile) {
-            let pid = pid.trim().to_string();
-            let _ = Command::new("kill").args(["-TERM", &pid]).status();
-            let start = Instant::now();
-            while Path::new(&format!("/proc/{pid}")).exists()
-                && start.elapsed() < Duration::from_secs(20)
-            {
-                std::thread::sleep(Duration::from_millis(50));
+        // Stop the agents' serves (each stops its emperor, apps and router).
+        for root in std::iter::once(&self.root).chain(&self.extra_roots) {
+            let pidfile = root.join(".jib/agent.pid");
+            if let Ok(pid) = std::fs::read_to_string(&pidfile) {
+                let pid = pid.trim().to_string();
+                let _ = Command::new("kill").args(["-TERM", &pid]).status();
+                let start = Instant::now();
+                while Path::new(&format!("/proc/{pid}")).exists()
+                    && start.elapsed() < Duration::from_secs(20)
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
             }
         }
+    }
+}
+
+pub const PROD_NAME: &str = "www.prod.test";
+pub const PROD_ALIAS: &str = "jibprod";
+
+impl World {
+    /// Adds `[env.prod]` to deploy.toml (and commits it): a second root behind the same nginx,
+    /// on the same sshd or, with `own_host`, on a second sshd reached as `jibprod`. Returns
+    /// the prod root.
+    pub fn add_prod(&mut self, own_host: bool, extra: &str) -> PathBuf {
+        let root = self.tmp.path().join("prod");
+        let host = if own_host {
+            let s = Sshd::start_as(self.tmp.path(), "ssh-prod", PROD_ALIAS);
+            // One ssh_config with both hosts, as a user would have.
+            let block = std::fs::read_to_string(&s.config).unwrap();
+            let main = &self.sshd.as_ref().expect("ssh world").config;
+            let mut all = std::fs::read_to_string(main).unwrap();
+            all.push_str(&block);
+            std::fs::write(main, all).unwrap();
+            self.prod_sshd = Some(s);
+            PROD_ALIAS
+        } else {
+            HOST_ALIAS
+        };
+        let n = self.nginx.as_ref().expect("ssh world has nginx");
+        let section = format!(
+            "\n[env.prod]\nhost = \"{host}\"\nroot = \"{root}\"\ndomains = [\"{PROD_NAME}\"]\n{extra}\n\
+             [env.prod.nginx]\nlisten = \"127.0.0.1:{port}\"\nsite = \"{site}\"\nreload = {reload:?}\n",
+            root = root.display(),
+            port = n.port,
+            site = n.dir.join("sites/jib-prod.conf").display(),
+            reload = n.reload_command(),
+        );
+        let mut toml = std::fs::read_to_string(self.repo.join("deploy.toml")).unwrap();
+        toml.push_str(&section);
+        self.write("deploy.toml", &toml);
+        self.commit("add prod");
+        self.extra_roots.push(root.clone());
+        root
+    }
+
+    /// GET on prod's name through nginx.
+    pub fn get_prod(&self, path: &str) -> (u16, String) {
+        http_get(self.port, PROD_NAME, path)
+    }
+}
+
+/// Clients hammering one host through the front door, counting what they get.
+pub struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<(usize, usize, Vec<String>)>>,
+}
+
+/// What a [`Load`] saw: 2xx answers, anything else (non-2xx or connection errors), and the
+/// distinct bodies answered.
+pub struct LoadReport {
+    pub ok: usize,
+    pub bad: usize,
+    pub bodies: Vec<String>,
+}
+
+impl Load {
+    pub fn start(port: u16, host: &str, clients: usize) -> Load {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..clients)
+            .map(|_| {
+                let (stop, host) = (stop.clone(), host.to_string());
+                std::thread::spawn(move || {
+                    let (mut ok, mut bad, mut bodies) = (0, 0, Vec::<String>::new());
+                    while !stop.load(Ordering::SeqCst) {
+                        let (status, body) = http_get(port, &host, "/");
+                        if (200..300).contains(&status) {
+                            ok += 1;
+                            if !bodies.contains(&body) {
+                                bodies.push(body);
+                            }
+                        } else {
+                            bad += 1;
+                        }
+                    }
+                    (ok, bad, bodies)
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        Load { stop, threads }
+    }
+
+    pub fn stop(self) -> LoadReport {
+        std::thread::sleep(Duration::from_millis(300));
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut r = LoadReport {
+            ok: 0,
+            bad: 0,
+            bodies: Vec::new(),
+        };
+        for t in self.threads {
+            let (ok, bad, bodies) = t.join().unwrap();
+            r.ok += ok;
+            r.bad += bad;
+            for b in bodies {
+                if !r.bodies.contains(&b) {
+                    r.bodies.push(b);
+                }
+            }
+        }
+        r
     }
 }
 

@@ -1,0 +1,342 @@
+//! `jib-agent artifact | promote | rollback | audit`: the build a branch runs, shipped as is to
+//! another environment (prod), switched back in one command, and the trail of who did what.
+
+use std::path::Path;
+use std::time::Duration;
+
+use git2::Oid;
+
+use super::Emitter;
+use super::apps::find_app;
+use super::deploy::{
+    Activation, app_env, build_venv, check_server, internal, lock_app, open_repo, receive_objects,
+    recover_interrupted, require_serve, wait_live,
+};
+use crate::emperor;
+use crate::health;
+use crate::protocol::{Artifact, PromoteRequest, RemoteError, Reply, ServerConfig};
+use crate::release::{self, ReleaseMeta};
+use crate::venv;
+
+/// What `app` runs now: its current release, venv and exact package set.
+pub fn artifact(server: &ServerConfig, name: &str) -> Result<Reply, RemoteError> {
+    let (layout, app) = find_app(server, name, "artifact")?;
+    let Some(cur) = release::current(&app) else {
+        return Err(
+            RemoteError::new("artifact", format!("{name} has no current release")).hint(format!(
+                "its deploys failed; push it again: jib push {name}"
+            )),
+        );
+    };
+    let venv = venv::read_venv(&layout.venvs().join(&cur.venv)).ok_or_else(|| {
+        RemoteError::new(
+            "artifact",
+            format!("the venv of {name}'s release {} is gone", cur.id),
+        )
+        .hint(format!("push it again: jib push {name} --force"))
+    })?;
+    let who = crate::identity::app_user(server.run_as.as_deref())
+        .map_err(|e| RemoteError::new("artifact", format!("{e:#}")))?;
+    let lock = venv::freeze(&venv, who.as_ref())?;
+    let healthy = health::local_addr(&server.listen).is_ok_and(|addr| {
+        matches!(
+            health::judge(
+                &health::get(
+                    addr,
+                    &server.app_host(name),
+                    &cur.health_path,
+                    Duration::from_secs(10)
+                ),
+                &cur.health_path,
+                &cur.id,
+            ),
+            health::Verdict::Healthy
+        )
+    });
+    Ok(Reply::Artifact(Artifact {
+        app: name.to_string(),
+        branch: cur.branch.clone(),
+        release: cur.id.clone(),
+        commit: cur.commit.clone(),
+        state: cur.state.clone(),
+        healthy,
+        venv: cur.venv.clone(),
+        python_version: venv.python_version.clone(),
+        deps: venv::lock_digest(&lock),
+        lock,
+        src: app.release(&cur.id).join("src"),
+    }))
+}
+
+pub fn promote(
+    req: PromoteRequest,
+    input: &mut impl std::io::BufRead,
+    em: &Emitter,
+) -> Result<Reply, RemoteError> {
+    let a = &req.artifact;
+    if !crate::slug::is_app_name(&req.app) {
+        return Err(RemoteError::new(
+            "request",
+            format!("{:?} is not a valid app name", req.app),
+        ));
+    }
+    let commit = Oid::from_str(&a.commit)
+        .ok()
+        .filter(|_| a.commit.len() == 40)
+        .ok_or_else(|| RemoteError::new("request", format!("{:?} is not a commit id", a.commit)))?;
+    let layout = check_server(&req.server)?;
+    require_serve(&layout, &req.server)?;
+    let app = layout.app(&req.app);
+    std::fs::create_dir_all(app.dir.join("log")).map_err(|e| internal("prepare")(e.into()))?;
+    em.tee(&app.deploy_log());
+    let from = format!("{}/{}@{}", req.from_env, a.app, a.release);
+
+    // Same server: the release's own files, verified to be that commit's release. Else the
+    // objects the server lacks, exported like a push.
+    let copy_from = req.same_host.then(|| a.src.clone()).filter(|src| {
+        src.parent()
+            .and_then(release::read_meta)
+            .is_some_and(|m| m.commit == a.commit && m.id == a.release)
+    });
+    let repo = if copy_from.is_none() {
+        let repo = open_repo(&layout)?;
+        receive_objects(&layout, &repo, commit, input, em)?;
+        let _ = repo.reference(
+            &format!("refs/jib/{}", req.app),
+            commit,
+            true,
+            "jib promote",
+        );
+        Some(repo)
+    } else {
+        None
+    };
+
+    let _lock = lock_app(
+        &layout,
+        &req.app,
+        &req.by,
+        format!("promote {} ({})", a.branch, &a.commit[..12]),
+        req.lock_wait_secs,
+        em,
+    )?;
+    recover_interrupted(&app, &req.server, em);
+    let previous = release::current(&app);
+
+    // The venv: the exact set the branch ran, from an interpreter of the same version.
+    let python = venv::find_python(&req.spec.python)?;
+    let id = release::new_id(&app, &a.commit);
+    let rel_dir = app.release(&id);
+    let files = em.step("files", || {
+        let dest = rel_dir.join("src");
+        match (&copy_from, &repo) {
+            (Some(src), _) => {
+                let n = release::copy_tree(src, &dest).map_err(internal("files"))?;
+                Ok(("copied", Some(format!("copied {n} files from {}", a.app))))
+            }
+            (None, Some(repo)) => {
+                let n = release::export(repo, commit, &dest).map_err(internal("files"))?;
+                Ok(("objects", Some(format!("{n} files"))))
+            }
+            (None, None) => Err(RemoteError::new("files", "no source for the release files")),
+        }
+    })?;
+    let (venv, reused) = build_venv(
+        &layout,
+        &app,
+        &req.server,
+        &python,
+        venv::Deps::Locked(&a.lock),
+        em,
+    )
+    .and_then(|(v, reused)| {
+        if !same_minor(&v.python_version, &a.python_version) {
+            return Err(RemoteError::new(
+                "venv",
+                format!(
+                    "{} ran on Python {}, this server's app.python is {}",
+                    a.app, a.python_version, v.python_version
+                ),
+            )
+            .hint("install the same Python version here, or set app.python so both environments use it"));
+        }
+        Ok((v, reused))
+    })
+    .inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&rel_dir);
+    })?;
+
+    let url = crate::config::app_url(&req.app, &req.server);
+    let mut meta = ReleaseMeta {
+        id: id.clone(),
+        app: req.app.clone(),
+        branch: a.branch.clone(),
+        commit: a.commit.clone(),
+        entry: req.spec.entry.clone(),
+        venv: venv.hash.clone(),
+        site_packages: venv.site_packages.clone(),
+        env: app_env(&req.spec, &req.app, &a.branch, &url),
+        spec_digest: venv::lock_digest(&a.lock),
+        health_path: req.spec.health_path.clone(),
+        created: release::utc_now(),
+        by: req.by.clone(),
+        state: "pending".into(),
+        promoted_from: Some(from),
+    };
+    Activation {
+        server: &req.server,
+        layout: &layout,
+        app: &app,
+        spec: &req.spec,
+        label: &req.app,
+        em,
+    }
+    .run(&mut meta, &venv, previous.as_ref())?;
+    Ok(Reply::Promote {
+        app: req.app,
+        url,
+        release: id,
+        commit: a.commit.clone(),
+        previous: previous.map(|p| p.id).unwrap_or_default(),
+        venv: venv.hash,
+        venv_reused: reused,
+        files: files.to_string(),
+    })
+}
+
+fn same_minor(a: &str, b: &str) -> bool {
+    let minor = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+    minor(a) == minor(b)
+}
+
+pub fn rollback(
+    server: &ServerConfig,
+    name: &str,
+    to: Option<&str>,
+    by: &str,
+    lock_wait_secs: u64,
+    health_timeout: Duration,
+    em: &Emitter,
+) -> Result<Reply, RemoteError> {
+    let (layout, app) = find_app(server, name, "rollback")?;
+    em.tee(&app.deploy_log());
+    let _lock = lock_app(
+        &layout,
+        name,
+        by,
+        format!("rollback {name}"),
+        lock_wait_secs,
+        em,
+    )?;
+    recover_interrupted(&app, server, em);
+    let current = release::current(&app);
+    let good: Vec<ReleaseMeta> = release::list(&app)
+        .into_iter()
+        .filter(|r| r.state == "ok")
+        .collect();
+    let cur_id = current.as_ref().map(|c| c.id.clone()).unwrap_or_default();
+    let choices = || {
+        good.iter()
+            .map(|r| format!("{} ({})", r.id, &r.commit[..12.min(r.commit.len())]))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let target = match to {
+        Some(t) => {
+            let matches: Vec<&ReleaseMeta> = good
+                .iter()
+                .filter(|r| {
+                    r.id == t || (t.len() >= 4 && (r.id.starts_with(t) || r.commit.starts_with(t)))
+                })
+                .collect();
+            match matches.as_slice() {
+                [one] => (*one).clone(),
+                [] => {
+                    return Err(RemoteError::new(
+                        "rollback",
+                        format!("no good release of {name} matches {t:?}"),
+                    )
+                    .hint(format!("releases kept: {}", choices())));
+                }
+                many => {
+                    return Err(RemoteError::new(
+                        "rollback",
+                        format!("{t:?} matches {} releases of {name}", many.len()),
+                    )
+                    .hint("give more of the release id"));
+                }
+            }
+        }
+        None => match good.iter().rev().find(|r| r.id < cur_id) {
+            Some(r) => r.clone(),
+            None => {
+                return Err(RemoteError::new(
+                    "rollback",
+                    format!("{name} has no good release before {cur_id}"),
+                )
+                .hint(format!("releases kept: {}", choices())));
+            }
+        },
+    };
+    if target.id == cur_id {
+        return Err(RemoteError::new(
+            "rollback",
+            format!("{name} already runs release {}", target.id),
+        ));
+    }
+    if venv::read_venv(&layout.venvs().join(&target.venv)).is_none() {
+        return Err(RemoteError::new(
+            "rollback",
+            format!("the venv of release {} was removed", target.id),
+        )
+        .hint("promote or push that commit again instead"));
+    }
+    em.step("switch", || {
+        release::switch_link(&app.current(), &Path::new("releases").join(&target.id))
+            .map_err(internal("switch"))?;
+        emperor::reload(&app, server).map_err(internal("switch"))?;
+        Ok(((), Some(format!("{cur_id} → {}", target.id))))
+    })?;
+    let checked = em.step("health check", || {
+        wait_live(
+            &app,
+            server,
+            &target.health_path,
+            &target.id,
+            None,
+            health_timeout,
+        )
+        .map(|status| {
+            (
+                (),
+                Some(format!("HTTP {status}, all workers on {}", target.id)),
+            )
+        })
+        .map_err(|last| {
+            RemoteError::new(
+                "health check",
+                format!("release {} did not answer healthy: {last}", target.id),
+            )
+            .log_tail(venv::tail(&app.log(), 20))
+        })
+    });
+    if let Err(mut e) = checked {
+        e.previous_serving =
+            super::deploy::restore(&app, current.as_ref(), server, health_timeout, em);
+        return Err(e);
+    }
+    Ok(Reply::Rollback {
+        app: name.to_string(),
+        url: crate::config::app_url(name, server),
+        from: cur_id,
+        to: target.id,
+        commit: target.commit,
+    })
+}
+
+pub fn audit(server: &ServerConfig, lines: usize) -> Result<Reply, RemoteError> {
+    let layout = check_server(server)?;
+    Ok(Reply::Audit {
+        entries: crate::audit::read(&layout, lines),
+    })
+}
