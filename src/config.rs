@@ -479,5 +479,36 @@ domain = "dev.example.com"
         let text = include_str!("../deploy.toml.example");
         let c = Config::parse(text).unwrap();
         assert!(c.env.contains_key("dev"));
+        let (name, prod) = c.promote_target(None).unwrap();
+        assert_eq!(name, "prod");
+        let s = prod.server_config("prod", &c.app, || "/x".into()).unwrap();
+        assert_eq!(app_url("prod", &s), "http://www.example.com");
+        assert_eq!(c.build_spec(prod).keep_releases, 10);
+    }
+
+    #[test]
+    fn a_prod_environment_has_exact_names() {
+        let prod = "\n[env.prod]\nhost = \"p\"\ndomains = [\"www.example.com\"]\n";
+        let c = Config::parse(&format!("{MINIMAL}{prod}")).unwrap();
+        assert!(c.environment("prod").unwrap().is_promote_target());
+        assert!(!c.environment("dev").unwrap().is_promote_target());
+        assert_eq!(c.promote_target(None).unwrap().0, "prod");
+        assert!(c.promote_target(Some("dev")).is_err());
+        assert!(
+            Config::parse(MINIMAL)
+                .unwrap()
+                .promote_target(None)
+                .unwrap_err()
+                .to_string()
+                .contains("domains")
+        );
+        let both = prod.replace("domains", "domain = \"x.com\"\ndomains");
+        let e = Config::parse(&format!("{MINIMAL}{both}")).unwrap_err();
+        assert!(e.to_string().contains("keep one"), "{e}");
+        let bad = prod.replace("www.example.com", "-bad name");
+        assert!(Config::parse(&format!("{MINIMAL}{bad}")).is_err());
+        let neither = "\n[env.prod]\nhost = \"p\"\n";
+        let e = Config::parse(&format!("{MINIMAL}{neither}")).unwrap_err();
+        assert!(e.to_string().contains("domains = ["), "{e}");
     }
 }

@@ -40,6 +40,9 @@ fn django_shell_and_a_server_without_setup() {
     p.send_line("from django.conf import settings; print('urlconf=' + settings.ROOT_URLCONF)")
         .unwrap();
     p.expect("urlconf=mysite.urls").unwrap();
+    // Ctrl-D only once the shell reads again: sent while Python is still busy, the terminal
+    // is not in readline's mode yet and the keystroke can be lost.
+    p.expect(">>> ").unwrap();
     p.send(ControlCode::EndOfTransmission).unwrap();
     assert_eq!(exit_code(&mut p), 0);
 }
