@@ -23,12 +23,17 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
         'jib' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write a commented deploy.toml for this repository (detects Django/Flask and the dependency file; asks for the rest)')
             [CompletionResult]::new('setup', 'setup', [CompletionResultType]::ParameterValue, 'Prepare a server once: install the agent, check prerequisites, start the emperor and router, write the nginx site')
             [CompletionResult]::new('push', 'push', [CompletionResultType]::ParameterValue, 'Deploy a branch (default: the current one) to <branch>.<domain>')
             [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Run a command in a branch''s environment (its venv, env vars, current release)')
@@ -44,28 +49,62 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Switch back to the previous good release (of prod, or of a branch)')
             [CompletionResult]::new('releases', 'releases', [CompletionResultType]::ParameterValue, 'Releases kept for prod or a branch: which is current, when, by whom, from which branch')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Who pushed, promoted, rolled back, restarted or destroyed what, and when')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print the configuration jib acts on: defaults filled in, paths resolved, secrets redacted')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check everything from this machine to the server: git, ssh, deploy.toml, the agent, emperor, router, nginx, sockets, disk, Python, DNS')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff): jib man > /usr/local/share/man/man1/jib.1')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'jib;init' {
+            [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'Server for branches: an ssh destination (user@host, an ssh_config alias) or `local`')
+            [CompletionResult]::new('--domain', '--domain', [CompletionResultType]::ParameterName, 'Branches are served at <branch>.<domain>')
+            [CompletionResult]::new('--root', '--root', [CompletionResultType]::ParameterName, 'Where apps live on the server [default: /opt/apps]')
+            [CompletionResult]::new('--wsgi', '--wsgi', [CompletionResultType]::ParameterName, 'WSGI entry point, module:callable [default: detected]')
+            [CompletionResult]::new('--requirements', '--requirements', [CompletionResultType]::ParameterName, 'Dependency file [default: detected]')
+            [CompletionResult]::new('--python', '--python', [CompletionResultType]::ParameterName, 'Python the venv is built from (3.11, or a path) [default: .python-version, else 3]')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Project name [default: the directory''s name]')
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Ask nothing: use the flags and what was detected (host and domain then default to local mode)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Ask nothing: use the flags and what was detected (host and domain then default to local mode)')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Overwrite an existing deploy.toml')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
         'jib;setup' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
             [CompletionResult]::new('--install-deps', '--install-deps', [CompletionResultType]::ParameterName, 'Install missing system packages (needs root or passwordless sudo on the server)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
         'jib;push' {
-            [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'Seconds to wait when another push of this branch is running (0: refuse at once)')
+            [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'Seconds to wait when another push, promote or rollback of this app holds its lock (0: refuse at once)')
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Deploy even when the same commit is already live')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON Print as JSON (fields documented in the README)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -73,10 +112,14 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
         'jib;exec' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
             [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Allocate a terminal, for interactive programs')
             [CompletionResult]::new('--tty', '--tty', [CompletionResultType]::ParameterName, 'Allocate a terminal, for interactive programs')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -84,9 +127,13 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
         'jib;shell' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
             [CompletionResult]::new('--bash', '--bash', [CompletionResultType]::ParameterName, 'A login shell instead of Python')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -96,11 +143,15 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             [CompletionResult]::new('--lines', '--lines', [CompletionResultType]::ParameterName, 'Lines to show first')
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Keep printing new lines (Ctrl-C stops)')
             [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep printing new lines (Ctrl-C stops)')
             [CompletionResult]::new('--deploy', '--deploy', [CompletionResultType]::ParameterName, 'The log of the deploys instead')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -108,8 +159,12 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
         'jib;restart' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -117,11 +172,15 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
         'jib;env' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
             [CompletionResult]::new('--no-restart', '--no-restart', [CompletionResultType]::ParameterName, 'Do not reload the app after a change (it applies on the next reload)')
             [CompletionResult]::new('--reveal', '--reveal', [CompletionResultType]::ParameterName, 'Show values (they are masked by default)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print as JSON')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Show the variables (values masked unless --reveal)')
@@ -133,11 +192,15 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
         'jib;env;list' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
             [CompletionResult]::new('--no-restart', '--no-restart', [CompletionResultType]::ParameterName, 'Do not reload the app after a change (it applies on the next reload)')
             [CompletionResult]::new('--reveal', '--reveal', [CompletionResultType]::ParameterName, 'Show values (they are masked by default)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print as JSON')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -145,11 +208,15 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
         'jib;env;set' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
             [CompletionResult]::new('--no-restart', '--no-restart', [CompletionResultType]::ParameterName, 'Do not reload the app after a change (it applies on the next reload)')
             [CompletionResult]::new('--reveal', '--reveal', [CompletionResultType]::ParameterName, 'Show values (they are masked by default)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print as JSON')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -157,11 +224,15 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
         'jib;env;unset' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
             [CompletionResult]::new('--no-restart', '--no-restart', [CompletionResultType]::ParameterName, 'Do not reload the app after a change (it applies on the next reload)')
             [CompletionResult]::new('--reveal', '--reveal', [CompletionResultType]::ParameterName, 'Show values (they are masked by default)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print as JSON')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -188,9 +259,13 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
         'jib;list' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print as JSON (fields documented in the README)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -198,9 +273,13 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
         'jib;status' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print as JSON (fields documented in the README)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -208,11 +287,15 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
         'jib;destroy' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask for confirmation')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask for confirmation')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Allow destroying in the prod environment')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -220,8 +303,12 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
         'jib;open' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -231,13 +318,17 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'Seconds to wait when another promote or rollback holds the lock (0: refuse at once)')
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (needed without a terminal)')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (needed without a terminal)')
             [CompletionResult]::new('--allow-stale', '--allow-stale', [CompletionResultType]::ParameterName, 'Promote even when the local branch head differs from what the branch runs')
             [CompletionResult]::new('--merge', '--merge', [CompletionResultType]::ParameterName, 'Afterwards, fast-forward the local main (or master) branch to the promoted commit')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON Print as JSON (fields documented in the README)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -247,9 +338,13 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'Seconds to wait when a deploy holds the lock (0: refuse at once)')
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print as JSON (fields documented in the README)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -257,9 +352,13 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
         'jib;releases' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print as JSON (fields documented in the README)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -269,7 +368,54 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             [CompletionResult]::new('--lines', '--lines', [CompletionResultType]::ParameterName, 'Entries to show')
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'json')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print as JSON (fields documented in the README)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'jib;config' {
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print as JSON Print as JSON (fields documented in the README)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'jib;doctor' {
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the checks as JSON Print as JSON (fields documented in the README)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'jib;man' {
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
@@ -277,13 +423,18 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
         'jib;completions' {
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
-            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
         'jib;help' {
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write a commented deploy.toml for this repository (detects Django/Flask and the dependency file; asks for the rest)')
             [CompletionResult]::new('setup', 'setup', [CompletionResultType]::ParameterValue, 'Prepare a server once: install the agent, check prerequisites, start the emperor and router, write the nginx site')
             [CompletionResult]::new('push', 'push', [CompletionResultType]::ParameterValue, 'Deploy a branch (default: the current one) to <branch>.<domain>')
             [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Run a command in a branch''s environment (its venv, env vars, current release)')
@@ -299,8 +450,14 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Switch back to the previous good release (of prod, or of a branch)')
             [CompletionResult]::new('releases', 'releases', [CompletionResultType]::ParameterValue, 'Releases kept for prod or a branch: which is current, when, by whom, from which branch')
             [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Who pushed, promoted, rolled back, restarted or destroyed what, and when')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print the configuration jib acts on: defaults filled in, paths resolved, secrets redacted')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Check everything from this machine to the server: git, ssh, deploy.toml, the agent, emperor, router, nginx, sockets, disk, Python, DNS')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the man page (roff): jib man > /usr/local/share/man/man1/jib.1')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'jib;help;init' {
             break
         }
         'jib;help;setup' {
@@ -358,6 +515,15 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             break
         }
         'jib;help;audit' {
+            break
+        }
+        'jib;help;config' {
+            break
+        }
+        'jib;help;doctor' {
+            break
+        }
+        'jib;help;man' {
             break
         }
         'jib;help;completions' {

@@ -22,8 +22,14 @@ _jib() {
             jib,completions)
                 cmd="jib__subcmd__completions"
                 ;;
+            jib,config)
+                cmd="jib__subcmd__config"
+                ;;
             jib,destroy)
                 cmd="jib__subcmd__destroy"
+                ;;
+            jib,doctor)
+                cmd="jib__subcmd__doctor"
                 ;;
             jib,env)
                 cmd="jib__subcmd__env"
@@ -34,11 +40,17 @@ _jib() {
             jib,help)
                 cmd="jib__subcmd__help"
                 ;;
+            jib,init)
+                cmd="jib__subcmd__init"
+                ;;
             jib,list)
                 cmd="jib__subcmd__list"
                 ;;
             jib,logs)
                 cmd="jib__subcmd__logs"
+                ;;
+            jib,man)
+                cmd="jib__subcmd__man"
                 ;;
             jib,open)
                 cmd="jib__subcmd__open"
@@ -97,8 +109,14 @@ _jib() {
             jib__subcmd__help,completions)
                 cmd="jib__subcmd__help__subcmd__completions"
                 ;;
+            jib__subcmd__help,config)
+                cmd="jib__subcmd__help__subcmd__config"
+                ;;
             jib__subcmd__help,destroy)
                 cmd="jib__subcmd__help__subcmd__destroy"
+                ;;
+            jib__subcmd__help,doctor)
+                cmd="jib__subcmd__help__subcmd__doctor"
                 ;;
             jib__subcmd__help,env)
                 cmd="jib__subcmd__help__subcmd__env"
@@ -109,11 +127,17 @@ _jib() {
             jib__subcmd__help,help)
                 cmd="jib__subcmd__help__subcmd__help"
                 ;;
+            jib__subcmd__help,init)
+                cmd="jib__subcmd__help__subcmd__init"
+                ;;
             jib__subcmd__help,list)
                 cmd="jib__subcmd__help__subcmd__list"
                 ;;
             jib__subcmd__help,logs)
                 cmd="jib__subcmd__help__subcmd__logs"
+                ;;
+            jib__subcmd__help,man)
+                cmd="jib__subcmd__help__subcmd__man"
                 ;;
             jib__subcmd__help,open)
                 cmd="jib__subcmd__help__subcmd__open"
@@ -158,7 +182,7 @@ _jib() {
 
     case "${cmd}" in
         jib)
-            opts="-C -e -h -V --dir --env --help --version setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help"
+            opts="-C -e -q -v -h -V --dir --env --quiet --verbose --help --version init setup push exec shell logs restart env list status destroy open promote rollback releases audit config doctor man completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -188,7 +212,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__audit)
-            opts="-n -C -h --lines --json --dir --help"
+            opts="-n -C -e -q -v -h --lines --json --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -210,6 +234,14 @@ _jib() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -218,7 +250,37 @@ _jib() {
             return 0
             ;;
         jib__subcmd__completions)
-            opts="-C -e -h --dir --env --help bash elvish fish powershell zsh"
+            opts="-C -e -q -v -h --dir --env --quiet --verbose --help bash elvish fish powershell zsh"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jib__subcmd__config)
+            opts="-C -e -q -v -h --json --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -248,7 +310,37 @@ _jib() {
             return 0
             ;;
         jib__subcmd__destroy)
-            opts="-y -C -e -h --yes --force --dir --env --help"
+            opts="-y -C -e -q -v -h --yes --force --dir --env --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jib__subcmd__doctor)
+            opts="-C -e -q -v -h --json --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -278,7 +370,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__env)
-            opts="-C -e -h --no-restart --reveal --json --dir --env --help list set unset help"
+            opts="-C -e -q -v -h --no-restart --reveal --json --dir --env --quiet --verbose --help list set unset help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -378,7 +470,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__env__subcmd__list)
-            opts="-C -e -h --no-restart --reveal --json --dir --env --help"
+            opts="-C -e -q -v -h --no-restart --reveal --json --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -408,7 +500,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__env__subcmd__set)
-            opts="-C -e -h --no-restart --reveal --json --dir --env --help"
+            opts="-C -e -q -v -h --no-restart --reveal --json --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -438,7 +530,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__env__subcmd__unset)
-            opts="-C -e -h --no-restart --reveal --json --dir --env --help"
+            opts="-C -e -q -v -h --no-restart --reveal --json --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -468,7 +560,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__exec)
-            opts="-i -C -e -h --tty --dir --env --help"
+            opts="-i -C -e -q -v -h --tty --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -498,7 +590,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__help)
-            opts="setup push exec shell logs restart env list status destroy open promote rollback releases audit completions help"
+            opts="init setup push exec shell logs restart env list status destroy open promote rollback releases audit config doctor man completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -539,7 +631,35 @@ _jib() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jib__subcmd__help__subcmd__config)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jib__subcmd__help__subcmd__destroy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jib__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -637,6 +757,20 @@ _jib() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jib__subcmd__help__subcmd__init)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jib__subcmd__help__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -652,6 +786,20 @@ _jib() {
             return 0
             ;;
         jib__subcmd__help__subcmd__logs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jib__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -791,8 +939,66 @@ _jib() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jib__subcmd__init)
+            opts="-y -C -e -q -v -h --host --domain --root --wsgi --requirements --python --name --yes --force --dir --env --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --domain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wsgi)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --requirements)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --python)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jib__subcmd__list)
-            opts="-C -e -h --json --dir --env --help"
+            opts="-C -e -q -v -h --json --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -822,7 +1028,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__logs)
-            opts="-f -n -C -e -h --follow --lines --deploy --dir --env --help"
+            opts="-f -n -C -e -q -v -h --follow --lines --deploy --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -859,8 +1065,38 @@ _jib() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        jib__subcmd__man)
+            opts="-C -e -q -v -h --dir --env --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         jib__subcmd__open)
-            opts="-C -e -h --dir --env --help"
+            opts="-C -e -q -v -h --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -890,7 +1126,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__promote)
-            opts="-y -C -e -h --to --yes --allow-stale --merge --lock-wait --json --dir --env --help"
+            opts="-y -C -e -q -v -h --to --yes --allow-stale --merge --lock-wait --json --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -928,7 +1164,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__push)
-            opts="-C -e -h --force --lock-wait --json --dir --env --help"
+            opts="-C -e -q -v -h --force --lock-wait --json --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -962,7 +1198,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__releases)
-            opts="-C -e -h --json --dir --env --help"
+            opts="-C -e -q -v -h --json --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -992,7 +1228,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__restart)
-            opts="-C -e -h --dir --env --help"
+            opts="-C -e -q -v -h --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1022,7 +1258,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__rollback)
-            opts="-C -e -h --to --lock-wait --json --dir --env --help"
+            opts="-C -e -q -v -h --to --lock-wait --json --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1060,7 +1296,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__setup)
-            opts="-C -e -h --install-deps --dir --env --help"
+            opts="-C -e -q -v -h --install-deps --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1090,7 +1326,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__shell)
-            opts="-C -e -h --bash --dir --env --help"
+            opts="-C -e -q -v -h --bash --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1120,7 +1356,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__status)
-            opts="-C -e -h --json --dir --env --help"
+            opts="-C -e -q -v -h --json --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -62,7 +62,7 @@ pub struct Environment {
     pub domains: Vec<String>,
     /// Name of the promotion target's app (default: the environment's name).
     pub app: Option<String>,
-    /// Environment `jib promote` takes builds from (default `dev`).
+    /// Environment `jib promote` takes builds from (default: the `-e` environment, `dev`).
     pub promote_from: Option<String>,
     /// Local branch `jib promote --merge` fast-forwards (default: `main`, else `master`).
     pub merge_into: Option<String>,
@@ -148,12 +148,38 @@ impl Config {
                 anyhow::anyhow!("cannot read {}: {e}", path.display())
             }
         })?;
-        Self::parse(&text).with_context(|| format!("in {}", path.display()))
+        Self::parse_named(&text, &path.display().to_string())
     }
 
     pub fn parse(text: &str) -> Result<Config> {
-        let cfg: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
-        cfg.validate()?;
+        Self::parse_named(text, FILE_NAME)
+    }
+
+    /// Parses `text` (from the file `name`): errors point at `name:line:column`, show the line,
+    /// and suggest the key that was probably meant.
+    pub fn parse_named(text: &str, name: &str) -> Result<Config> {
+        let cfg: Config = toml::from_str(text).map_err(|e| explain(&e, text, name))?;
+        cfg.validate().map_err(|e| {
+            // Point at the section the message names, when it can be found.
+            let msg = format!("{e:#}");
+            let section = msg
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-'))
+                .find(|w| w.starts_with("env.") || w.starts_with("app."))
+                .map(|w| {
+                    let parts: Vec<&str> = w.split('.').collect();
+                    if parts[0] == "app" {
+                        "[app]".to_string()
+                    } else {
+                        format!("[env.{}]", parts.get(1).unwrap_or(&""))
+                    }
+                });
+            let line = section.and_then(|h| {
+                text.lines()
+                    .position(|l| l.trim() == h)
+                    .map(|i| format!(":{}", i + 1))
+            });
+            anyhow::anyhow!("{name}{}: {msg}", line.unwrap_or_default())
+        })?;
         Ok(cfg)
     }
 
@@ -169,8 +195,14 @@ impl Config {
                 self.app.wsgi
             );
         }
-        if self.app.processes < 1 {
-            bail!("app.processes must be at least 1");
+        if self.app.processes < 2 {
+            bail!(
+                "app.processes = {}: use at least 2, so a chain reload always has a worker serving",
+                self.app.processes
+            );
+        }
+        if self.app.keep_releases < 1 {
+            bail!("app.keep_releases must be at least 1");
         }
         if !self.app.health_path.starts_with('/') {
             bail!("app.health_path must start with '/'");
@@ -289,6 +321,65 @@ impl Config {
                 .unwrap_or_else(|| "app".into())
         })
     }
+}
+
+/// A deploy.toml error as a compiler would print it: `file:line:col: message`, the line, a
+/// caret, and for an unknown key the closest known one.
+fn explain(e: &toml::de::Error, text: &str, name: &str) -> anyhow::Error {
+    let raw = e.message().trim().to_string();
+    let mut msg = raw.clone();
+    if let Some(rest) = raw.strip_prefix("unknown field `")
+        && let Some((bad, known)) = rest.split_once("`, expected one of ")
+    {
+        let known: Vec<&str> = known.split(", ").map(|k| k.trim_matches('`')).collect();
+        msg = format!("unknown key `{bad}`");
+        match did_you_mean(bad, &known) {
+            Some(k) => msg.push_str(&format!("; did you mean `{k}`?")),
+            None => msg.push_str(&format!(" (known keys here: {})", known.join(", "))),
+        }
+    } else if let Some(rest) = raw.strip_prefix("invalid type: ") {
+        // serde says "invalid type: string \"3\", expected u64": name the TOML type wanted.
+        msg = format!(
+            "wrong type: {}",
+            rest.replace("expected u64", "expected a whole number (no quotes)")
+                .replace("expected usize", "expected a whole number (no quotes)")
+                .replace("expected u32", "expected a whole number (no quotes)")
+                .replace("expected a string", "expected a string (in quotes)")
+                .replace(
+                    "expected a sequence",
+                    "expected an array, e.g. [\"a\", \"b\"]"
+                )
+        );
+    }
+    let Some(span) = e.span() else {
+        return anyhow::anyhow!("{name}: {msg}");
+    };
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line_no = text[..start].matches('\n').count() + 1;
+    let col = text[line_start..start].chars().count() + 1;
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let width = text[start..span.end.min(text.len())]
+        .lines()
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(1)
+        .max(1);
+    anyhow::anyhow!(
+        "{name}:{line_no}:{col}: {msg}\n  {line_no:>4} | {line}\n       | {}{}",
+        " ".repeat(col - 1),
+        "^".repeat(width)
+    )
+}
+
+/// The known key closest to `bad`, when it is close enough to be a typo.
+pub fn did_you_mean<'a>(bad: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(bad, k), *k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
 }
 
 /// Letters, digits and `_`, not starting with a digit.
@@ -442,8 +533,33 @@ domain = "dev.example.com"
         let err = Config::parse(&format!("{MINIMAL}\nbogus = 1\n"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("line"), "{err}");
+        assert!(err.contains("deploy.toml:"), "{err}");
         assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn typos_point_at_the_line_and_suggest_the_key() {
+        let text = MINIMAL.replace("wsgi", "wsgi = \"a:b\"\nhelth_path = \"/\"\n#");
+        let err = Config::parse_named(&text, "deploy.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("deploy.toml:4:1: unknown key `helth_path`"),
+            "{err}"
+        );
+        assert!(err.contains("did you mean `health_path`?"), "{err}");
+        assert!(err.contains("   4 | helth_path"), "{err}");
+        let text = format!("{MINIMAL}[env.dev.nginx]\nlisen = \"80\"\n");
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("did you mean `listen`?"), "{err}");
+        let text = MINIMAL.replace("[app]", "[app]\nhealth_timeout = \"30\"");
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("deploy.toml:3:18: wrong type"), "{err}");
+        assert!(err.contains("whole number"), "{err}");
+        let err = Config::parse(&format!("{MINIMAL}zzzzzz = 1\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("known keys here"), "{err}");
     }
 
     #[test]

@@ -152,6 +152,12 @@ pub enum Request {
     },
     /// The newest `lines` entries of the root's audit log.
     Audit { server: ServerConfig, lines: usize },
+    /// A checklist of the server's side: setup, serve, emperor, router, nginx, sockets, disk,
+    /// Python (`python` as deploy.toml names it), uv.
+    Doctor {
+        server: ServerConfig,
+        python: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,6 +195,7 @@ impl Request {
             Request::Promote(_) => "promote",
             Request::Rollback { .. } => "rollback",
             Request::Audit { .. } => "audit",
+            Request::Doctor { .. } => "doctor",
         }
     }
 
@@ -257,19 +264,19 @@ pub struct AuditEntry {
     pub time: String,
     /// git user.email and local user@host of whoever ran the command.
     pub by: String,
-    /// `push`, `promote`, `rollback`, `restart`, `env`, `destroy`.
+    /// `push`, `promote`, `rollback`, `restart`, `env set`, `env unset`, `destroy`.
     pub action: String,
     pub app: String,
     #[serde(default)]
     pub branch: String,
-    /// For promotions: `<env>/<app>` the build came from.
+    /// Promotions: `<env>/<app>@<release>` the build came from; rollbacks: the release left.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     #[serde(default)]
     pub commit: String,
     #[serde(default)]
     pub release: String,
-    /// `ok` or `failed`.
+    /// `ok`, `failed`, or `unchanged` (a push of what was already live).
     pub result: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -417,6 +424,48 @@ pub enum Reply {
     Audit {
         entries: Vec<AuditEntry>,
     },
+    Doctor {
+        checks: Vec<Check>,
+    },
+}
+
+/// One item of `jib doctor`. Field names are part of `--json`'s contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    /// `ok`, `warn` or `fail`.
+    pub status: String,
+    pub detail: String,
+    /// How to fix it, when it is not ok.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    pub fn ok(name: &str, detail: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            status: "ok".into(),
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+    pub fn warn(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            status: "warn".into(),
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+    pub fn fail(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            status: "fail".into(),
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
 }
 
 /// What `jib list` / `jib status` show of an app. Field names are part of `--json`'s contract.

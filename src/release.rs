@@ -186,18 +186,24 @@ pub fn list(app: &AppLayout) -> Vec<ReleaseMeta> {
     out
 }
 
-/// Keeps the newest `keep` good releases (and always the current one); removes failed
-/// releases and anything older. Returns the ids removed.
+/// Keeps the newest `keep` good releases, always the current one, and the newest attempt when
+/// it failed (to inspect it; `jib list` marks it); removes other failed releases and anything
+/// older. Failures never count against `keep`. Returns the ids removed.
 pub fn prune(app: &AppLayout, keep: usize) -> Result<Vec<String>> {
     let current = crate::layout::link_target_name(&app.current());
     let all = list(app);
     let good: Vec<&ReleaseMeta> = all.iter().filter(|r| r.state == "ok").collect();
+    let newest_failed = all
+        .last()
+        .filter(|r| r.state == "failed")
+        .map(|r| r.id.as_str());
     let keep_ids: Vec<&str> = good
         .iter()
         .rev()
         .take(keep)
         .map(|r| r.id.as_str())
         .chain(current.as_deref())
+        .chain(newest_failed)
         .collect();
     let mut removed = Vec::new();
     for r in &all {

@@ -70,6 +70,9 @@ fn failed_deploys_keep_the_previous_release_serving() {
         &["answered 500", "still serving"],
     );
     assert_eq!(w.get("main", "/"), (200, "good from main\n".into()));
+    // The failed attempt is kept for inspection and marked in the listing.
+    let list = w.jib_ok(&["list", "--json"]);
+    assert!(list.contains("\"last_deploy_failed\":true"), "{list}");
 
     // And a good commit afterwards deploys normally.
     w.write("hello.py", &hello_py("fixed"));

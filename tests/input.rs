@@ -56,7 +56,7 @@ fn unknown_branch_and_bad_config() {
         text(&out)
     );
 
-    // Unknown key: the error names the key and the line.
+    // Unknown key: the error points at file:line:column and suggests the key meant.
     let toml = std::fs::read_to_string(w.repo.join("deploy.toml")).unwrap();
     w.write(
         "deploy.toml",
@@ -65,7 +65,11 @@ fn unknown_branch_and_bad_config() {
     let out = w.jib(&["push"]);
     assert_eq!(out.status.code(), Some(3));
     let t = text(&out);
-    assert!(t.contains("hots") && t.contains("line"), "{t}");
+    assert!(
+        t.contains("deploy.toml:") && t.contains("unknown key `hots`"),
+        "{t}"
+    );
+    assert!(t.contains("did you mean `host`?"), "{t}");
 
     // Unknown environment.
     w.write("deploy.toml", &toml);

@@ -320,7 +320,7 @@ fn list_status_destroy_and_open() {
 
     // Destroy asks first; without a terminal it needs --yes.
     let out = w.jib(&["destroy", "feature/two"]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("--yes"));
     let out = w.jib_ok(&["destroy", "feature/two", "--yes"]);
     assert!(out.contains("feature-two destroyed"), "{out}");

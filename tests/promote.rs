@@ -264,8 +264,13 @@ fn failed_promotes_keep_prod_serving_and_never_evict_good_releases() {
         .iter()
         .map(|r| (r["branch"].as_str().unwrap(), r["state"].as_str().unwrap()))
         .collect();
-    // Failed attempts are cleared away (the audit log keeps them) and never push out good ones.
-    assert_eq!(states, [("b2", "ok"), ("main", "ok")], "{rel}");
+    // The newest failure is kept for inspection, older ones go (the audit log keeps them all);
+    // failures never push out good releases.
+    assert_eq!(
+        states,
+        [("b4", "failed"), ("b2", "ok"), ("main", "ok")],
+        "{rel}"
+    );
 
     w.jib_ok(&["env", "prod", "unset", "BREAK", "--no-restart"]);
     w.jib_ok(&["promote", "b4", "--yes"]);

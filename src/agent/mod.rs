@@ -3,6 +3,7 @@
 
 pub mod apps;
 pub mod deploy;
+pub mod doctor;
 pub mod exec;
 pub mod promote;
 pub mod serve;
@@ -307,6 +308,7 @@ pub fn run_verb(verb: &str) -> Result<i32> {
             &em,
         ),
         Request::Audit { server, lines } => promote::audit(&server, lines),
+        Request::Doctor { server, python } => Ok(doctor::doctor(&server, &python)),
     };
     if let Some(entry) = audit {
         record(entry, &result, started);

@@ -14,12 +14,12 @@ use crate::protocol::{RemoteError, Reply, RouterKind, ServerConfig};
 use crate::venv::which;
 
 /// A missing prerequisite and the Debian package that provides it.
-struct Missing {
-    what: &'static str,
-    package: &'static str,
+pub(super) struct Missing {
+    pub what: &'static str,
+    pub package: &'static str,
 }
 
-fn missing_prerequisites(server: &ServerConfig) -> Vec<Missing> {
+pub(super) fn missing_prerequisites(server: &ServerConfig) -> Vec<Missing> {
     let mut out = Vec::new();
     if which("uwsgi").is_none() {
         out.push(Missing {
@@ -348,7 +348,7 @@ fn start_service(server: &ServerConfig, layout: &Layout) -> Result<String, Remot
     )
 }
 
-fn router_ready(server: &ServerConfig, layout: &Layout) -> bool {
+pub(super) fn router_ready(server: &ServerConfig, layout: &Layout) -> bool {
     match server.router {
         RouterKind::Nginx => layout.router_socket().exists(),
         RouterKind::Http => crate::health::local_addr(&server.listen)

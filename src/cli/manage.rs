@@ -12,7 +12,13 @@ use crate::protocol::{AppStatus, EnvOp, ExecCommand, Reply, Request};
 /// One request to the environment's agent: connect (or reuse the master), send, render its
 /// progress (none when `quiet`), close.
 pub(super) async fn call(project: &Project, req: Request, quiet: bool) -> Result<Reply, Failure> {
+    let t = std::time::Instant::now();
     let remote = project.connect().await?;
+    super::ui::debug(&format!(
+        "connected to {} in {}",
+        remote.host,
+        super::ui::format_ms(t.elapsed().as_millis() as u64)
+    ));
     let mut progress = Progress::new(quiet);
     let r = remote
         .call(&req, |ev| progress.event(ev), |_| Ok(Vec::new()))
@@ -97,7 +103,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             )
             .await;
             if let Reply::Restart { release, .. } = r? {
-                eprintln!(
+                super::ui::note!(
                     "✔ {app} restarted on release {release} ({})",
                     super::ui::format_ms(t.elapsed().as_millis() as u64)
                 );
@@ -144,7 +150,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                         println!("{k}={v}");
                     }
                     if restarted {
-                        eprintln!("✔ {app} reloaded with the new environment");
+                        super::ui::note!("✔ {app} reloaded with the new environment");
                     }
                 }
             }
@@ -209,7 +215,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             }
             if !yes {
                 if !std::io::stdin().is_terminal() {
-                    return Err(fail(exit::CONFIG)(anyhow!(
+                    return Err(fail(exit::USAGE)(anyhow!(
                         "destroying {app} needs confirmation: run it in a terminal or pass --yes"
                     )));
                 }
@@ -236,7 +242,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             )
             .await;
             if let Reply::Destroy { freed_bytes, .. } = r? {
-                eprintln!(
+                super::ui::note!(
                     "✔ {app} destroyed ({:.1} MB freed)",
                     freed_bytes as f64 / 1e6
                 );

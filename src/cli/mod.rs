@@ -1,5 +1,8 @@
 //! The laptop CLI: `jib setup`, `jib push`, `jib completions`.
 
+mod config;
+mod doctor;
+mod init;
 mod manage;
 mod promote;
 mod push;
@@ -40,15 +43,30 @@ pub struct Cli {
     /// Run as if jib was started in this directory
     #[arg(short = 'C', long = "dir", global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Environment from deploy.toml to act on
-    #[arg(short, long, global = true, default_value = "dev", value_name = "ENV")]
-    pub env: String,
+    /// Environment from deploy.toml to act on [default: dev]
+    #[arg(short, long, global = true, value_name = "ENV")]
+    pub env: Option<String>,
+    /// Only print results and errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also show the connection, the agent's version and each remote step's timing
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
 }
 
+impl Cli {
+    /// The environment `-e` names, `dev` by default.
+    pub fn env(&self) -> &str {
+        self.env.as_deref().unwrap_or("dev")
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Write a commented deploy.toml for this repository (detects Django/Flask and the dependency file; asks for the rest)
+    Init(init::InitArgs),
     /// Prepare a server once: install the agent, check prerequisites, start the emperor and router, write the nginx site
     Setup {
         /// Install missing system packages (needs root or passwordless sudo on the server)
@@ -62,10 +80,11 @@ pub enum Command {
         /// Deploy even when the same commit is already live
         #[arg(long)]
         force: bool,
-        /// Seconds to wait when another push of this branch is running (0: refuse at once)
+        /// Seconds to wait when another push, promote or rollback of this app holds its lock (0: refuse at once)
         #[arg(long, default_value_t = 120, value_name = "SECS")]
         lock_wait: u64,
         /// Print the result as JSON
+        /// Print as JSON (fields documented in the README)
         #[arg(long)]
         json: bool,
     },
@@ -119,12 +138,14 @@ pub enum Command {
     },
     /// Every branch deployed in the environment
     List {
+        /// Print as JSON (fields documented in the README)
         #[arg(long)]
         json: bool,
     },
     /// One branch in detail, with its releases
     Status {
         branch: Option<String>,
+        /// Print as JSON (fields documented in the README)
         #[arg(long)]
         json: bool,
     },
@@ -160,6 +181,7 @@ pub enum Command {
         #[arg(long, default_value_t = 120, value_name = "SECS")]
         lock_wait: u64,
         /// Print the result as JSON
+        /// Print as JSON (fields documented in the README)
         #[arg(long)]
         json: bool,
     },
@@ -173,6 +195,7 @@ pub enum Command {
         /// Seconds to wait when a deploy holds the lock (0: refuse at once)
         #[arg(long, default_value_t = 120, value_name = "SECS")]
         lock_wait: u64,
+        /// Print as JSON (fields documented in the README)
         #[arg(long)]
         json: bool,
     },
@@ -180,19 +203,38 @@ pub enum Command {
     Releases {
         /// `prod` (an environment with `domains`) or a branch
         target: Option<String>,
+        /// Print as JSON (fields documented in the README)
         #[arg(long)]
         json: bool,
     },
     /// Who pushed, promoted, rolled back, restarted or destroyed what, and when
     Audit {
         /// Environment (default: the one -e names)
-        env: Option<String>,
+        #[arg(value_name = "ENV")]
+        environment: Option<String>,
         /// Entries to show
         #[arg(short = 'n', long, default_value_t = 50)]
         lines: usize,
+        /// Print as JSON (fields documented in the README)
         #[arg(long)]
         json: bool,
     },
+    /// Print the configuration jib acts on: defaults filled in, paths resolved, secrets redacted
+    Config {
+        /// Print as JSON
+        /// Print as JSON (fields documented in the README)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check everything from this machine to the server: git, ssh, deploy.toml, the agent, emperor, router, nginx, sockets, disk, Python, DNS
+    Doctor {
+        /// Print the checks as JSON
+        /// Print as JSON (fields documented in the README)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the man page (roff): jib man > /usr/local/share/man/man1/jib.1
+    Man,
     /// Print shell completions
     Completions {
         #[arg(value_enum)]
@@ -237,11 +279,23 @@ pub fn fail(code: i32) -> impl FnOnce(anyhow::Error) -> Failure {
 
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    ui::set_level(cli.quiet, cli.verbose);
     let result = match &cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "jib", &mut std::io::stdout());
-            Ok(())
+            let mut buf = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "jib", &mut buf);
+            print_raw(&buf)
         }
+        Command::Man => {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut buf)
+                .map_err(|e| fail(exit::USAGE)(e.into()))
+                .and_then(|()| print_raw(&buf))
+        }
+        Command::Config { json } => config::run(&cli, *json),
+        Command::Init(args) => init::run(&cli, args),
+        Command::Doctor { json } => runtime().and_then(|rt| rt.block_on(doctor::run(&cli, *json))),
         Command::Exec { .. }
         | Command::Shell { .. }
         | Command::Logs { .. }
@@ -282,6 +336,15 @@ pub fn main() -> i32 {
     }
 }
 
+/// Writes to stdout; a closed pipe (`jib man | head`) is not an error.
+fn print_raw(bytes: &[u8]) -> Result<(), Failure> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(fail(exit::USAGE)(e.into())),
+        _ => Ok(()),
+    }
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -301,7 +364,7 @@ pub struct Project {
 
 impl Project {
     pub fn open(cli: &Cli) -> Result<Project, Failure> {
-        Self::open_env(cli, &cli.env)
+        Self::open_env(cli, cli.env())
     }
 
     /// The project, acting on environment `env_name`.
@@ -332,7 +395,7 @@ impl Project {
     pub fn open_target(cli: &Cli, arg: Option<&str>) -> Result<(Project, String), Failure> {
         let mut p = Project::open(cli)?;
         if let Some(a) = arg
-            && a != cli.env
+            && a != cli.env()
             && p.config.env.get(a).is_some_and(|e| e.is_promote_target())
         {
             p = Project::open_env(cli, a)?;

@@ -43,7 +43,11 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             json,
         } => rollback(cli, target.as_deref(), to.clone(), *lock_wait, *json).await,
         Command::Releases { target, json } => releases(cli, target.as_deref(), *json).await,
-        Command::Audit { env, lines, json } => audit(cli, env.as_deref(), *lines, *json).await,
+        Command::Audit {
+            environment,
+            lines,
+            json,
+        } => audit(cli, environment.as_deref(), *lines, *json).await,
         _ => Err(fail(exit::USAGE)(anyhow!("not a release command"))),
     }
 }
@@ -92,7 +96,7 @@ async fn promote(cli: &Cli, o: &Options<'_>) -> Result<(), Failure> {
     let from_name = to_env
         .promote_from
         .clone()
-        .unwrap_or_else(|| cli.env.clone());
+        .unwrap_or_else(|| cli.env().to_string());
     if from_name == to_name {
         return Err(fail(exit::USAGE)(anyhow!(
             "cannot promote from {to_name} to itself: name the source with -e <env> (or promote_from in deploy.toml)"
@@ -156,7 +160,11 @@ async fn promote(cli: &Cli, o: &Options<'_>) -> Result<(), Failure> {
 
     // 2. What prod runs now, and what changes.
     let prod = running(&target, &prod_app).await?;
-    if !o.json {
+    // The plan shows unless the output is data or nobody will read it; a question always
+    // comes with it.
+    let asks = !o.yes;
+    let quiet_and_sure = super::ui::quiet() && o.yes;
+    if (asks || !o.json) && !quiet_and_sure {
         print_plan(&source, &to_name, &branch, &art, prod.as_ref());
     }
 
@@ -230,13 +238,13 @@ async fn promote(cli: &Cli, o: &Options<'_>) -> Result<(), Failure> {
         return Ok(());
     }
     if let Reply::Promote { url, .. } = &reply {
-        eprintln!(
+        super::ui::note!(
             "✔ {to_name} now serves {} ({branch}) at {url} ({})",
             short(&art.commit),
             format_ms(ms)
         );
         if let Some(m) = merged {
-            eprintln!("✔ {m} fast-forwarded to {}", short(&art.commit));
+            super::ui::note!("✔ {m} fast-forwarded to {}", short(&art.commit));
         }
         println!("{url}");
     }
@@ -320,7 +328,7 @@ async fn rollback(
         from, to, commit, ..
     } = reply
     {
-        eprintln!(
+        super::ui::note!(
             "✔ {app} in {} rolled back: {from} → {to} ({}) ({})",
             project.env_name,
             short(&commit),
@@ -372,7 +380,7 @@ fn print_releases(releases: &[ReleaseInfo]) {
 }
 
 async fn audit(cli: &Cli, env: Option<&str>, lines: usize, json: bool) -> Result<(), Failure> {
-    let project = Project::open_env(cli, env.unwrap_or(&cli.env))?;
+    let project = Project::open_env(cli, env.unwrap_or(cli.env()))?;
     let req = Request::Audit {
         server: project.server.clone(),
         lines,

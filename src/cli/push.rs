@@ -51,7 +51,7 @@ pub async fn run(
         ));
     }
     if !json {
-        eprintln!(
+        super::ui::note!(
             "Pushing {branch} ({}) to {} as {app}",
             &commit.to_string()[..12],
             project.env.host
@@ -102,12 +102,12 @@ pub async fn run(
     } = reply
     {
         if unchanged {
-            eprintln!(
+            super::ui::note!(
                 "✔ {branch} already live at {url} (release {release}, nothing changed; --force redeploys) ({})",
                 super::ui::format_ms(elapsed)
             );
         } else {
-            eprintln!(
+            super::ui::note!(
                 "✔ {branch} live at {url} ({})",
                 super::ui::format_ms(elapsed)
             );

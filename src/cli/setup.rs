@@ -6,7 +6,7 @@ use crate::protocol::{Reply, Request};
 pub async fn run(cli: &Cli, install_deps: bool) -> Result<(), Failure> {
     let project = Project::open(cli)?;
     let mut progress = Progress::new(false);
-    eprintln!(
+    super::ui::note!(
         "Setting up {} on {} ({})",
         project.env_name,
         project.env.host,
@@ -37,9 +37,9 @@ pub async fn run(cli: &Cli, install_deps: bool) -> Result<(), Failure> {
     match reply? {
         Reply::Setup { messages } => {
             for m in messages {
-                eprintln!("  {m}");
+                super::ui::note!("  {m}");
             }
-            eprintln!("✔ {} is ready: jib push <branch>", project.env.host);
+            super::ui::note!("✔ {} is ready: jib push <branch>", project.env.host);
             Ok(())
         }
         other => Err(fail(exit::REMOTE)(anyhow::anyhow!(

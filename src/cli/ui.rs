@@ -7,14 +7,61 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::protocol::{Event, RemoteError};
 
+/// How much jib says: 0 quiet (`-q`), 1 normal, 2 verbose (`-v`). Set once by `main`.
+static LEVEL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+
+pub fn set_level(quiet: bool, verbose: bool) {
+    let l = if quiet {
+        0
+    } else if verbose {
+        2
+    } else {
+        1
+    };
+    LEVEL.store(l, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `-q`: results and errors only.
+pub fn quiet() -> bool {
+    LEVEL.load(std::sync::atomic::Ordering::Relaxed) == 0
+}
+
+/// `-v`: every remote step with its timing, the agent's version, the objects sent.
+pub fn verbose() -> bool {
+    LEVEL.load(std::sync::atomic::Ordering::Relaxed) == 2
+}
+
+/// A line on stderr unless `-q`: progress and success messages (results go to stdout, errors
+/// always show).
+macro_rules! note {
+    ($($t:tt)*) => {
+        if !$crate::cli::ui::quiet() {
+            eprintln!($($t)*)
+        }
+    };
+}
+pub(crate) use note;
+
+/// A line for `-v` only.
+pub fn debug(msg: &str) {
+    if verbose() {
+        eprintln!("  · {msg}");
+    }
+}
+
 pub struct Progress {
     bar: Option<ProgressBar>,
     quiet: bool,
 }
 
 impl Progress {
-    pub fn new(quiet: bool) -> Self {
-        Progress { bar: None, quiet }
+    /// `quiet`: this command prints no steps (its output is data, e.g. `--json`); `-v` shows
+    /// them anyway (on stderr), `-q` hides them always.
+    pub fn new(data: bool) -> Self {
+        Progress {
+            bar: None,
+            quiet: quiet() || (data && !verbose()),
+        }
     }
 
     fn tty() -> bool {
@@ -72,10 +119,12 @@ impl Progress {
             Event::Waiting { holder } => self.note(&format!(
                 "  … waiting: this app is being deployed by {holder}"
             )),
-            Event::Hello { .. }
-            | Event::NeedObjects { .. }
-            | Event::Done { .. }
-            | Event::Failed { .. } => {}
+            Event::Hello { version } => debug(&format!("agent: {version}")),
+            Event::NeedObjects { have } => debug(&format!(
+                "the server lacks the commit; sending what {} commit(s) it has do not contain",
+                have.len()
+            )),
+            Event::Done { .. } | Event::Failed { .. } => {}
         }
     }
 

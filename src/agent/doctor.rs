@@ -1,0 +1,255 @@
+//! `jib-agent doctor`: the server's half of `jib doctor`. Every check runs (one failure does
+//! not hide the next) and every failure says how to fix it.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::{Command, Stdio};
+
+use super::setup::{missing_prerequisites, router_ready, running_serve};
+use crate::layout::Layout;
+use crate::protocol::{Check, Reply, RouterKind, ServerConfig};
+
+pub fn doctor(server: &ServerConfig, python: &str) -> Reply {
+    let layout = Layout::new(&server.root);
+    let mut checks = vec![Check::ok("agent", crate::protocol::version_line())];
+
+    let missing = missing_prerequisites(server);
+    if missing.is_empty() {
+        checks.push(Check::ok(
+            "packages",
+            "uwsgi, its python3 plugin, nginx, python3-venv",
+        ));
+    } else {
+        let pkgs: Vec<&str> = missing.iter().map(|m| m.package).collect();
+        checks.push(Check::fail(
+            "packages",
+            format!(
+                "missing: {}",
+                missing
+                    .iter()
+                    .map(|m| m.what)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!(
+                "apt-get install {} (or: jib setup --install-deps)",
+                pkgs.join(" ")
+            ),
+        ));
+    }
+
+    let setup = super::deploy::check_server(server);
+    match &setup {
+        Ok(_) => checks.push(Check::ok("setup", server.root.display().to_string())),
+        Err(e) => checks.push(Check::fail(
+            "setup",
+            e.message.clone(),
+            e.hint.clone().unwrap_or_else(|| "run `jib setup`".into()),
+        )),
+    }
+
+    match running_serve(&layout) {
+        Some(info) => {
+            checks.push(Check::ok(
+                "serve",
+                format!("jib-agent serve, pid {}", info.pid),
+            ));
+            let procs = processes();
+            let root = server.root.display().to_string();
+            let emperor = procs
+                .iter()
+                .find(|(_, c)| c.contains("--emperor") && c.contains(&root));
+            checks.push(match emperor {
+                Some((pid, _)) => Check::ok("emperor", format!("uWSGI Emperor, pid {pid}")),
+                None => Check::fail(
+                    "emperor",
+                    "no uWSGI Emperor runs for this root",
+                    format!("see {}; `jib setup` restarts it", layout.logs().display()),
+                ),
+            });
+            let router_sock = layout.router_socket().display().to_string();
+            let router = procs.iter().find(|(_, c)| {
+                (c.contains("--fastrouter") && c.contains(&router_sock))
+                    || (c.contains("--http") && c.contains(&server.listen))
+            });
+            checks.push(match (router, router_ready(server, &layout)) {
+                (Some((pid, _)), true) => Check::ok("router", format!("uWSGI router, pid {pid}")),
+                _ => Check::fail(
+                    "router",
+                    "the uWSGI router is not running or not accepting",
+                    format!(
+                        "see {}/router.log; `jib setup` restarts it",
+                        layout.logs().display()
+                    ),
+                ),
+            });
+        }
+        None => checks.push(Check::fail(
+            "serve",
+            "jib-agent serve is not running: no app is started or routed",
+            "run `jib setup` (it starts it under systemd where available)",
+        )),
+    }
+
+    if server.router == RouterKind::Nginx {
+        checks.push(nginx_check(server));
+        checks.push(socket_check(server, &layout));
+    }
+    checks.push(disk_check(&layout));
+    checks.push(match crate::venv::find_python(python) {
+        Ok(p) => Check::ok("python", format!("{} ({python:?})", p.path.display())),
+        Err(e) => Check::fail(
+            "python",
+            e.message,
+            e.hint.unwrap_or_else(|| "install it".into()),
+        ),
+    });
+    checks.push(match crate::venv::which("uv") {
+        Some(uv) => Check::ok("uv", uv.display().to_string()),
+        None => Check::warn(
+            "uv",
+            "not installed: venvs are built with venv + pip (slower)",
+            "pip install uv (or: curl -LsSf https://astral.sh/uv/install.sh | sh)",
+        ),
+    });
+    Reply::Doctor { checks }
+}
+
+/// (pid, command line) of every process.
+fn processes() -> Vec<(u32, String)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            Some((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")))
+        })
+        .collect()
+}
+
+/// `nginx -t` with the same prefix and config the reload command uses.
+fn nginx_check(server: &ServerConfig) -> Check {
+    let mut cmd: Vec<String> = server.nginx_reload.clone();
+    if cmd.len() >= 2 && cmd[cmd.len() - 2] == "-s" {
+        cmd.truncate(cmd.len() - 2);
+    }
+    if cmd.first().map(String::as_str) != Some("nginx") && !cmd.iter().any(|c| c.ends_with("nginx"))
+    {
+        cmd = vec!["nginx".into()];
+    }
+    cmd.push("-t".into());
+    let out = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .stdin(Stdio::null())
+        .output();
+    let site_ok = server
+        .nginx_site
+        .as_ref()
+        .is_none_or(|s| std::fs::metadata(s).is_ok());
+    match out {
+        Ok(o) if o.status.success() && site_ok => {
+            Check::ok("nginx", format!("`{}` passes", cmd.join(" ")))
+        }
+        Ok(o) if o.status.success() => Check::fail(
+            "nginx",
+            format!(
+                "the site {} is missing",
+                server
+                    .nginx_site
+                    .as_ref()
+                    .map(|s| s.display().to_string())
+                    .unwrap_or_default()
+            ),
+            "run `jib setup` to write and link it",
+        ),
+        Ok(o) => Check::fail(
+            "nginx",
+            format!(
+                "`{}` fails: {}",
+                cmd.join(" "),
+                crate::venv::last_lines(&String::from_utf8_lossy(&o.stderr), 2).join(" / ")
+            ),
+            "fix the configuration nginx names, then `jib setup`",
+        ),
+        Err(e) => Check::fail(
+            "nginx",
+            format!("cannot run {}: {e}", cmd[0]),
+            "apt-get install nginx-light",
+        ),
+    }
+}
+
+/// The router socket must be reachable by nginx's group and by nobody else.
+fn socket_check(server: &ServerConfig, layout: &Layout) -> Check {
+    let dir = layout.sockets();
+    let Ok(meta) = std::fs::metadata(&dir) else {
+        return Check::fail(
+            "sockets",
+            format!("{} does not exist", dir.display()),
+            "run `jib setup`",
+        );
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    let group = server.nginx_group.as_deref().unwrap_or("");
+    let gid = nix::unistd::Group::from_name(group)
+        .ok()
+        .flatten()
+        .map(|g| g.gid.as_raw());
+    if mode & 0o007 != 0 {
+        return Check::fail(
+            "sockets",
+            format!("{} is open to everyone (mode {mode:o})", dir.display()),
+            "run `jib setup` (it makes it 2750, group nginx's)",
+        );
+    }
+    if gid.is_some_and(|g| g != meta.gid()) || mode & 0o050 != 0o050 {
+        return Check::fail(
+            "sockets",
+            format!(
+                "nginx (group {group}) cannot reach {} (mode {mode:o}, gid {})",
+                dir.display(),
+                meta.gid()
+            ),
+            "run `jib setup`; nginx answers 502 until it can",
+        );
+    }
+    Check::ok(
+        "sockets",
+        format!("{} mode {mode:o}, group {group}", dir.display()),
+    )
+}
+
+fn disk_check(layout: &Layout) -> Check {
+    let path = if layout.root.exists() {
+        layout.root.clone()
+    } else {
+        std::path::PathBuf::from("/")
+    };
+    match nix::sys::statvfs::statvfs(&path) {
+        Ok(st) => {
+            let free = st.blocks_available() * st.fragment_size();
+            let total = st.blocks() * st.fragment_size();
+            let detail = format!(
+                "{:.1} GB free of {:.1} GB on {}",
+                free as f64 / 1e9,
+                total as f64 / 1e9,
+                path.display()
+            );
+            if free < 1_000_000_000 || (total > 0 && free * 20 < total) {
+                Check::warn(
+                    "disk",
+                    detail,
+                    "free space: `jib destroy` unused branches; old releases and venvs go with them",
+                )
+            } else {
+                Check::ok("disk", detail)
+            }
+        }
+        Err(e) => Check::warn(
+            "disk",
+            format!("cannot stat {}: {e}", path.display()),
+            "check the root's filesystem",
+        ),
+    }
+}

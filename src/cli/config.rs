@@ -1,0 +1,178 @@
+//! `jib config [-e ENV] [--json]`: the configuration jib acts on, defaults filled in, paths
+//! resolved, secrets redacted.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{Cli, Failure, Project, exit, fail};
+use crate::config::app_url;
+
+#[derive(Serialize)]
+struct Effective {
+    app: AppView,
+    env: BTreeMap<String, EnvView>,
+}
+
+#[derive(Serialize)]
+struct AppView {
+    name: String,
+    wsgi: String,
+    requirements: Option<String>,
+    python: String,
+    health_path: String,
+    health_timeout: u64,
+    keep_releases: usize,
+    processes: u32,
+}
+
+#[derive(Serialize)]
+struct EnvView {
+    host: String,
+    root: String,
+    /// `branches` (at `<branch>.<domain>`) or `promote` (one app at exact names).
+    kind: &'static str,
+    /// Where an app is served: `http://<branch>.dev.example.com`, or prod's URL.
+    url: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    domains: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    promote_from: Option<String>,
+    router: String,
+    listen: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nginx_site: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    nginx_reload: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nginx_group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run_as: Option<String>,
+    keep_releases: usize,
+    /// What every app of the environment gets: `[app.env]` overridden by `[env.<name>.env]`.
+    vars: BTreeMap<String, String>,
+}
+
+/// Names that usually hold secrets.
+const SECRET_WORDS: &[&str] = &[
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "TOKEN",
+    "KEY",
+    "PRIVATE",
+    "CREDENTIAL",
+    "AUTH",
+    "DSN",
+    "SALT",
+];
+
+/// The value as shown: redacted when the name says secret, and any `user:password@` in a URL.
+pub fn redact(name: &str, value: &str) -> String {
+    let upper = name.to_ascii_uppercase();
+    if SECRET_WORDS.iter().any(|w| upper.contains(w)) {
+        return "<redacted>".into();
+    }
+    if let Some((scheme, rest)) = value.split_once("://")
+        && let Some((cred, host)) = rest.split_once('@')
+        && let Some((user, _)) = cred.split_once(':')
+        && !cred.contains('/')
+    {
+        return format!("{scheme}://{user}:<redacted>@{host}");
+    }
+    value.to_string()
+}
+
+pub fn run(cli: &Cli, json: bool) -> Result<(), Failure> {
+    let project = Project::open(cli)?;
+    let cfg = &project.config;
+    let names: Vec<String> = match &cli.env {
+        Some(e) => vec![e.clone()],
+        None => cfg.env.keys().cloned().collect(),
+    };
+    let mut env = BTreeMap::new();
+    for name in names {
+        let p = Project::open_env(cli, &name)?;
+        let s = &p.server;
+        let spec = cfg.build_spec(&p.env);
+        let promoted = p.env.is_promote_target();
+        env.insert(
+            name.clone(),
+            EnvView {
+                host: p.env.host.clone(),
+                root: s.root.display().to_string(),
+                kind: if promoted { "promote" } else { "branches" },
+                url: app_url(
+                    &if promoted {
+                        p.env.promoted_app(&name)
+                    } else {
+                        "<branch>".to_string()
+                    },
+                    s,
+                ),
+                domains: p.env.domains.clone(),
+                app: promoted.then(|| p.env.promoted_app(&name)),
+                promote_from: promoted
+                    .then(|| p.env.promote_from.clone().unwrap_or_else(|| "dev".into())),
+                router: format!("{:?}", s.router).to_lowercase(),
+                listen: s.listen.clone(),
+                nginx_site: s.nginx_site.as_ref().map(|p| p.display().to_string()),
+                nginx_reload: s.nginx_reload.clone(),
+                nginx_group: s.nginx_group.clone(),
+                run_as: s.run_as.clone(),
+                keep_releases: spec.keep_releases,
+                vars: spec
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), redact(k, v)))
+                    .collect(),
+            },
+        );
+    }
+    let view = Effective {
+        app: AppView {
+            name: cfg.project_name(&project.dir),
+            wsgi: cfg.app.wsgi.clone(),
+            requirements: cfg.app.requirements.clone(),
+            python: cfg.app.python.clone(),
+            health_path: cfg.app.health_path.clone(),
+            health_timeout: cfg.app.health_timeout,
+            keep_releases: cfg.app.keep_releases,
+            processes: cfg.app.processes,
+        },
+        env,
+    };
+    let out = if json {
+        serde_json::to_string_pretty(&view).map_err(|e| fail(exit::CONFIG)(e.into()))?
+    } else {
+        format!(
+            "# effective configuration of {} (defaults filled in, secrets redacted)\n{}",
+            project.dir.join(crate::config::FILE_NAME).display(),
+            toml::to_string(&view).map_err(|e| fail(exit::CONFIG)(e.into()))?
+        )
+    };
+    println!("{}", out.trim_end());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn secrets_are_redacted_by_name_and_in_urls() {
+        assert_eq!(redact("SECRET_KEY", "abc"), "<redacted>");
+        assert_eq!(redact("stripe_token", "abc"), "<redacted>");
+        assert_eq!(
+            redact("DATABASE_URL", "postgres://app:hunter2@db:5432/x"),
+            "postgres://app:<redacted>@db:5432/x"
+        );
+        assert_eq!(redact("DEBUG", "1"), "1");
+        assert_eq!(
+            redact("HOME_URL", "https://example.com/a@b"),
+            "https://example.com/a@b"
+        );
+    }
+}

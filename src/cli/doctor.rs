@@ -1,0 +1,188 @@
+//! `jib doctor [-e ENV] [--json]`: a checklist from the laptop to the app — git, ssh,
+//! deploy.toml, reaching the host, the agent, and the server's own checks — each failure with
+//! how to fix it.
+
+use std::time::Instant;
+
+use super::{Cli, Failure, Project, exit, fail};
+use crate::protocol::{Check, Reply, Request};
+
+pub async fn run(cli: &Cli, json: bool) -> Result<(), Failure> {
+    let mut checks = local_checks(cli);
+    let project = if checks.iter().all(|c| c.status != "fail") {
+        Project::open(cli).ok()
+    } else {
+        None
+    };
+    if let Some(p) = &project {
+        checks.extend(remote_checks(p).await);
+        checks.push(dns_check(p));
+    }
+    let failed = checks.iter().filter(|c| c.status == "fail").count();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&checks).map_err(|e| fail(exit::CONFIG)(e.into()))?
+        );
+    } else {
+        if let Some(p) = &project {
+            println!("jib doctor — environment {} on {}", p.env_name, p.env.host);
+        }
+        for c in &checks {
+            let mark = match c.status.as_str() {
+                "ok" => "✔",
+                "warn" => "!",
+                _ => "✘",
+            };
+            println!("  {mark} {:<10} {}", c.name, c.detail);
+            if let Some(fix) = &c.fix {
+                println!("      fix: {fix}");
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(fail(exit::REMOTE)(anyhow::anyhow!(
+            "{failed} check(s) failed; see the fixes above"
+        )));
+    }
+    Ok(())
+}
+
+/// git, ssh and deploy.toml on this machine.
+fn local_checks(cli: &Cli) -> Vec<Check> {
+    let mut out = Vec::new();
+    let start = cli
+        .dir
+        .clone()
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_default();
+    match crate::git::Repo::discover(&start) {
+        Ok(repo) => {
+            let branch = repo
+                .current_branch()
+                .unwrap_or_else(|_| "(detached)".into());
+            out.push(Check::ok(
+                "git",
+                format!(
+                    "{} on {branch}",
+                    repo.workdir()
+                        .map(|d| d.display().to_string())
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        Err(e) => {
+            out.push(Check::fail(
+                "git",
+                format!("{e:#}"),
+                "run jib inside your project's git checkout (or pass -C <dir>)",
+            ));
+            return out;
+        }
+    }
+    match std::process::Command::new("ssh").arg("-V").output() {
+        Ok(o) => out.push(Check::ok(
+            "ssh",
+            String::from_utf8_lossy(&o.stderr).trim().to_string(),
+        )),
+        Err(_) => out.push(Check::fail(
+            "ssh",
+            "no ssh client on PATH",
+            "install OpenSSH (Debian: apt-get install openssh-client)",
+        )),
+    }
+    match Project::open(cli) {
+        Ok(p) => out.push(Check::ok(
+            "config",
+            format!(
+                "{} defines {}",
+                p.dir.join(crate::config::FILE_NAME).display(),
+                p.config.env.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        )),
+        Err(f) => out.push(Check::fail(
+            "config",
+            format!("{:#}", f.error),
+            "fix deploy.toml as the message says (deploy.toml.example documents every key)",
+        )),
+    }
+    out
+}
+
+/// Reaching the host, the agent's version, then the server's own checklist.
+async fn remote_checks(p: &Project) -> Vec<Check> {
+    let mut out = Vec::new();
+    let t = Instant::now();
+    let remote = match p.connect().await {
+        Ok(r) => r,
+        Err(f) => {
+            out.push(Check::fail(
+                "connect",
+                format!("{:#}", f.error),
+                format!(
+                    "make `ssh {}` work without a password prompt (keys, agent, known_hosts)",
+                    p.env.host
+                ),
+            ));
+            return out;
+        }
+    };
+    out.push(Check::ok(
+        "connect",
+        format!(
+            "{} in {}",
+            p.env.host,
+            super::ui::format_ms(t.elapsed().as_millis() as u64)
+        ),
+    ));
+    let req = Request::Doctor {
+        server: p.server.clone(),
+        python: p.config.app.python.clone(),
+    };
+    match remote.call(&req, |_| {}, |_| Ok(Vec::new())).await {
+        Ok(Reply::Doctor { checks }) => out.extend(checks),
+        Ok(other) => out.push(Check::fail(
+            "agent",
+            format!("unexpected answer {other:?}"),
+            "run `jib setup` to reinstall the agent",
+        )),
+        Err(e) => out.push(Check::fail(
+            "agent",
+            e.to_string(),
+            "run `jib setup` to install the agent",
+        )),
+    }
+    remote.close().await;
+    out
+}
+
+/// Whether an app's name resolves (wildcard DNS for branches, the exact names for prod).
+fn dns_check(p: &Project) -> Check {
+    use std::net::ToSocketAddrs;
+    let name = if p.env.is_promote_target() {
+        p.server.app_host("")
+    } else {
+        format!("jib-doctor.{}", p.server.domain)
+    };
+    if p.env.is_local() || name.ends_with(".localhost") || name == "localhost" {
+        return Check::ok("dns", format!("{name}: local mode, no DNS needed"));
+    }
+    match (name.as_str(), 80).to_socket_addrs() {
+        Ok(addrs) => {
+            let ips: Vec<String> = addrs.map(|a| a.ip().to_string()).collect();
+            Check::ok("dns", format!("{name} → {}", ips.join(", ")))
+        }
+        Err(_) => Check::warn(
+            "dns",
+            format!("{name} does not resolve"),
+            if p.env.is_promote_target() {
+                format!("point {name} at the server")
+            } else {
+                format!(
+                    "add a wildcard record *.{} pointing at the server",
+                    p.server.domain
+                )
+            },
+        ),
+    }
+}
