@@ -669,12 +669,18 @@ where
             match serde_json::from_str::<Event>(&l) {
                 Ok(Event::Hello { version }) => {
                     let ours = version == protocol::version_line();
+                    if ours {
+                        on_event(&Event::Hello {
+                            version: version.clone(),
+                        });
+                    }
                     ex.hello = Some(version);
                     if !ours {
                         break;
                     }
                 }
                 Ok(Event::NeedObjects { have }) => {
+                    on_event(&Event::NeedObjects { have: have.clone() });
                     let sent = async {
                         let pack = objects(&have)?;
                         let w = stdin.as_mut().context("stdin closed")?;
