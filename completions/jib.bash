@@ -1066,12 +1066,16 @@ _jib() {
             return 0
             ;;
         jib__subcmd__man)
-            opts="-C -e -q -v -h --dir --env --quiet --verbose --help"
+            opts="-C -e -q -v -h --out-dir --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --out-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

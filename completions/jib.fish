@@ -75,7 +75,7 @@ complete -c jib -n "__fish_jib_using_subcommand push" -l lock-wait -d 'Seconds t
 complete -c jib -n "__fish_jib_using_subcommand push" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand push" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
 complete -c jib -n "__fish_jib_using_subcommand push" -l force -d 'Deploy even when the same commit is already live'
-complete -c jib -n "__fish_jib_using_subcommand push" -l json -d 'Print the result as JSON Print as JSON (fields documented in the README)'
+complete -c jib -n "__fish_jib_using_subcommand push" -l json -d 'Print the result as JSON'
 complete -c jib -n "__fish_jib_using_subcommand push" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand push" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand push" -s h -l help -d 'Print help'
@@ -146,13 +146,13 @@ complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jib -n "__fish_jib_using_subcommand list" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand list" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
-complete -c jib -n "__fish_jib_using_subcommand list" -l json -d 'Print as JSON (fields documented in the README)'
+complete -c jib -n "__fish_jib_using_subcommand list" -l json -d 'Print as JSON (fields documented in docs/guide.md)'
 complete -c jib -n "__fish_jib_using_subcommand list" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand list" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand list" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand status" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand status" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
-complete -c jib -n "__fish_jib_using_subcommand status" -l json -d 'Print as JSON (fields documented in the README)'
+complete -c jib -n "__fish_jib_using_subcommand status" -l json -d 'Print as JSON (fields documented in docs/guide.md)'
 complete -c jib -n "__fish_jib_using_subcommand status" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand status" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand status" -s h -l help -d 'Print help'
@@ -175,7 +175,7 @@ complete -c jib -n "__fish_jib_using_subcommand promote" -s e -l env -d 'Environ
 complete -c jib -n "__fish_jib_using_subcommand promote" -s y -l yes -d 'Do not ask for confirmation (needed without a terminal)'
 complete -c jib -n "__fish_jib_using_subcommand promote" -l allow-stale -d 'Promote even when the local branch head differs from what the branch runs'
 complete -c jib -n "__fish_jib_using_subcommand promote" -l merge -d 'Afterwards, fast-forward the local main (or master) branch to the promoted commit'
-complete -c jib -n "__fish_jib_using_subcommand promote" -l json -d 'Print the result as JSON Print as JSON (fields documented in the README)'
+complete -c jib -n "__fish_jib_using_subcommand promote" -l json -d 'Print the result as JSON'
 complete -c jib -n "__fish_jib_using_subcommand promote" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand promote" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand promote" -s h -l help -d 'Print help'
@@ -183,35 +183,36 @@ complete -c jib -n "__fish_jib_using_subcommand rollback" -l to -d 'Release id, 
 complete -c jib -n "__fish_jib_using_subcommand rollback" -l lock-wait -d 'Seconds to wait when a deploy holds the lock (0: refuse at once)' -r
 complete -c jib -n "__fish_jib_using_subcommand rollback" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand rollback" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
-complete -c jib -n "__fish_jib_using_subcommand rollback" -l json -d 'Print as JSON (fields documented in the README)'
+complete -c jib -n "__fish_jib_using_subcommand rollback" -l json -d 'Print as JSON (fields documented in docs/guide.md)'
 complete -c jib -n "__fish_jib_using_subcommand rollback" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand rollback" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand rollback" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand releases" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand releases" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
-complete -c jib -n "__fish_jib_using_subcommand releases" -l json -d 'Print as JSON (fields documented in the README)'
+complete -c jib -n "__fish_jib_using_subcommand releases" -l json -d 'Print as JSON (fields documented in docs/guide.md)'
 complete -c jib -n "__fish_jib_using_subcommand releases" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand releases" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand releases" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand audit" -s n -l lines -d 'Entries to show' -r
 complete -c jib -n "__fish_jib_using_subcommand audit" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand audit" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
-complete -c jib -n "__fish_jib_using_subcommand audit" -l json -d 'Print as JSON (fields documented in the README)'
+complete -c jib -n "__fish_jib_using_subcommand audit" -l json -d 'Print as JSON (fields documented in docs/guide.md)'
 complete -c jib -n "__fish_jib_using_subcommand audit" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand audit" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand audit" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand config" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand config" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
-complete -c jib -n "__fish_jib_using_subcommand config" -l json -d 'Print as JSON Print as JSON (fields documented in the README)'
+complete -c jib -n "__fish_jib_using_subcommand config" -l json -d 'Print as JSON'
 complete -c jib -n "__fish_jib_using_subcommand config" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand config" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand config" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand doctor" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand doctor" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
-complete -c jib -n "__fish_jib_using_subcommand doctor" -l json -d 'Print the checks as JSON Print as JSON (fields documented in the README)'
+complete -c jib -n "__fish_jib_using_subcommand doctor" -l json -d 'Print the checks as JSON'
 complete -c jib -n "__fish_jib_using_subcommand doctor" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand doctor" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand doctor" -s h -l help -d 'Print help'
+complete -c jib -n "__fish_jib_using_subcommand man" -l out-dir -d 'Write jib.1 and one page per subcommand (jib-push.1 …) into this directory instead' -r -F
 complete -c jib -n "__fish_jib_using_subcommand man" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand man" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
 complete -c jib -n "__fish_jib_using_subcommand man" -s q -l quiet -d 'Only print results and errors'

@@ -62,7 +62,7 @@ pub struct Environment {
     pub domains: Vec<String>,
     /// Name of the promotion target's app (default: the environment's name).
     pub app: Option<String>,
-    /// Environment `jib promote` takes builds from (default: the `-e` environment, `dev`).
+    /// Environment `jib promote` takes builds from (default: `-e` when given, else `dev`).
     pub promote_from: Option<String>,
     /// Local branch `jib promote --merge` fast-forwards (default: `main`, else `master`).
     pub merge_into: Option<String>,

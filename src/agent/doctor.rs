@@ -16,7 +16,11 @@ pub fn doctor(server: &ServerConfig, python: &str) -> Reply {
     if missing.is_empty() {
         checks.push(Check::ok(
             "packages",
-            "uwsgi, its python3 plugin, nginx, python3-venv",
+            if server.router == RouterKind::Nginx {
+                "uwsgi, its python3 plugin, nginx, python3-venv"
+            } else {
+                "uwsgi, its python3 plugin, python3-venv"
+            },
         ));
     } else {
         let pkgs: Vec<&str> = missing.iter().map(|m| m.package).collect();
@@ -134,7 +138,10 @@ fn nginx_check(server: &ServerConfig) -> Check {
     if cmd.len() >= 2 && cmd[cmd.len() - 2] == "-s" {
         cmd.truncate(cmd.len() - 2);
     }
-    if cmd.first().map(String::as_str) != Some("nginx") && !cmd.iter().any(|c| c.ends_with("nginx"))
+    // `systemctl reload nginx` and the like: test the configuration nginx itself reads.
+    if !cmd
+        .first()
+        .is_some_and(|c| c == "nginx" || c.ends_with("/nginx"))
     {
         cmd = vec!["nginx".into()];
     }

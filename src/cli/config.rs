@@ -86,12 +86,21 @@ pub fn redact(name: &str, value: &str) -> String {
 }
 
 pub fn run(cli: &Cli, json: bool) -> Result<(), Failure> {
-    let project = Project::open(cli)?;
-    let cfg = &project.config;
+    // Every environment unless -e names one (so a deploy.toml without `dev` works too).
+    let start = match &cli.dir {
+        Some(d) => d.clone(),
+        None => std::env::current_dir()?,
+    };
+    let dir = crate::git::Repo::discover(&start)?.workdir()?;
+    let cfg = crate::config::Config::load(&dir.join(crate::config::FILE_NAME))?;
     let names: Vec<String> = match &cli.env {
-        Some(e) => vec![e.clone()],
+        Some(e) => {
+            cfg.environment(e)?;
+            vec![e.clone()]
+        }
         None => cfg.env.keys().cloned().collect(),
     };
+    let cfg = &cfg;
     let mut env = BTreeMap::new();
     for name in names {
         let p = Project::open_env(cli, &name)?;
@@ -133,7 +142,7 @@ pub fn run(cli: &Cli, json: bool) -> Result<(), Failure> {
     }
     let view = Effective {
         app: AppView {
-            name: cfg.project_name(&project.dir),
+            name: cfg.project_name(&dir),
             wsgi: cfg.app.wsgi.clone(),
             requirements: cfg.app.requirements.clone(),
             python: cfg.app.python.clone(),
@@ -149,7 +158,7 @@ pub fn run(cli: &Cli, json: bool) -> Result<(), Failure> {
     } else {
         format!(
             "# effective configuration of {} (defaults filled in, secrets redacted)\n{}",
-            project.dir.join(crate::config::FILE_NAME).display(),
+            dir.join(crate::config::FILE_NAME).display(),
             toml::to_string(&view).map_err(|e| fail(exit::CONFIG)(e.into()))?
         )
     };

@@ -211,7 +211,10 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Result<(), Failure> {
         Some(if local {
             "localhost".into()
         } else {
-            format!("dev.{}", host.rsplit('@').next().unwrap_or(&host))
+            // The server's own name: branches then live at <branch>.<server name>.
+            let h = host.rsplit('@').next().unwrap_or(&host);
+            let h = h.trim_start_matches("ssh://");
+            h.split(':').next().unwrap_or(h).to_string()
         }),
     )?;
     let wsgi = ask(

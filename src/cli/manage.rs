@@ -165,7 +165,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                         serde_json::to_string(&apps).map_err(|e| fail(exit::REMOTE)(e.into()))?
                     );
                 } else if apps.is_empty() {
-                    eprintln!(
+                    super::ui::note!(
                         "nothing is deployed in {} yet: jib push <branch>",
                         project.env_name
                     );
@@ -228,7 +228,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                     .interact()
                     .map_err(|e| fail(exit::CONFIG)(e.into()))?;
                 if !ok {
-                    eprintln!("nothing destroyed");
+                    super::ui::note!("nothing destroyed");
                     return Ok(());
                 }
             }

@@ -84,7 +84,6 @@ pub enum Command {
         #[arg(long, default_value_t = 120, value_name = "SECS")]
         lock_wait: u64,
         /// Print the result as JSON
-        /// Print as JSON (fields documented in the README)
         #[arg(long)]
         json: bool,
     },
@@ -138,14 +137,14 @@ pub enum Command {
     },
     /// Every branch deployed in the environment
     List {
-        /// Print as JSON (fields documented in the README)
+        /// Print as JSON (fields documented in docs/guide.md)
         #[arg(long)]
         json: bool,
     },
     /// One branch in detail, with its releases
     Status {
         branch: Option<String>,
-        /// Print as JSON (fields documented in the README)
+        /// Print as JSON (fields documented in docs/guide.md)
         #[arg(long)]
         json: bool,
     },
@@ -181,7 +180,6 @@ pub enum Command {
         #[arg(long, default_value_t = 120, value_name = "SECS")]
         lock_wait: u64,
         /// Print the result as JSON
-        /// Print as JSON (fields documented in the README)
         #[arg(long)]
         json: bool,
     },
@@ -195,7 +193,7 @@ pub enum Command {
         /// Seconds to wait when a deploy holds the lock (0: refuse at once)
         #[arg(long, default_value_t = 120, value_name = "SECS")]
         lock_wait: u64,
-        /// Print as JSON (fields documented in the README)
+        /// Print as JSON (fields documented in docs/guide.md)
         #[arg(long)]
         json: bool,
     },
@@ -203,7 +201,7 @@ pub enum Command {
     Releases {
         /// `prod` (an environment with `domains`) or a branch
         target: Option<String>,
-        /// Print as JSON (fields documented in the README)
+        /// Print as JSON (fields documented in docs/guide.md)
         #[arg(long)]
         json: bool,
     },
@@ -215,26 +213,28 @@ pub enum Command {
         /// Entries to show
         #[arg(short = 'n', long, default_value_t = 50)]
         lines: usize,
-        /// Print as JSON (fields documented in the README)
+        /// Print as JSON (fields documented in docs/guide.md)
         #[arg(long)]
         json: bool,
     },
     /// Print the configuration jib acts on: defaults filled in, paths resolved, secrets redacted
     Config {
         /// Print as JSON
-        /// Print as JSON (fields documented in the README)
         #[arg(long)]
         json: bool,
     },
     /// Check everything from this machine to the server: git, ssh, deploy.toml, the agent, emperor, router, nginx, sockets, disk, Python, DNS
     Doctor {
         /// Print the checks as JSON
-        /// Print as JSON (fields documented in the README)
         #[arg(long)]
         json: bool,
     },
     /// Print the man page (roff): jib man > /usr/local/share/man/man1/jib.1
-    Man,
+    Man {
+        /// Write jib.1 and one page per subcommand (jib-push.1 …) into this directory instead
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
     /// Print shell completions
     Completions {
         #[arg(value_enum)]
@@ -286,9 +286,19 @@ pub fn main() -> i32 {
             clap_complete::generate(*shell, &mut Cli::command(), "jib", &mut buf);
             print_raw(&buf)
         }
-        Command::Man => {
+        Command::Man { out_dir: Some(dir) } => clap_mangen::generate_to(Cli::command(), dir)
+            .map_err(|e| {
+                fail(exit::USAGE)(anyhow::anyhow!(
+                    "cannot write man pages to {}: {e}",
+                    dir.display()
+                ))
+            }),
+        Command::Man { out_dir: None } => {
             let mut buf = Vec::new();
-            clap_mangen::Man::new(Cli::command())
+            // Built as `--out-dir` builds it, so both give the same jib.1.
+            let mut cmd = Cli::command().disable_help_subcommand(true);
+            cmd.build();
+            clap_mangen::Man::new(cmd)
                 .render(&mut buf)
                 .map_err(|e| fail(exit::USAGE)(e.into()))
                 .and_then(|()| print_raw(&buf))

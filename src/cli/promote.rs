@@ -93,10 +93,12 @@ async fn promote(cli: &Cli, o: &Options<'_>) -> Result<(), Failure> {
     let t0 = Instant::now();
     let first = Project::open(cli)?;
     let (to_name, to_env) = first.config.promote_target(o.to)?;
+    // deploy.toml's promote_from, else an explicit -e, else dev.
     let from_name = to_env
         .promote_from
         .clone()
-        .unwrap_or_else(|| cli.env().to_string());
+        .or_else(|| cli.env.clone().filter(|e| *e != to_name))
+        .unwrap_or_else(|| "dev".into());
     if from_name == to_name {
         return Err(fail(exit::USAGE)(anyhow!(
             "cannot promote from {to_name} to itself: name the source with -e <env> (or promote_from in deploy.toml)"
@@ -185,7 +187,7 @@ async fn promote(cli: &Cli, o: &Options<'_>) -> Result<(), Failure> {
             .interact()
             .map_err(|e| fail(exit::USAGE)(e.into()))?;
         if !ok {
-            eprintln!("nothing promoted");
+            super::ui::note!("nothing promoted");
             return Ok(());
         }
     }
@@ -394,7 +396,7 @@ async fn audit(cli: &Cli, env: Option<&str>, lines: usize, json: bool) -> Result
         return Ok(());
     }
     if entries.is_empty() {
-        eprintln!("nothing recorded in {} yet", project.env_name);
+        super::ui::note!("nothing recorded in {} yet", project.env_name);
     }
     for e in &entries {
         let from = e
