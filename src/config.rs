@@ -17,6 +17,12 @@ pub struct Config {
     pub app: App,
     #[serde(default)]
     pub env: BTreeMap<String, Environment>,
+    /// Processes that run beside the web app (Celery workers…): name → command.
+    #[serde(default)]
+    pub processes: BTreeMap<String, String>,
+    /// Scheduled commands: cron schedule (5 fields, or 6 with seconds first) → command.
+    #[serde(default)]
+    pub cron: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -45,6 +51,13 @@ pub struct App {
     /// Environment variables every app of every environment gets.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Command run in each new release's environment before traffic switches to it
+    /// (`python manage.py migrate --noinput`); a failure aborts the deploy.
+    pub release: Option<String>,
+    /// Static files nginx serves from the current release without entering Python:
+    /// URL prefix → directory in the repository (`"/static/" = "staticfiles"`).
+    #[serde(default, rename = "static")]
+    pub static_files: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -77,6 +90,10 @@ pub struct Environment {
     pub listen: Option<String>,
     /// When the agent runs as root: the user apps (and `jib exec`/`shell`) run as.
     pub run_as: Option<String>,
+    /// The MongoDB server apps of this environment use; each app gets its own database.
+    pub mongo: Option<Mongo>,
+    /// A (wildcard) certificate: nginx serves HTTPS and redirects HTTP to it.
+    pub tls: Option<Tls>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -92,6 +109,51 @@ pub struct Nginx {
     /// Group nginx workers run as; sockets are made accessible to it.
     #[serde(default = "default_nginx_group")]
     pub group: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mongo {
+    /// `mongodb://host:port` (options allowed; no database path).
+    pub url: String,
+    /// Branch apps get the database `<prefix>_<app>`.
+    pub prefix: Option<String>,
+    /// A promotion target's one database (default `<prefix>_<app>`).
+    pub database: Option<String>,
+    /// Variable the app reads the URL from.
+    #[serde(default = "default_mongo_url_var")]
+    pub url_var: String,
+    /// Variable the app reads the database name from.
+    #[serde(default = "default_mongo_db_var")]
+    pub db_var: String,
+    /// Shell `jib mongo` opens on the server (`mongosh`, or the legacy `mongo`).
+    #[serde(default = "default_mongo_shell")]
+    pub shell: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Certificate (chain) file on the server, e.g. a wildcard `*.dev.example.com`.
+    pub cert: PathBuf,
+    /// Its private key on the server.
+    pub key: PathBuf,
+    /// What nginx listens on for HTTPS.
+    #[serde(default = "default_tls_listen")]
+    pub listen: String,
+}
+
+fn default_mongo_url_var() -> String {
+    "MONGO_URL".into()
+}
+fn default_mongo_db_var() -> String {
+    "MONGO_DB".into()
+}
+fn default_mongo_shell() -> String {
+    "mongosh".into()
+}
+fn default_tls_listen() -> String {
+    "443".into()
 }
 
 fn default_python() -> String {
@@ -219,7 +281,46 @@ impl Config {
                 );
             }
         }
+        for (name, cmd) in self.processes.iter().chain(&self.cron) {
+            if cmd.trim().is_empty() {
+                bail!("[processes]/[cron] {name:?} has an empty command");
+            }
+        }
+        for sched in self.cron.keys() {
+            let n = sched.split_whitespace().count();
+            if n != 5 && n != 6 {
+                bail!(
+                    "cron schedule {sched:?} has {n} fields: use 5 (min hour day month weekday) or 6 (seconds first)"
+                );
+            }
+        }
+        for (name, _) in &self.processes {
+            if !crate::slug::is_app_name(name) {
+                bail!("process name {name:?}: use lowercase letters, digits and '-'");
+            }
+        }
+        for (prefix, dir) in &self.app.static_files {
+            if !prefix.starts_with('/') || !prefix.ends_with('/') || prefix.contains(['"', ' ', '\'', ';', '{', '}', '$']) {
+                bail!("app.static: {prefix:?} must be a URL prefix like \"/static/\"");
+            }
+            if dir.starts_with('/') || dir.split('/').any(|p| p == "..") || dir.contains(['"', ' ', '\'', ';', '{', '}', '$']) {
+                bail!("app.static: {dir:?} must be a directory inside the repository, like \"staticfiles\"");
+            }
+        }
         for (name, env) in &self.env {
+            if let Some(m) = &env.mongo {
+                if !m.url.starts_with("mongodb://") && !m.url.starts_with("mongodb+srv://") {
+                    bail!("env.{name}.mongo.url = {:?} must start with mongodb://", m.url);
+                }
+                if m.prefix.is_none() && m.database.is_none() {
+                    bail!("env.{name}.mongo needs prefix = \"myshop\" (databases <prefix>_<app>) or database = \"myshop_prod\"");
+                }
+                for v in [&m.url_var, &m.db_var] {
+                    if !valid_env_name(v) {
+                        bail!("env.{name}.mongo: {v:?} is not a valid variable name");
+                    }
+                }
+            }
             match (&env.domain, env.domains.is_empty()) {
                 (Some(_), false) => bail!(
                     "env.{name} sets both domain (branches at <branch>.<domain>) and domains (one promoted app): keep one"
@@ -267,11 +368,19 @@ impl Config {
         })
     }
 
-    /// What the agent needs to build and run apps.
-    pub fn build_spec(&self, env: &Environment) -> BuildSpec {
+    /// What the agent needs to build and run `app` in environment `env_name`.
+    pub fn build_spec(&self, env_name: &str, env: &Environment, app: &str) -> BuildSpec {
         let mut vars = self.app.env.clone();
+        vars.insert("JIB_ENV".into(), env_name.to_string());
+        if let Some(m) = &env.mongo {
+            vars.insert(m.url_var.clone(), m.url.clone());
+            vars.insert(m.db_var.clone(), m.database_for(app));
+        }
         vars.extend(env.env.clone());
         BuildSpec {
+            release: self.app.release.clone(),
+            processes: self.processes.clone(),
+            cron: self.cron.clone(),
             entry: self.app.wsgi.clone(),
             requirements: self.app.requirements.clone(),
             python: self.app.python.clone(),
@@ -382,6 +491,36 @@ pub fn did_you_mean<'a>(bad: &str, known: &[&'a str]) -> Option<&'a str> {
         .map(|(_, k)| k)
 }
 
+impl Mongo {
+    /// The database of `app`: the configured name, else `<prefix>_<app>` (`-` → `_`).
+    pub fn database_for(&self, app: &str) -> String {
+        if let Some(d) = &self.database {
+            return d.clone();
+        }
+        let app = app.replace('-', "_");
+        match &self.prefix {
+            Some(p) => format!("{p}_{app}"),
+            None => app,
+        }
+    }
+
+    /// The URL with the database as its path: what a shell connects to.
+    pub fn url_for(&self, app: &str) -> String {
+        let db = self.database_for(app);
+        let (base, query) = match self.url.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (self.url.as_str(), String::new()),
+        };
+        // mongodb://host:port[/] — replace whatever path there is.
+        let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+        let host_end = base[scheme_end..]
+            .find('/')
+            .map(|i| i + scheme_end)
+            .unwrap_or(base.len());
+        format!("{}/{db}{query}", &base[..host_end])
+    }
+}
+
 /// Letters, digits and `_`, not starting with a digit.
 pub fn valid_env_name(k: &str) -> bool {
     !k.is_empty()
@@ -488,6 +627,14 @@ impl Environment {
             nginx_group: group,
             processes: app.processes.max(1),
             run_as: self.run_as.clone(),
+            static_files: app.static_files.clone(),
+            tls: self.tls.as_ref().map(|t| crate::protocol::TlsConfig {
+                cert: t.cert.clone(),
+                key: t.key.clone(),
+                listen: t.listen.clone(),
+            }),
+            app: self.is_promote_target().then(|| self.promoted_app(name)),
+            supervise: false,
         })
     }
 }
@@ -495,6 +642,15 @@ impl Environment {
 /// The URL an app is served at.
 pub fn app_url(app: &str, server: &ServerConfig) -> String {
     let host = server.app_host(app);
+    if let Some(tls) = &server.tls {
+        let port = tls.listen.split_whitespace().next().unwrap_or("443");
+        let port = port.rsplit(':').next().unwrap_or("443");
+        return if port == "443" {
+            format!("https://{host}")
+        } else {
+            format!("https://{host}:{port}")
+        };
+    }
     let port = server.listen.rsplit(':').next().unwrap_or("80");
     if port == "80" {
         format!("http://{host}")
@@ -599,7 +755,7 @@ domain = "dev.example.com"
         assert_eq!(name, "prod");
         let s = prod.server_config("prod", &c.app, || "/x".into()).unwrap();
         assert_eq!(app_url("prod", &s), "http://www.example.com");
-        assert_eq!(c.build_spec(prod).keep_releases, 10);
+        assert_eq!(c.build_spec("prod", prod, "prod").keep_releases, 10);
     }
 
     #[test]

@@ -59,12 +59,35 @@ pub fn template(server: &ServerConfig, layout: &Layout) -> String {
          die-on-term = true\n\
          vacuum = true\n\
          buffer-size = 32768\n\
-         {user}",
+         {user}{supervisor}",
         version = crate::protocol::VERSION,
         processes = server.processes.max(2),
         sockets = sockets.display(),
         shim = layout.shim().display(),
+        // [processes] and [cron]: one supervisor per app, living and dying with its vassal.
+        supervisor = if server.supervise {
+            format!(
+                "attach-daemon2 = cmd=/usr/bin/python3 {} %d,stopsignal=15\n",
+                layout.supervisor().display()
+            )
+        } else {
+            String::new()
+        },
     )
+}
+
+/// The Python version (`3.11`) uWSGI's `python3` plugin embeds: Debian links
+/// `python3_plugin.so` to `python311_plugin.so`. `None` when it cannot be told.
+pub fn embedded_python() -> Option<String> {
+    ["/usr/lib/uwsgi/plugins", "/usr/local/lib/uwsgi/plugins"]
+        .iter()
+        .find_map(|d| std::fs::canonicalize(Path::new(d).join("python3_plugin.so")).ok())
+        .and_then(|p| {
+            let name = p.file_name()?.to_str()?.to_string();
+            let digits = name.strip_prefix("python3")?.strip_suffix("_plugin.so")?;
+            (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| format!("3.{digits}"))
+        })
 }
 
 /// `uwsgi --emperor '<root>/*/*.ini'` as the agent runs it.
@@ -125,6 +148,11 @@ pub enum Reload {
 /// Reloads one app so its workers load the release `current` points at now.
 pub fn reload(app: &AppLayout, server: &ServerConfig) -> Result<Reload> {
     prepare_dirs(app, server)?;
+    if server.supervise {
+        // The supervisor restarts [processes] when this file's mtime moves.
+        let _ = crate::identity::open_for_writing(&app.dir.join("run/restart"), false)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+    }
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     // The FIFO sits in a directory the app's user owns: no symlinks, and it must be a FIFO.

@@ -30,6 +30,10 @@ impl Layout {
     pub fn template(&self) -> PathBuf {
         self.state().join("template.ini")
     }
+    /// Runs an app's `[processes]` and `[cron]` (a uWSGI attached daemon of its vassal).
+    pub fn supervisor(&self) -> PathBuf {
+        self.state().join("jib_procs.py")
+    }
     pub fn shim(&self) -> PathBuf {
         self.state().join("jib_wsgi.py")
     }

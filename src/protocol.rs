@@ -52,6 +52,25 @@ pub struct ServerConfig {
     /// `<app>.<domain>`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
+    /// URL prefix → directory in the release that nginx serves itself.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub static_files: BTreeMap<String, String>,
+    /// HTTPS in nginx (HTTP then redirects to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// A promotion target's one app (static files are served from its directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// Apps run `[processes]`/`[cron]`: the template attaches jib's process supervisor.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub supervise: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub listen: String,
 }
 
 impl ServerConfig {
@@ -77,6 +96,15 @@ pub struct BuildSpec {
     pub health_path: String,
     pub health_timeout_secs: u64,
     pub keep_releases: usize,
+    /// Run in the new release before traffic switches; non-zero aborts the deploy.
+    #[serde(default)]
+    pub release: Option<String>,
+    /// Name → command, run beside the web app by the supervisor.
+    #[serde(default)]
+    pub processes: BTreeMap<String, String>,
+    /// Schedule → command.
+    #[serde(default)]
+    pub cron: BTreeMap<String, String>,
 }
 
 /// What the CLI writes as the first line of the agent's stdin. The agent answers
@@ -117,6 +145,9 @@ pub enum Request {
         lines: usize,
         follow: bool,
         deploy: bool,
+        /// A `[processes]` entry's log (`cron` for the cron log) instead of the app's.
+        #[serde(default)]
+        process: Option<String>,
     },
     /// Read or change the app's own environment (`env.json`, 0600).
     Env {
@@ -125,8 +156,14 @@ pub enum Request {
         op: EnvOp,
         restart: bool,
     },
-    /// Stop the app and remove its releases, routing and environment.
-    Destroy { server: ServerConfig, app: String },
+    /// Stop the app and remove its releases, routing and environment (and its database, when
+    /// `drop_db` names it).
+    Destroy {
+        server: ServerConfig,
+        app: String,
+        #[serde(default)]
+        drop_db: Option<DropDb>,
+    },
     /// Run a command in the app's environment. Unlike other verbs, the agent then *becomes* the
     /// command: its stdin, stdout, stderr and exit status are the command's. The hello goes to
     /// stderr. With a terminal the request travels hex-encoded in argv (`exec --request <hex>`)
@@ -169,6 +206,19 @@ pub enum ExecCommand {
     PythonShell,
     /// A login shell.
     LoginShell,
+    /// The database shell on the app's database; `eval` runs one script and exits.
+    Mongo {
+        shell: String,
+        url: String,
+        eval: Option<String>,
+    },
+}
+
+/// The database `jib destroy --drop-db` drops, and the shell that drops it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropDb {
+    pub shell: String,
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,7 +256,7 @@ impl Request {
             Request::Promote(p) => Some((&p.server, &p.app)),
             Request::Rollback { server, app, .. }
             | Request::Restart { server, app }
-            | Request::Destroy { server, app } => Some((server, app)),
+            | Request::Destroy { server, app, .. } => Some((server, app)),
             Request::Env {
                 server,
                 app,
@@ -486,6 +536,9 @@ pub struct AppStatus {
     pub workers: usize,
     /// Resident memory of the app's processes.
     pub rss_bytes: u64,
+    /// `[processes]` beside the web app: name → `running` (pid) or `down`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub processes: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

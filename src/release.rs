@@ -34,6 +34,12 @@ pub struct ReleaseMeta {
     /// For promoted releases: `<env>/<app>@<release>` they were copied from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_from: Option<String>,
+    /// `[processes]` the supervisor runs from this release.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub processes: BTreeMap<String, String>,
+    /// `[cron]` entries the supervisor runs from this release.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cron: BTreeMap<String, String>,
 }
 
 fn default_health_path() -> String {

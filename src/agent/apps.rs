@@ -124,6 +124,7 @@ pub fn status_of(server: &ServerConfig, layout: &Layout, name: &str) -> AppStatu
         last_deploy_failed: last_failed,
         workers: workers.len(),
         rss_bytes: rss,
+        processes: procs_of(&app),
     }
 }
 
@@ -207,10 +208,35 @@ pub fn logs(
     lines: usize,
     follow: bool,
     deploy: bool,
+    process: Option<&str>,
     em: &Emitter,
 ) -> Result<Reply, RemoteError> {
     let (_, app) = find_app(server, name, "logs")?;
-    let path = if deploy { app.deploy_log() } else { app.log() };
+    let path = match process {
+        Some("cron") => app.dir.join("log/cron.log"),
+        Some(p) if crate::slug::is_app_name(p) => app.dir.join(format!("log/proc-{p}.log")),
+        Some(p) => {
+            return Err(RemoteError::new("logs", format!("{p:?} is not a process name"))
+                .hint("name a [processes] entry of deploy.toml, or `cron`"));
+        }
+        None if deploy => app.deploy_log(),
+        None => app.log(),
+    };
+    if process.is_some() && !path.exists() && !follow {
+        let known = procs_of(&app);
+        return Err(RemoteError::new(
+            "logs",
+            format!("{name} has no log for {:?} yet", process.unwrap_or_default()),
+        )
+        .hint(if known.is_empty() {
+            "it runs no [processes]; add them to deploy.toml, then `jib setup` and push".to_string()
+        } else {
+            format!(
+                "its processes: {}",
+                known.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        }));
+    }
     for l in crate::venv::tail(&path, lines) {
         em.send(&Event::Log { line: l });
     }
@@ -385,7 +411,66 @@ fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-pub fn destroy(server: &ServerConfig, name: &str, em: &Emitter) -> Result<Reply, RemoteError> {
+/// The app's `[processes]` as its supervisor last recorded them: name → `running (pid N)` or
+/// `down`.
+pub fn procs_of(app: &AppLayout) -> BTreeMap<String, String> {
+    let Ok(bytes) = std::fs::read(app.dir.join("run/procs.json")) else {
+        return BTreeMap::new();
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return BTreeMap::new();
+    };
+    v["processes"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(name, p)| {
+                    let state = match p["pid"].as_i64() {
+                        Some(pid) if Path::new(&format!("/proc/{pid}")).exists() => {
+                            format!("running (pid {pid})")
+                        }
+                        _ => "down".to_string(),
+                    };
+                    (name.clone(), state)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Drops the app's database with the configured shell, as the app's user.
+fn drop_database(
+    server: &ServerConfig,
+    drop: &crate::protocol::DropDb,
+) -> Result<(), RemoteError> {
+    let err = |m: String| RemoteError::new("drop database", m);
+    let mut cmd = std::process::Command::new(&drop.shell);
+    cmd.arg(&drop.url)
+        .args(["--quiet", "--eval", "db.dropDatabase()"])
+        .stdin(std::process::Stdio::null());
+    let who = crate::identity::app_user(server.run_as.as_deref()).map_err(|e| err(format!("{e:#}")))?;
+    crate::identity::run_as(&mut cmd, who.as_ref());
+    let out = cmd.output().map_err(|e| {
+        err(format!("cannot run {}: {e}", drop.shell))
+            .hint("install mongosh on the server (npm install -g mongosh), or set mongo.shell")
+    })?;
+    if !out.status.success() {
+        return Err(err(format!(
+            "{} exited with {}: {}",
+            drop.shell,
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+pub fn destroy(
+    server: &ServerConfig,
+    name: &str,
+    drop_db: Option<&crate::protocol::DropDb>,
+    em: &Emitter,
+) -> Result<Reply, RemoteError> {
     let (layout, app) = find_app(server, name, "destroy")?;
     let lock_path = layout.locks().join(format!("{name}.lock"));
     let me = crate::protocol::LockHolder {
@@ -417,6 +502,12 @@ pub fn destroy(server: &ServerConfig, name: &str, em: &Emitter) -> Result<Reply,
         }
         Ok(((), None))
     })?;
+    if let Some(d) = drop_db {
+        em.step("drop database", || {
+            drop_database(server, d)?;
+            Ok(((), Some(d.url.rsplit('/').next().unwrap_or("").to_string())))
+        })?;
+    }
     let freed = em.step("remove", || {
         let mut freed = dir_size(&app.dir);
         std::fs::remove_dir_all(&app.dir).map_err(|e| {

@@ -164,6 +164,8 @@ pub fn deploy(
         created: release::utc_now(),
         by: req.by.clone(),
         state: "pending".into(),
+        processes: req.spec.processes.clone(),
+        cron: req.spec.cron.clone(),
         promoted_from: None,
     };
     Activation {
@@ -290,6 +292,25 @@ pub(super) fn build_venv(
             &app.dir.join("log/venv.log"),
             who.as_ref(),
         )?;
+        // The workers run inside uWSGI's embedded Python: a venv of another version would
+        // import but break at the first compiled extension. Say so now, never fall back.
+        let minor = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+        if let Some(embedded) = emperor::embedded_python()
+            && !v.python_version.is_empty()
+            && minor(&v.python_version) != embedded
+        {
+            return Err(RemoteError::new(
+                "python",
+                format!(
+                    "app.python gives Python {} but uWSGI's python3 plugin embeds Python {embedded}",
+                    v.python_version
+                ),
+            )
+            .hint(format!(
+                "set python = \"{embedded}\" in deploy.toml, or install a uWSGI python plugin built for {}",
+                minor(&v.python_version)
+            )));
+        }
         let detail = if reused {
             format!("reused {}", &v.hash[..12])
         } else {
@@ -338,6 +359,17 @@ impl Activation<'_> {
             let mut e = fail(meta, e);
             e.previous_serving = previous.is_some();
             return Err(e);
+        }
+
+        if let Some(cmd) = &self.spec.release {
+            if let Err(e) = em.step("release step", || {
+                run_release_step(self.server, app, meta, venv, cmd)?;
+                Ok(((), Some(cmd.clone())))
+            }) {
+                let mut e = fail(meta, e);
+                e.previous_serving = previous.is_some();
+                return Err(e);
+            }
         }
 
         let restore_timeout = Duration::from_secs(self.spec.health_timeout_secs.max(10));
@@ -400,6 +432,66 @@ impl Activation<'_> {
         }
         Ok(())
     }
+}
+
+/// `[app] release`: the command runs in the new release (its code, venv, environment, as the
+/// app's user) before any traffic reaches it; its output goes to `log/release.log`.
+fn run_release_step(
+    server: &ServerConfig,
+    app: &AppLayout,
+    meta: &ReleaseMeta,
+    venv: &venv::Venv,
+    cmd: &str,
+) -> Result<(), RemoteError> {
+    let err = |m: String| RemoteError::new("release step", m);
+    let log = app.dir.join("log/release.log");
+    let mut logf = crate::identity::open_for_writing(&log, true)
+        .map_err(|e| err(format!("{}: {e}", log.display())))?;
+    let _ = std::io::Write::write_all(
+        &mut logf,
+        format!("[jib] {} release {}: {cmd}\n", release::utc_now(), meta.id).as_bytes(),
+    );
+    let src = app.release(&meta.id).join("src");
+    let who =
+        crate::identity::app_user(server.run_as.as_deref()).map_err(|e| err(format!("{e:#}")))?;
+    // Build steps write into the release (collectstatic, compiled assets): it is the app's.
+    crate::identity::hand_over_tree(&src, who.as_ref())
+        .map_err(|e| err(format!("cannot hand {} to the app's user: {e:#}", src.display())))?;
+    let mut c = Command::new("/bin/sh");
+    c.arg("-c")
+        .arg(cmd)
+        .current_dir(&src)
+        .env_clear()
+        .envs(super::exec::app_environment(app, meta, &venv.dir))
+        .env("JIB_RELEASE_STEP", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(logf.try_clone().map_err(|e| err(e.to_string()))?)
+        .stderr(logf);
+    crate::identity::run_as(&mut c, who.as_ref());
+    let mut child = c
+        .spawn()
+        .map_err(|e| err(format!("cannot run /bin/sh: {e}")))?;
+    let limit = Duration::from_secs(30 * 60);
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if start.elapsed() > limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(err(format!("`{cmd}` ran longer than 30 minutes"))
+                    .log_tail(venv::tail(&log, 15)));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(err(e.to_string())),
+        }
+    };
+    if status.success() {
+        return Ok(());
+    }
+    Err(err(format!("`{cmd}` exited with {status}"))
+        .hint("fix it and push again; the previous release keeps serving (`jib logs <branch> --deploy` has the whole run)")
+        .log_tail(venv::tail(&log, 15)))
 }
 
 /// A deploy that died between switching `current` and its verdict (agent killed, machine

@@ -227,6 +227,13 @@ fn prepare(app: &AppLayout, command: &ExecCommand) -> Result<Prepared, RemoteErr
             vec![venv_dir.join("bin/ipython").display().to_string()]
         }
         ExecCommand::PythonShell => vec![python],
+        ExecCommand::Mongo { shell, url, eval } => {
+            let mut argv = vec![shell.clone(), url.clone(), "--quiet".into()];
+            if let Some(js) = eval {
+                argv.extend(["--eval".into(), js.clone()]);
+            }
+            argv
+        }
         ExecCommand::LoginShell => {
             let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/bash".into());
             vec![shell, "-l".into()]

@@ -278,14 +278,19 @@ pub fn run_verb(verb: &str) -> Result<i32> {
             lines,
             follow,
             deploy,
-        } => apps::logs(&server, &app, lines, follow, deploy, &em),
+            process,
+        } => apps::logs(&server, &app, lines, follow, deploy, process.as_deref(), &em),
         Request::Env {
             server,
             app,
             op,
             restart,
         } => apps::env(&server, &app, op, restart, &em),
-        Request::Destroy { server, app } => apps::destroy(&server, &app, &em),
+        Request::Destroy {
+            server,
+            app,
+            drop_db,
+        } => apps::destroy(&server, &app, drop_db.as_ref(), &em),
         Request::Exec { .. } => Err(RemoteError::new(
             "exec",
             "exec is its own verb: `jib-agent exec`",

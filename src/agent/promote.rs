@@ -181,6 +181,8 @@ pub fn promote(
         created: release::utc_now(),
         by: req.by.clone(),
         state: "pending".into(),
+        processes: req.spec.processes.clone(),
+        cron: req.spec.cron.clone(),
         promoted_from: Some(from),
     };
     Activation {

@@ -105,7 +105,7 @@ pub fn run(cli: &Cli, json: bool) -> Result<(), Failure> {
     for name in names {
         let p = Project::open_env(cli, &name)?;
         let s = &p.server;
-        let spec = cfg.build_spec(&p.env);
+        let spec = cfg.build_spec(&name, &p.env, "<branch>");
         let promoted = p.env.is_promote_target();
         env.insert(
             name.clone(),

@@ -38,6 +38,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
         | Command::Logs { branch, .. }
         | Command::Restart { branch }
         | Command::Status { branch, .. }
+        | Command::Mongo { branch, .. }
         | Command::Open { branch } => branch.as_deref(),
         _ => None,
     };
@@ -64,6 +65,21 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             )
             .await
         }
+        Command::Mongo { branch: _, eval } => {
+            let Some(m) = &project.env.mongo else {
+                return Err(fail(exit::CONFIG)(anyhow!(
+                    "{} has no MongoDB: add [env.{}.mongo] with url and prefix to deploy.toml",
+                    project.env_name,
+                    project.env_name
+                )));
+            };
+            let cmd = ExecCommand::Mongo {
+                shell: m.shell.clone(),
+                url: m.url_for(&target_app),
+                eval: eval.clone(),
+            };
+            exec(&project, &target_app, cmd, eval.is_none()).await
+        }
         Command::Shell { branch: _, bash } => {
             let app = target_app.clone();
             let cmd = if *bash {
@@ -78,6 +94,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             follow,
             lines,
             deploy,
+            process,
         } => {
             let app = target_app.clone();
             let req = Request::Logs {
@@ -86,6 +103,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                 lines: *lines,
                 follow: *follow,
                 deploy: *deploy,
+                process: process.clone(),
             };
             let r = call(&project, req, true).await;
             r.map(|_| ())
@@ -205,6 +223,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             branch: _,
             yes,
             force,
+            drop_db,
         } => {
             let app = target_app.clone();
             if (project.env.is_promote_target() || project.env_name == "prod") && !force {
@@ -232,19 +251,56 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                     return Ok(());
                 }
             }
+            // The database outlives the app unless asked for, with its own confirmation.
+            let drop = match (drop_db, &project.env.mongo) {
+                (false, _) => None,
+                (true, None) => {
+                    return Err(fail(exit::CONFIG)(anyhow!(
+                        "--drop-db: {} has no [env.{}.mongo] in deploy.toml",
+                        project.env_name,
+                        project.env_name
+                    )));
+                }
+                (true, Some(m)) => {
+                    let db = m.database_for(&app);
+                    if !yes {
+                        let ok = dialoguer::Confirm::new()
+                            .with_prompt(format!(
+                                "Also drop the database {db} (all its data, for good)?"
+                            ))
+                            .default(false)
+                            .interact()
+                            .map_err(|e| fail(exit::USAGE)(e.into()))?;
+                        if !ok {
+                            super::ui::note!("nothing destroyed");
+                            return Ok(());
+                        }
+                    }
+                    Some(crate::protocol::DropDb {
+                        shell: m.shell.clone(),
+                        url: m.url_for(&app),
+                    })
+                }
+            };
             let r = call(
                 &project,
                 Request::Destroy {
                     server,
                     app: app.clone(),
+                    drop_db: drop.clone(),
                 },
                 false,
             )
             .await;
             if let Reply::Destroy { freed_bytes, .. } = r? {
                 super::ui::note!(
-                    "✔ {app} destroyed ({:.1} MB freed)",
-                    freed_bytes as f64 / 1e6
+                    "✔ {app} destroyed ({:.1} MB freed{})",
+                    freed_bytes as f64 / 1e6,
+                    if drop.is_some() {
+                        ", database dropped"
+                    } else {
+                        "; its database is kept (--drop-db drops it)"
+                    }
                 );
             }
             Ok(())

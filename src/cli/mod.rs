@@ -115,8 +115,11 @@ pub enum Command {
         #[arg(short = 'n', long, default_value_t = 100)]
         lines: usize,
         /// The log of the deploys instead
-        #[arg(long)]
+        #[arg(long, conflicts_with = "process")]
         deploy: bool,
+        /// The log of a [processes] entry (or `cron`) instead
+        #[arg(long, value_name = "NAME")]
+        process: Option<String>,
     },
     /// Graceful reload of one branch (no request dropped; other branches untouched)
     Restart { branch: Option<String> },
@@ -157,6 +160,16 @@ pub enum Command {
         /// Allow destroying in the prod environment
         #[arg(long)]
         force: bool,
+        /// Also drop the app's MongoDB database (asks again unless --yes)
+        #[arg(long)]
+        drop_db: bool,
+    },
+    /// MongoDB shell on a branch's own database, on the server (mongosh); --eval runs one script
+    Mongo {
+        branch: Option<String>,
+        /// Run this script and print its output instead of an interactive shell
+        #[arg(long, value_name = "JS")]
+        eval: Option<String>,
     },
     /// Print a branch's URL (and open it in a browser when there is a display)
     Open { branch: Option<String> },
@@ -314,6 +327,7 @@ pub fn main() -> i32 {
         | Command::List { .. }
         | Command::Status { .. }
         | Command::Destroy { .. }
+        | Command::Mongo { .. }
         | Command::Open { .. } => runtime().and_then(|rt| rt.block_on(manage::run(&cli))),
         Command::Promote { .. }
         | Command::Rollback { .. }
@@ -388,7 +402,9 @@ impl Project {
         let config = Config::load(&dir.join(crate::config::FILE_NAME))?;
         let env = config.environment(env_name)?.clone();
         let project = config.project_name(&dir);
-        let server = env.server_config(env_name, &config.app, || local_root(&project, env_name))?;
+        let mut server =
+            env.server_config(env_name, &config.app, || local_root(&project, env_name))?;
+        server.supervise = !config.processes.is_empty() || !config.cron.is_empty();
         Ok(Project {
             repo,
             dir,

@@ -196,7 +196,7 @@ async fn promote(cli: &Cli, o: &Options<'_>) -> Result<(), Failure> {
     let req = Request::Promote(Box::new(PromoteRequest {
         server: target.server.clone(),
         app: prod_app.clone(),
-        spec: target.config.build_spec(&target.env),
+        spec: target.config.build_spec(&to_name, &target.env, &prod_app),
         from_env: from_name.clone(),
         artifact: art.clone(),
         same_host: source.env.host == target.env.host,
