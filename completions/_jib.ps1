@@ -44,6 +44,7 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Every branch deployed in the environment')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'One branch in detail, with its releases')
             [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Stop a branch and remove its releases, venvs no one else uses, env and routing')
+            [CompletionResult]::new('mongo', 'mongo', [CompletionResultType]::ParameterValue, 'MongoDB shell on a branch''s own database, on the server (mongosh); --eval runs one script')
             [CompletionResult]::new('open', 'open', [CompletionResultType]::ParameterValue, 'Print a branch''s URL (and open it in a browser when there is a display)')
             [CompletionResult]::new('promote', 'promote', [CompletionResultType]::ParameterValue, 'Ship the exact build a branch runs (code and packages) to prod, with zero downtime')
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Switch back to the previous good release (of prod, or of a branch)')
@@ -141,6 +142,7 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
         'jib;logs' {
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Lines to show first')
             [CompletionResult]::new('--lines', '--lines', [CompletionResultType]::ParameterName, 'Lines to show first')
+            [CompletionResult]::new('--process', '--process', [CompletionResultType]::ParameterName, 'The log of a [processes] entry (or `cron`) instead')
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
@@ -292,6 +294,21 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask for confirmation')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask for confirmation')
             [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Allow destroying in the prod environment')
+            [CompletionResult]::new('--drop-db', '--drop-db', [CompletionResultType]::ParameterName, 'Also drop the app''s MongoDB database (asks again unless --yes)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'jib;mongo' {
+            [CompletionResult]::new('--eval', '--eval', [CompletionResultType]::ParameterName, 'Run this script and print its output instead of an interactive shell')
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
@@ -446,6 +463,7 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Every branch deployed in the environment')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'One branch in detail, with its releases')
             [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Stop a branch and remove its releases, venvs no one else uses, env and routing')
+            [CompletionResult]::new('mongo', 'mongo', [CompletionResultType]::ParameterValue, 'MongoDB shell on a branch''s own database, on the server (mongosh); --eval runs one script')
             [CompletionResult]::new('open', 'open', [CompletionResultType]::ParameterValue, 'Print a branch''s URL (and open it in a browser when there is a display)')
             [CompletionResult]::new('promote', 'promote', [CompletionResultType]::ParameterValue, 'Ship the exact build a branch runs (code and packages) to prod, with zero downtime')
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Switch back to the previous good release (of prod, or of a branch)')
@@ -501,6 +519,9 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             break
         }
         'jib;help;destroy' {
+            break
+        }
+        'jib;help;mongo' {
             break
         }
         'jib;help;open' {

@@ -52,6 +52,9 @@ _jib() {
             jib,man)
                 cmd="jib__subcmd__man"
                 ;;
+            jib,mongo)
+                cmd="jib__subcmd__mongo"
+                ;;
             jib,open)
                 cmd="jib__subcmd__open"
                 ;;
@@ -139,6 +142,9 @@ _jib() {
             jib__subcmd__help,man)
                 cmd="jib__subcmd__help__subcmd__man"
                 ;;
+            jib__subcmd__help,mongo)
+                cmd="jib__subcmd__help__subcmd__mongo"
+                ;;
             jib__subcmd__help,open)
                 cmd="jib__subcmd__help__subcmd__open"
                 ;;
@@ -182,7 +188,7 @@ _jib() {
 
     case "${cmd}" in
         jib)
-            opts="-C -e -q -v -h -V --dir --env --quiet --verbose --help --version init setup push exec shell logs restart env list status destroy open promote rollback releases audit config doctor man completions help"
+            opts="-C -e -q -v -h -V --dir --env --quiet --verbose --help --version init setup push exec shell logs restart env list status destroy mongo open promote rollback releases audit config doctor man completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -310,7 +316,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__destroy)
-            opts="-y -C -e -q -v -h --yes --force --dir --env --quiet --verbose --help"
+            opts="-y -C -e -q -v -h --yes --force --drop-db --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -590,7 +596,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__help)
-            opts="init setup push exec shell logs restart env list status destroy open promote rollback releases audit config doctor man completions help"
+            opts="init setup push exec shell logs restart env list status destroy mongo open promote rollback releases audit config doctor man completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -800,6 +806,20 @@ _jib() {
             return 0
             ;;
         jib__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jib__subcmd__help__subcmd__mongo)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1028,7 +1048,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__logs)
-            opts="-f -n -C -e -q -v -h --follow --lines --deploy --dir --env --quiet --verbose --help"
+            opts="-f -n -C -e -q -v -h --follow --lines --deploy --process --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1039,6 +1059,10 @@ _jib() {
                     return 0
                     ;;
                 -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --process)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1073,6 +1097,40 @@ _jib() {
             fi
             case "${prev}" in
                 --out-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jib__subcmd__mongo)
+            opts="-C -e -q -v -h --eval --dir --env --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --eval)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

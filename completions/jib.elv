@@ -41,6 +41,7 @@ set edit:completion:arg-completer[jib] = {|@words|
             cand list 'Every branch deployed in the environment'
             cand status 'One branch in detail, with its releases'
             cand destroy 'Stop a branch and remove its releases, venvs no one else uses, env and routing'
+            cand mongo 'MongoDB shell on a branch''s own database, on the server (mongosh); --eval runs one script'
             cand open 'Print a branch''s URL (and open it in a browser when there is a display)'
             cand promote 'Ship the exact build a branch runs (code and packages) to prod, with zero downtime'
             cand rollback 'Switch back to the previous good release (of prod, or of a branch)'
@@ -132,6 +133,7 @@ set edit:completion:arg-completer[jib] = {|@words|
         &'jib;logs'= {
             cand -n 'Lines to show first'
             cand --lines 'Lines to show first'
+            cand --process 'The log of a [processes] entry (or `cron`) instead'
             cand -C 'Run as if jib was started in this directory'
             cand --dir 'Run as if jib was started in this directory'
             cand -e 'Environment from deploy.toml to act on [default: dev]'
@@ -270,6 +272,20 @@ set edit:completion:arg-completer[jib] = {|@words|
             cand -y 'Do not ask for confirmation'
             cand --yes 'Do not ask for confirmation'
             cand --force 'Allow destroying in the prod environment'
+            cand --drop-db 'Also drop the app''s MongoDB database (asks again unless --yes)'
+            cand -q 'Only print results and errors'
+            cand --quiet 'Only print results and errors'
+            cand -v 'Also show the connection, the agent''s version and each remote step''s timing'
+            cand --verbose 'Also show the connection, the agent''s version and each remote step''s timing'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'jib;mongo'= {
+            cand --eval 'Run this script and print its output instead of an interactive shell'
+            cand -C 'Run as if jib was started in this directory'
+            cand --dir 'Run as if jib was started in this directory'
+            cand -e 'Environment from deploy.toml to act on [default: dev]'
+            cand --env 'Environment from deploy.toml to act on [default: dev]'
             cand -q 'Only print results and errors'
             cand --quiet 'Only print results and errors'
             cand -v 'Also show the connection, the agent''s version and each remote step''s timing'
@@ -414,6 +430,7 @@ set edit:completion:arg-completer[jib] = {|@words|
             cand list 'Every branch deployed in the environment'
             cand status 'One branch in detail, with its releases'
             cand destroy 'Stop a branch and remove its releases, venvs no one else uses, env and routing'
+            cand mongo 'MongoDB shell on a branch''s own database, on the server (mongosh); --eval runs one script'
             cand open 'Print a branch''s URL (and open it in a browser when there is a display)'
             cand promote 'Ship the exact build a branch runs (code and packages) to prod, with zero downtime'
             cand rollback 'Switch back to the previous good release (of prod, or of a branch)'
@@ -455,6 +472,8 @@ set edit:completion:arg-completer[jib] = {|@words|
         &'jib;help;status'= {
         }
         &'jib;help;destroy'= {
+        }
+        &'jib;help;mongo'= {
         }
         &'jib;help;open'= {
         }

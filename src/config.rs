@@ -294,26 +294,39 @@ impl Config {
                 );
             }
         }
-        for (name, _) in &self.processes {
+        for name in self.processes.keys() {
             if !crate::slug::is_app_name(name) {
                 bail!("process name {name:?}: use lowercase letters, digits and '-'");
             }
         }
         for (prefix, dir) in &self.app.static_files {
-            if !prefix.starts_with('/') || !prefix.ends_with('/') || prefix.contains(['"', ' ', '\'', ';', '{', '}', '$']) {
+            if !prefix.starts_with('/')
+                || !prefix.ends_with('/')
+                || prefix.contains(['"', ' ', '\'', ';', '{', '}', '$'])
+            {
                 bail!("app.static: {prefix:?} must be a URL prefix like \"/static/\"");
             }
-            if dir.starts_with('/') || dir.split('/').any(|p| p == "..") || dir.contains(['"', ' ', '\'', ';', '{', '}', '$']) {
-                bail!("app.static: {dir:?} must be a directory inside the repository, like \"staticfiles\"");
+            if dir.starts_with('/')
+                || dir.split('/').any(|p| p == "..")
+                || dir.contains(['"', ' ', '\'', ';', '{', '}', '$'])
+            {
+                bail!(
+                    "app.static: {dir:?} must be a directory inside the repository, like \"staticfiles\""
+                );
             }
         }
         for (name, env) in &self.env {
             if let Some(m) = &env.mongo {
                 if !m.url.starts_with("mongodb://") && !m.url.starts_with("mongodb+srv://") {
-                    bail!("env.{name}.mongo.url = {:?} must start with mongodb://", m.url);
+                    bail!(
+                        "env.{name}.mongo.url = {:?} must start with mongodb://",
+                        m.url
+                    );
                 }
                 if m.prefix.is_none() && m.database.is_none() {
-                    bail!("env.{name}.mongo needs prefix = \"myshop\" (databases <prefix>_<app>) or database = \"myshop_prod\"");
+                    bail!(
+                        "env.{name}.mongo needs prefix = \"myshop\" (databases <prefix>_<app>) or database = \"myshop_prod\""
+                    );
                 }
                 for v in [&m.url_var, &m.db_var] {
                     if !valid_env_name(v) {

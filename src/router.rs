@@ -248,12 +248,18 @@ mod site_tests {
     #[test]
     fn static_prefixes_are_served_from_the_current_release() {
         let site = nginx_site(&server(), &Layout::new("/srv/apps"));
-        assert!(site.contains("~^(?<a>[a-z0-9-]+)\\.dev\\.example\\.com$ $a;"), "{site}");
+        assert!(
+            site.contains("~^(?<a>[a-z0-9-]+)\\.dev\\.example\\.com$ $a;"),
+            "{site}"
+        );
         assert!(
             site.contains("location ~ ^/static/(?<jib_static>.*)$ {"),
             "{site}"
         );
-        assert!(site.contains("/current/src/staticfiles/$jib_static;"), "{site}");
+        assert!(
+            site.contains("/current/src/staticfiles/$jib_static;"),
+            "{site}"
+        );
         assert!(site.contains("expires 1h;"), "{site}");
         let mut prod = server();
         prod.names = vec!["www.example.com".into()];
@@ -265,8 +271,14 @@ mod site_tests {
         });
         let site = nginx_site(&prod, &Layout::new("/srv/apps"));
         assert!(!site.contains("map $host"), "{site}");
-        assert!(site.contains("alias /srv/apps/prod/current/src/staticfiles/$jib_static;"), "{site}");
-        assert!(site.contains("return 301 https://$host$request_uri;"), "{site}");
+        assert!(
+            site.contains("alias /srv/apps/prod/current/src/staticfiles/$jib_static;"),
+            "{site}"
+        );
+        assert!(
+            site.contains("return 301 https://$host$request_uri;"),
+            "{site}"
+        );
         assert!(site.contains("listen 443 ssl;"), "{site}");
         println!("{site}");
     }

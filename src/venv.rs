@@ -35,7 +35,17 @@ pub struct Python {
 
 /// Finds the interpreter `spec` names: an absolute path, or `3.11` → `python3.11` on PATH.
 pub fn find_python(spec: &str) -> Result<Python, RemoteError> {
-    let path = if spec.starts_with('/') {
+    // The Python uWSGI embeds is the one whose packages the workers can load: environment
+    // markers (`python_full_version < "3.11.3"`) select different dependencies even between
+    // patch releases. For `3` or that version, take the system interpreter it links to, not
+    // whatever `python3` a PATH (pyenv, conda) puts first.
+    let embedded = crate::emperor::embedded_python()
+        .filter(|e| spec == "3" || spec == e.as_str())
+        .map(|e| PathBuf::from(format!("/usr/bin/python{e}")))
+        .filter(|p| p.exists());
+    let path = if let Some(p) = embedded {
+        p
+    } else if spec.starts_with('/') {
         PathBuf::from(spec)
     } else {
         let name = format!("python{spec}");

@@ -144,7 +144,10 @@ fn release_step_static_files_and_jib_variables() {
     assert!(raw_get(w.port, &w.host("main"), "/assets/site.css").ends_with("blue }\n"));
 
     // A Python that is not there is named, with what to install.
-    w.write("deploy.toml", &toml.replace("health_timeout", "python = \"3.99\"\nhealth_timeout"));
+    w.write(
+        "deploy.toml",
+        &toml.replace("health_timeout", "python = \"3.99\"\nhealth_timeout"),
+    );
     w.commit("python 3.99");
     let out = w.jib(&["push"]);
     let t = text(&out);
@@ -229,7 +232,12 @@ fn each_branch_has_its_own_database_and_a_shell_into_it() {
     assert!(out.status.success(), "{t}");
     assert!(t.contains("name: 'ann'") && t.contains("age: 10"), "{t}");
     let out = w.jib(&["mongo", "main", "--eval", "db.users.countDocuments()"]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "{}",
+        text(&out)
+    );
     // A failing script's status comes back.
     let out = w.jib(&["mongo", "feature", "--eval", "throw new Error('boom')"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -320,7 +328,15 @@ fn celery_workers_and_cron_run_beside_the_app() {
 
     // A task queued by a web request runs in this branch's worker.
     let mark = marks.join("one");
-    assert_eq!(w.get("main", &format!("/?{}", mark.display())).1, "queued");
+    let (status, body) = w.get("main", &format!("/?{}", mark.display()));
+    assert_eq!(
+        body,
+        "queued",
+        "{status}\n{}\n{}\n{}",
+        text(&w.jib(&["logs", "main", "-n", "40"])),
+        std::fs::read_to_string(w.root.join("main/log/proc-supervisor.log")).unwrap_or_default(),
+        std::fs::read_to_string(w.root.join("main/log/proc-worker.log")).unwrap_or_default()
+    );
     wait_for("the worker never ran the task", 30, || mark.exists());
     assert_eq!(std::fs::read_to_string(&mark).unwrap(), "main");
 
@@ -354,7 +370,9 @@ fn celery_workers_and_cron_run_beside_the_app() {
     assert!(!Path::new(&format!("/proc/{first}")).exists());
     let mark = marks.join("two");
     w.get("main", &format!("/?{}", mark.display()));
-    wait_for("the restarted worker never ran the task", 30, || mark.exists());
+    wait_for("the restarted worker never ran the task", 30, || {
+        mark.exists()
+    });
 
     // Destroy stops them.
     w.jib_ok(&["destroy", "main", "--yes"]);
@@ -369,7 +387,9 @@ fn https_with_a_wildcard_certificate() {
     let certs = w.tmp.path().join("certs");
     std::fs::create_dir_all(&certs).unwrap();
     let st = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
         .args(["-subj", &format!("/CN=*.{DOMAIN}")])
         .args(["-addext", &format!("subjectAltName=DNS:*.{DOMAIN}")])
         .arg("-keyout")

@@ -216,8 +216,10 @@ pub fn logs(
         Some("cron") => app.dir.join("log/cron.log"),
         Some(p) if crate::slug::is_app_name(p) => app.dir.join(format!("log/proc-{p}.log")),
         Some(p) => {
-            return Err(RemoteError::new("logs", format!("{p:?} is not a process name"))
-                .hint("name a [processes] entry of deploy.toml, or `cron`"));
+            return Err(
+                RemoteError::new("logs", format!("{p:?} is not a process name"))
+                    .hint("name a [processes] entry of deploy.toml, or `cron`"),
+            );
         }
         None if deploy => app.deploy_log(),
         None => app.log(),
@@ -226,7 +228,10 @@ pub fn logs(
         let known = procs_of(&app);
         return Err(RemoteError::new(
             "logs",
-            format!("{name} has no log for {:?} yet", process.unwrap_or_default()),
+            format!(
+                "{name} has no log for {:?} yet",
+                process.unwrap_or_default()
+            ),
         )
         .hint(if known.is_empty() {
             "it runs no [processes]; add them to deploy.toml, then `jib setup` and push".to_string()
@@ -439,16 +444,14 @@ pub fn procs_of(app: &AppLayout) -> BTreeMap<String, String> {
 }
 
 /// Drops the app's database with the configured shell, as the app's user.
-fn drop_database(
-    server: &ServerConfig,
-    drop: &crate::protocol::DropDb,
-) -> Result<(), RemoteError> {
+fn drop_database(server: &ServerConfig, drop: &crate::protocol::DropDb) -> Result<(), RemoteError> {
     let err = |m: String| RemoteError::new("drop database", m);
     let mut cmd = std::process::Command::new(&drop.shell);
     cmd.arg(&drop.url)
         .args(["--quiet", "--eval", "db.dropDatabase()"])
         .stdin(std::process::Stdio::null());
-    let who = crate::identity::app_user(server.run_as.as_deref()).map_err(|e| err(format!("{e:#}")))?;
+    let who =
+        crate::identity::app_user(server.run_as.as_deref()).map_err(|e| err(format!("{e:#}")))?;
     crate::identity::run_as(&mut cmd, who.as_ref());
     let out = cmd.output().map_err(|e| {
         err(format!("cannot run {}: {e}", drop.shell))

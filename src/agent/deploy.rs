@@ -361,15 +361,15 @@ impl Activation<'_> {
             return Err(e);
         }
 
-        if let Some(cmd) = &self.spec.release {
-            if let Err(e) = em.step("release step", || {
+        if let Some(cmd) = &self.spec.release
+            && let Err(e) = em.step("release step", || {
                 run_release_step(self.server, app, meta, venv, cmd)?;
                 Ok(((), Some(cmd.clone())))
-            }) {
-                let mut e = fail(meta, e);
-                e.previous_serving = previous.is_some();
-                return Err(e);
-            }
+            })
+        {
+            let mut e = fail(meta, e);
+            e.previous_serving = previous.is_some();
+            return Err(e);
         }
 
         let restore_timeout = Duration::from_secs(self.spec.health_timeout_secs.max(10));
@@ -455,8 +455,12 @@ fn run_release_step(
     let who =
         crate::identity::app_user(server.run_as.as_deref()).map_err(|e| err(format!("{e:#}")))?;
     // Build steps write into the release (collectstatic, compiled assets): it is the app's.
-    crate::identity::hand_over_tree(&src, who.as_ref())
-        .map_err(|e| err(format!("cannot hand {} to the app's user: {e:#}", src.display())))?;
+    crate::identity::hand_over_tree(&src, who.as_ref()).map_err(|e| {
+        err(format!(
+            "cannot hand {} to the app's user: {e:#}",
+            src.display()
+        ))
+    })?;
     let mut c = Command::new("/bin/sh");
     c.arg("-c")
         .arg(cmd)

@@ -279,7 +279,15 @@ pub fn run_verb(verb: &str) -> Result<i32> {
             follow,
             deploy,
             process,
-        } => apps::logs(&server, &app, lines, follow, deploy, process.as_deref(), &em),
+        } => apps::logs(
+            &server,
+            &app,
+            lines,
+            follow,
+            deploy,
+            process.as_deref(),
+            &em,
+        ),
         Request::Env {
             server,
             app,

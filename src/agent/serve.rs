@@ -62,7 +62,10 @@ fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
     std::fs::create_dir_all(layout.sockets())?;
     std::fs::create_dir_all(layout.app_sockets())?;
     write_if_changed(&layout.shim(), include_bytes!("../assets/jib_wsgi.py"))?;
-    write_if_changed(&layout.supervisor(), include_bytes!("../assets/jib_procs.py"))?;
+    write_if_changed(
+        &layout.supervisor(),
+        include_bytes!("../assets/jib_procs.py"),
+    )?;
     if write_if_changed(
         &layout.template(),
         emperor::template(server, layout).as_bytes(),

@@ -270,7 +270,7 @@ class Supervisor:
                 self.append(p.log, "[jib] %s %s; restarting in %d s" % (p.name, describe(status), p.delay))
                 p.popen, p.started = None, None
                 p.next_start, p.delay = now + p.delay, min(p.delay * 2, BACKOFF_MAX)
-            if now >= p.next_start:
+            if now + 0.5 >= p.next_start:  # ticks are ~1 s apart: don't lose one to jitter
                 p.starts += 1
                 p.popen = self.spawn(p.command, p.log, "[jib] starting %s (release %s): %s"
                                      % (p.name, self.release, p.command))

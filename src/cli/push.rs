@@ -68,7 +68,9 @@ pub async fn run(
         app: app.clone(),
         branch: branch.clone(),
         commit: commit.to_string(),
-        spec: project.config.build_spec(&project.env_name, &project.env, &app),
+        spec: project
+            .config
+            .build_spec(&project.env_name, &project.env, &app),
         by: project.repo.identity(),
         lock_wait_secs: lock_wait,
         force,
