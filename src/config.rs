@@ -772,6 +772,43 @@ domain = "dev.example.com"
     }
 
     #[test]
+    fn each_app_gets_its_own_database() {
+        let m = Mongo {
+            url: "mongodb://db.internal:27017/?replicaSet=rs0".into(),
+            prefix: Some("shop".into()),
+            database: None,
+            url_var: default_mongo_url_var(),
+            db_var: default_mongo_db_var(),
+            shell: default_mongo_shell(),
+        };
+        assert_eq!(m.database_for("feature-login"), "shop_feature_login");
+        assert_eq!(
+            m.url_for("feature-login"),
+            "mongodb://db.internal:27017/shop_feature_login?replicaSet=rs0"
+        );
+        let prod = Mongo {
+            database: Some("shop_prod".into()),
+            url: "mongodb://db:27017".into(),
+            ..m
+        };
+        assert_eq!(prod.url_for("prod"), "mongodb://db:27017/shop_prod");
+        let text =
+            format!("{MINIMAL}[env.dev.mongo]\nurl = \"mongodb://h:1\"\nprefix = \"shop\"\n");
+        let c = Config::parse(&text).unwrap();
+        let spec = c.build_spec("dev", c.environment("dev").unwrap(), "f");
+        assert_eq!(spec.env["MONGO_DB"], "shop_f");
+        assert_eq!(spec.env["MONGO_URL"], "mongodb://h:1");
+        assert_eq!(spec.env["JIB_ENV"], "dev");
+        let bad = text.replace("prefix = \"shop\"\n", "");
+        assert!(
+            Config::parse(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("prefix")
+        );
+    }
+
+    #[test]
     fn a_prod_environment_has_exact_names() {
         let prod = "\n[env.prod]\nhost = \"p\"\ndomains = [\"www.example.com\"]\n";
         let c = Config::parse(&format!("{MINIMAL}{prod}")).unwrap();

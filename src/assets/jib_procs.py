@@ -104,7 +104,8 @@ def killpg(popen, sig):
 
 def finish(popen):
     """SIGKILL the group (the leader too, if still there) and reap the leader."""
-    killpg(popen, signal.SIGKILL)
+    if popen.returncode is None:  # once reaped, the group id may belong to someone else
+        killpg(popen, signal.SIGKILL)
     try:
         return popen.wait(timeout=5)
     except subprocess.TimeoutExpired:
@@ -132,7 +133,10 @@ class Supervisor:
         self.cron_second = None
         self.last_state = self.last_error = None
         for d in ("log", "run"):
-            os.makedirs(self.path(d), exist_ok=True)
+            try:
+                os.makedirs(self.path(d), exist_ok=True)
+            except OSError as e:
+                sys.stderr.write("jib_procs: %s\n" % e)
 
     def path(self, *parts):
         return os.path.join(self.app_dir, *parts)
@@ -254,6 +258,8 @@ class Supervisor:
                 stderr=subprocess.STDOUT, start_new_session=True)
         except (OSError, ValueError) as e:  # ValueError: a bad name or value in the env
             self.log("cannot run %r: %s" % (command, e))
+            if out:
+                out.write("[jib] cannot run it: %s\n" % e)
             return None
         finally:
             if out:
@@ -267,7 +273,8 @@ class Supervisor:
                     continue
                 if now - p.started >= STABLE_AFTER:
                     p.delay = 1
-                self.append(p.log, "[jib] %s %s; restarting in %d s" % (p.name, describe(status), p.delay))
+                self.append(p.log, "[jib] %s %s; restarting in %d s"
+                            % (p.name, describe(status), p.delay))
                 p.popen, p.started = None, None
                 p.next_start, p.delay = now + p.delay, min(p.delay * 2, BACKOFF_MAX)
             if now + 0.5 >= p.next_start:  # ticks are ~1 s apart: don't lose one to jitter
@@ -285,7 +292,8 @@ class Supervisor:
                 status = reap(c.job)
                 if status is not None:
                     c.job, c.last_status = None, status
-                    self.append("cron.log", "[jib] %s %s: %s" % (utc(), c.schedule, describe(status)))
+                    self.append("cron.log", "[jib] %s %s: %s"
+                                % (utc(), c.schedule, describe(status)))
         second = int(now)
         # Catch up on seconds a slow tick (e.g. a restart) skipped, once per entry, but never
         # replay a long gap (clock change).

@@ -204,6 +204,12 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                 );
             } else if let Reply::Status { status, releases } = reply {
                 print_table(std::slice::from_ref(&status));
+                if !status.processes.is_empty() {
+                    println!("\nprocesses:");
+                    for (name, state) in &status.processes {
+                        println!("  {name:<16} {state}");
+                    }
+                }
                 println!("\nreleases:");
                 for r in releases {
                     println!(
