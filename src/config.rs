@@ -94,6 +94,9 @@ pub struct Environment {
     pub mongo: Option<Mongo>,
     /// A (wildcard) certificate: nginx serves HTTPS and redirects HTTP to it.
     pub tls: Option<Tls>,
+    /// Scale to zero: a branch with no request for this long (`15m`, `90s`, `2h`) stops all
+    /// its processes; the next request starts it again. Branch environments behind nginx only.
+    pub idle: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -298,6 +301,10 @@ impl Config {
             if !crate::slug::is_app_name(name) {
                 bail!("process name {name:?}: use lowercase letters, digits and '-'");
             }
+            // These name logs of their own (`jib logs --process cron|release|supervisor`).
+            if ["cron", "release", "supervisor"].contains(&name.as_str()) {
+                bail!("process name {name:?} is reserved; pick another");
+            }
         }
         for (prefix, dir) in &self.app.static_files {
             if !prefix.starts_with('/')
@@ -321,6 +328,11 @@ impl Config {
                     bail!(
                         "env.{name}.mongo.url = {:?} must start with mongodb://",
                         m.url
+                    );
+                }
+                if m.database.is_some() && !env.is_promote_target() {
+                    bail!(
+                        "env.{name}.mongo.database would give every branch the same database: use prefix (databases <prefix>_<branch>); database is for prod"
                     );
                 }
                 if m.prefix.is_none() && m.database.is_none() {
@@ -354,6 +366,25 @@ impl Config {
                 bail!(
                     "env.{name}.app = {a:?}: use lowercase letters, digits and '-' (it names a directory and a process)"
                 );
+            }
+            if env.tls.is_some() && env.is_local() && env.nginx.is_none() {
+                bail!(
+                    "env.{name}.tls needs nginx in front (local mode's HTTP router serves plain HTTP); add [env.{name}.nginx] or remove tls"
+                );
+            }
+            if let Some(idle) = &env.idle {
+                let secs = parse_duration(idle).with_context(|| format!("env.{name}.idle"))?;
+                if secs < 1 {
+                    bail!("env.{name}.idle must be at least 1s");
+                }
+                if env.is_promote_target() {
+                    bail!("env.{name}.idle: a promotion target (prod) never sleeps; remove idle");
+                }
+                if env.is_local() && env.nginx.is_none() {
+                    bail!(
+                        "env.{name}.idle needs nginx in front (local mode's HTTP router cannot wake apps); add [env.{name}.nginx] or remove idle"
+                    );
+                }
             }
             if env.keep_releases == Some(0) {
                 bail!("env.{name}.keep_releases must be at least 1");
@@ -534,6 +565,24 @@ impl Mongo {
     }
 }
 
+/// `90s`, `15m`, `2h`, `14d` (or plain seconds) as seconds.
+pub fn parse_duration(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{text:?} is not a duration like 90s, 15m, 2h or 14d"))?;
+    let mult = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        "w" => 7 * 86400,
+        _ => bail!("{text:?} is not a duration like 90s, 15m, 2h or 14d"),
+    };
+    Ok(n * mult)
+}
+
 /// Letters, digits and `_`, not starting with a digit.
 pub fn valid_env_name(k: &str) -> bool {
     !k.is_empty()
@@ -647,6 +696,7 @@ impl Environment {
                 listen: t.listen.clone(),
             }),
             app: self.is_promote_target().then(|| self.promoted_app(name)),
+            idle_secs: self.idle.as_deref().and_then(|d| parse_duration(d).ok()),
             supervise: false,
         })
     }

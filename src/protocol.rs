@@ -61,6 +61,10 @@ pub struct ServerConfig {
     /// A promotion target's one app (static files are served from its directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
+    /// Scale to zero: apps stop after this many idle seconds and start on the next request
+    /// (emperor on-demand sockets, nginx passing straight to them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_secs: Option<u64>,
     /// Apps run `[processes]`/`[cron]`: the template attaches jib's process supervisor.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub supervise: bool,
@@ -529,7 +533,8 @@ pub struct AppStatus {
     /// RFC 3339, UTC.
     pub deployed_at: String,
     pub deployed_by: String,
-    /// `running`, `starting`, `failed` (its processes keep dying) or `stopped`.
+    /// `running`, `sleeping` (scaled to zero; the next request wakes it), `starting`,
+    /// `failed` (its processes keep dying) or `stopped`.
     pub state: String,
     /// True when the newest deploy attempt failed (the previous release kept serving).
     pub last_deploy_failed: bool,
@@ -539,6 +544,9 @@ pub struct AppStatus {
     /// `[processes]` beside the web app: name → `running` (pid) or `down`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub processes: BTreeMap<String, String>,
+    /// RFC 3339, UTC: when the app last answered a request (its log's last write).
+    #[serde(default)]
+    pub last_request: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

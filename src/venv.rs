@@ -51,7 +51,7 @@ pub fn find_python(spec: &str) -> Result<Python, RemoteError> {
         let name = format!("python{spec}");
         which(&name).ok_or_else(|| {
             RemoteError::new("python", format!("{name} is not installed on this server (deploy.toml asks for python = {spec:?})"))
-                .hint(format!("install it (Debian: apt-get install {}), or set python to an interpreter that exists", if spec.starts_with('3') { "python3 python3-venv" } else { "python3" }))
+                .hint(format!("install it (Debian: apt-get install {name} {name}-venv), or set python to an interpreter that exists"))
         })?
     };
     let real = std::fs::canonicalize(&path).map_err(|e| {

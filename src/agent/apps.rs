@@ -90,6 +90,9 @@ pub fn status_of(server: &ServerConfig, layout: &Layout, name: &str) -> AppStatu
     let linked = app.ini().symlink_metadata().is_ok();
     let state = if !linked {
         "stopped"
+    } else if workers.is_empty() && server.idle_secs.is_some() {
+        // Scaled to zero: the emperor holds its socket; the next request starts it.
+        "sleeping"
     } else if workers.is_empty() {
         // Linked but no worker alive: still starting, or dying over and over.
         let started = std::fs::symlink_metadata(app.ini())
@@ -125,6 +128,16 @@ pub fn status_of(server: &ServerConfig, layout: &Layout, name: &str) -> AppStatu
         workers: workers.len(),
         rss_bytes: rss,
         processes: procs_of(&app),
+        // uWSGI logs every request: its log's mtime is the last visit (or health check).
+        last_request: std::fs::metadata(app.log())
+            .and_then(|m| m.modified())
+            .ok()
+            .map(|t| {
+                time::OffsetDateTime::from(t)
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -214,6 +227,7 @@ pub fn logs(
     let (_, app) = find_app(server, name, "logs")?;
     let path = match process {
         Some("cron") => app.dir.join("log/cron.log"),
+        Some("release") => app.dir.join("log/release.log"),
         Some(p) if crate::slug::is_app_name(p) => app.dir.join(format!("log/proc-{p}.log")),
         Some(p) => {
             return Err(

@@ -494,7 +494,7 @@ fn run_release_step(
         return Ok(());
     }
     Err(err(format!("`{cmd}` exited with {status}"))
-        .hint("fix it and push again; the previous release keeps serving (`jib logs <branch> --deploy` has the whole run)")
+        .hint("fix it and push again; the previous release keeps serving (`jib logs <branch> --process release` has the whole run)")
         .log_tail(venv::tail(&log, 15)))
 }
 

@@ -171,16 +171,24 @@ impl Supervised {
 async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
     let _ = std::fs::remove_file(layout.notfound_socket());
     let listener = tokio::net::UnixListener::bind(layout.notfound_socket())?;
+    // nginx (the sockets directory's group) connects to it directly when apps scale to zero.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            layout.notfound_socket(),
+            std::fs::Permissions::from_mode(0o660),
+        )?;
+    }
     tokio::spawn(not_found_server(listener, server.domain.clone()));
     tokio::spawn(announce_not_found(layout.clone()));
 
-    let l1 = layout.clone();
+    let (s1, l1) = (server.clone(), layout.clone());
     let (s2, l2) = (server.clone(), layout.clone());
     let mut procs = [
         Supervised {
             name: "emperor",
             child: None,
-            make: Box::new(move || emperor::command(&l1)),
+            make: Box::new(move || emperor::command(&l1, &s1)),
             failures: 0,
         },
         Supervised {

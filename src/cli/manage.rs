@@ -232,6 +232,13 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             drop_db,
         } => {
             let app = target_app.clone();
+            if *drop_db && project.env.mongo.is_none() {
+                return Err(fail(exit::CONFIG)(anyhow!(
+                    "--drop-db: {} has no [env.{}.mongo] in deploy.toml",
+                    project.env_name,
+                    project.env_name
+                )));
+            }
             if (project.env.is_promote_target() || project.env_name == "prod") && !force {
                 return Err(fail(exit::CONFIG)(anyhow!(
                     "refusing to destroy {app} in {}; pass --force if you really mean it",
@@ -302,10 +309,10 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                 super::ui::note!(
                     "✔ {app} destroyed ({:.1} MB freed{})",
                     freed_bytes as f64 / 1e6,
-                    if drop.is_some() {
-                        ", database dropped"
-                    } else {
-                        "; its database is kept (--drop-db drops it)"
+                    match (&drop, &project.env.mongo) {
+                        (Some(_), _) => ", database dropped",
+                        (None, Some(_)) => "; its database is kept (--drop-db drops it)",
+                        (None, None) => "",
                     }
                 );
             }
