@@ -191,6 +191,33 @@ impl Repo {
         Ok(())
     }
 
+    /// Whether `commit` is in `branch`'s history (`None` when either is unknown here).
+    pub fn is_merged(&self, commit: &str, branch: &str) -> Option<bool> {
+        let c = Oid::from_str(commit).ok()?;
+        self.repo.find_commit(c).ok()?;
+        let head = self.branch_head(branch).ok()?;
+        Some(head == c || self.repo.graph_descendant_of(head, c).ok()?)
+    }
+
+    /// Whether a branch of that name exists here or on any remote we track.
+    pub fn branch_exists_anywhere(&self, name: &str) -> bool {
+        if self.repo.find_branch(name, BranchType::Local).is_ok() {
+            return true;
+        }
+        self.repo
+            .branches(Some(BranchType::Remote))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|(b, _)| {
+                b.name()
+                    .ok()
+                    .flatten()
+                    .and_then(|n| n.split_once('/').map(|(_, rest)| rest == name))
+                    .unwrap_or(false)
+            })
+    }
+
     /// Who is deploying: git's user.email, else the local user and host.
     pub fn identity(&self) -> String {
         let email = self

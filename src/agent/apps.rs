@@ -539,7 +539,7 @@ pub fn destroy(
         {
             let _ = r.delete();
         }
-        freed += gc_venvs(&layout);
+        freed += gc_venvs(&layout, name);
         Ok((freed, None))
     })?;
     Ok(Reply::Destroy {
@@ -548,15 +548,35 @@ pub fn destroy(
     })
 }
 
-/// Removes venvs no release of any app uses any more; returns the bytes freed.
-pub fn gc_venvs(layout: &Layout) -> u64 {
-    // Used by a release of any app, or built in the last minutes (a deploy may not have
-    // recorded it yet).
+/// True while another app's deploy (push, promote, rollback) holds its lock.
+fn deploy_running(layout: &Layout, except: &str) -> bool {
+    std::fs::read_dir(layout.locks())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(app) = name.strip_suffix(".lock") else {
+                return false;
+            };
+            if app == except || app == "repo" || app.starts_with("venv-") {
+                return false;
+            }
+            std::fs::File::open(e.path()).is_ok_and(|f| f.try_lock_shared().is_err())
+        })
+}
+
+/// Removes venvs no release of any app uses any more; returns the bytes freed. `except` is
+/// the app whose lock the caller holds.
+pub fn gc_venvs(layout: &Layout, except: &str) -> u64 {
+    // Used by a release of any app, or just built by a deploy still running (it may not
+    // have recorded its release yet).
+    let busy = deploy_running(layout, except);
     let keep = |name: &str| {
         let recent = std::fs::metadata(layout.venvs().join(name))
             .and_then(|m| m.modified())
             .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(600));
-        recent
+        (recent && busy)
             || layout
                 .app_names()
                 .iter()

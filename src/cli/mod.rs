@@ -5,6 +5,7 @@ mod doctor;
 mod init;
 mod manage;
 mod promote;
+mod prune;
 mod push;
 mod setup;
 mod ui;
@@ -173,6 +174,27 @@ pub enum Command {
     },
     /// Print a branch's URL (and open it in a browser when there is a display)
     Open { branch: Option<String> },
+    /// Destroy branch apps that are merged, gone or unvisited (never prod), and free their disk
+    Prune {
+        /// Branches whose deployed commit is in this branch's history
+        #[arg(long, value_name = "BRANCH")]
+        merged_into: Option<String>,
+        /// Branches deleted here and on every remote
+        #[arg(long)]
+        gone: bool,
+        /// Apps with no request for this long (90m, 14d …)
+        #[arg(long, value_name = "AGE")]
+        older_than: Option<String>,
+        /// Only list what would be destroyed
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation (for cron)
+        #[arg(long, short)]
+        yes: bool,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Ship the exact build a branch runs (code and packages) to prod, with zero downtime
     Promote {
         /// Branch whose running release is promoted (default: the current one)
@@ -317,6 +339,7 @@ pub fn main() -> i32 {
                 .and_then(|()| print_raw(&buf))
         }
         Command::Config { json } => config::run(&cli, *json),
+        Command::Prune { .. } => runtime().and_then(|rt| rt.block_on(prune::run(&cli))),
         Command::Init(args) => init::run(&cli, args),
         Command::Doctor { json } => runtime().and_then(|rt| rt.block_on(doctor::run(&cli, *json))),
         Command::Exec { .. }
