@@ -46,6 +46,7 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Stop a branch and remove its releases, venvs no one else uses, env and routing')
             [CompletionResult]::new('mongo', 'mongo', [CompletionResultType]::ParameterValue, 'MongoDB shell on a branch''s own database, on the server (mongosh); --eval runs one script')
             [CompletionResult]::new('open', 'open', [CompletionResultType]::ParameterValue, 'Print a branch''s URL (and open it in a browser when there is a display)')
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Destroy branch apps that are merged, gone or unvisited (never prod), and free their disk')
             [CompletionResult]::new('promote', 'promote', [CompletionResultType]::ParameterValue, 'Ship the exact build a branch runs (code and packages) to prod, with zero downtime')
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Switch back to the previous good release (of prod, or of a branch)')
             [CompletionResult]::new('releases', 'releases', [CompletionResultType]::ParameterValue, 'Releases kept for prod or a branch: which is current, when, by whom, from which branch')
@@ -330,6 +331,26 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'jib;prune' {
+            [CompletionResult]::new('--merged-into', '--merged-into', [CompletionResultType]::ParameterName, 'Branches whose deployed commit is in this branch''s history')
+            [CompletionResult]::new('--older-than', '--older-than', [CompletionResultType]::ParameterName, 'Apps with no request for this long (90m, 14d …)')
+            [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
+            [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('--gone', '--gone', [CompletionResultType]::ParameterName, 'Branches deleted here and on every remote')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Only list what would be destroyed')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (for cron)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (for cron)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the result as JSON')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'jib;promote' {
             [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Environment to promote to (default: the one with `domains`)')
             [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'Seconds to wait when another promote or rollback holds the lock (0: refuse at once)')
@@ -465,6 +486,7 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             [CompletionResult]::new('destroy', 'destroy', [CompletionResultType]::ParameterValue, 'Stop a branch and remove its releases, venvs no one else uses, env and routing')
             [CompletionResult]::new('mongo', 'mongo', [CompletionResultType]::ParameterValue, 'MongoDB shell on a branch''s own database, on the server (mongosh); --eval runs one script')
             [CompletionResult]::new('open', 'open', [CompletionResultType]::ParameterValue, 'Print a branch''s URL (and open it in a browser when there is a display)')
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Destroy branch apps that are merged, gone or unvisited (never prod), and free their disk')
             [CompletionResult]::new('promote', 'promote', [CompletionResultType]::ParameterValue, 'Ship the exact build a branch runs (code and packages) to prod, with zero downtime')
             [CompletionResult]::new('rollback', 'rollback', [CompletionResultType]::ParameterValue, 'Switch back to the previous good release (of prod, or of a branch)')
             [CompletionResult]::new('releases', 'releases', [CompletionResultType]::ParameterValue, 'Releases kept for prod or a branch: which is current, when, by whom, from which branch')
@@ -525,6 +547,9 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
             break
         }
         'jib;help;open' {
+            break
+        }
+        'jib;help;prune' {
             break
         }
         'jib;help;promote' {

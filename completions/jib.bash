@@ -61,6 +61,9 @@ _jib() {
             jib,promote)
                 cmd="jib__subcmd__promote"
                 ;;
+            jib,prune)
+                cmd="jib__subcmd__prune"
+                ;;
             jib,push)
                 cmd="jib__subcmd__push"
                 ;;
@@ -151,6 +154,9 @@ _jib() {
             jib__subcmd__help,promote)
                 cmd="jib__subcmd__help__subcmd__promote"
                 ;;
+            jib__subcmd__help,prune)
+                cmd="jib__subcmd__help__subcmd__prune"
+                ;;
             jib__subcmd__help,push)
                 cmd="jib__subcmd__help__subcmd__push"
                 ;;
@@ -188,7 +194,7 @@ _jib() {
 
     case "${cmd}" in
         jib)
-            opts="-C -e -q -v -h -V --dir --env --quiet --verbose --help --version init setup push exec shell logs restart env list status destroy mongo open promote rollback releases audit config doctor man completions help"
+            opts="-C -e -q -v -h -V --dir --env --quiet --verbose --help --version init setup push exec shell logs restart env list status destroy mongo open prune promote rollback releases audit config doctor man completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -596,7 +602,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__help)
-            opts="init setup push exec shell logs restart env list status destroy mongo open promote rollback releases audit config doctor man completions help"
+            opts="init setup push exec shell logs restart env list status destroy mongo open prune promote rollback releases audit config doctor man completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -848,6 +854,20 @@ _jib() {
             return 0
             ;;
         jib__subcmd__help__subcmd__promote)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jib__subcmd__help__subcmd__prune)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1199,6 +1219,44 @@ _jib() {
                     return 0
                     ;;
                 --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        jib__subcmd__prune)
+            opts="-y -C -e -q -v -h --merged-into --gone --older-than --dry-run --yes --json --dir --env --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --merged-into)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --older-than)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

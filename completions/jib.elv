@@ -43,6 +43,7 @@ set edit:completion:arg-completer[jib] = {|@words|
             cand destroy 'Stop a branch and remove its releases, venvs no one else uses, env and routing'
             cand mongo 'MongoDB shell on a branch''s own database, on the server (mongosh); --eval runs one script'
             cand open 'Print a branch''s URL (and open it in a browser when there is a display)'
+            cand prune 'Destroy branch apps that are merged, gone or unvisited (never prod), and free their disk'
             cand promote 'Ship the exact build a branch runs (code and packages) to prod, with zero downtime'
             cand rollback 'Switch back to the previous good release (of prod, or of a branch)'
             cand releases 'Releases kept for prod or a branch: which is current, when, by whom, from which branch'
@@ -305,6 +306,25 @@ set edit:completion:arg-completer[jib] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'jib;prune'= {
+            cand --merged-into 'Branches whose deployed commit is in this branch''s history'
+            cand --older-than 'Apps with no request for this long (90m, 14d …)'
+            cand -C 'Run as if jib was started in this directory'
+            cand --dir 'Run as if jib was started in this directory'
+            cand -e 'Environment from deploy.toml to act on [default: dev]'
+            cand --env 'Environment from deploy.toml to act on [default: dev]'
+            cand --gone 'Branches deleted here and on every remote'
+            cand --dry-run 'Only list what would be destroyed'
+            cand -y 'Do not ask for confirmation (for cron)'
+            cand --yes 'Do not ask for confirmation (for cron)'
+            cand --json 'Print the result as JSON'
+            cand -q 'Only print results and errors'
+            cand --quiet 'Only print results and errors'
+            cand -v 'Also show the connection, the agent''s version and each remote step''s timing'
+            cand --verbose 'Also show the connection, the agent''s version and each remote step''s timing'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'jib;promote'= {
             cand --to 'Environment to promote to (default: the one with `domains`)'
             cand --lock-wait 'Seconds to wait when another promote or rollback holds the lock (0: refuse at once)'
@@ -432,6 +452,7 @@ set edit:completion:arg-completer[jib] = {|@words|
             cand destroy 'Stop a branch and remove its releases, venvs no one else uses, env and routing'
             cand mongo 'MongoDB shell on a branch''s own database, on the server (mongosh); --eval runs one script'
             cand open 'Print a branch''s URL (and open it in a browser when there is a display)'
+            cand prune 'Destroy branch apps that are merged, gone or unvisited (never prod), and free their disk'
             cand promote 'Ship the exact build a branch runs (code and packages) to prod, with zero downtime'
             cand rollback 'Switch back to the previous good release (of prod, or of a branch)'
             cand releases 'Releases kept for prod or a branch: which is current, when, by whom, from which branch'
@@ -476,6 +497,8 @@ set edit:completion:arg-completer[jib] = {|@words|
         &'jib;help;mongo'= {
         }
         &'jib;help;open'= {
+        }
+        &'jib;help;prune'= {
         }
         &'jib;help;promote'= {
         }

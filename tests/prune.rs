@@ -115,6 +115,6 @@ fn prune_selects_merged_gone_and_unvisited_branches_and_frees_their_disk() {
         &format!("{toml}\n[env.prod]\nhost = \"local\"\nroot = \"/tmp/never\"\ndomains = [\"www.example.com\"]\nlisten = \"127.0.0.1:1\"\n"),
     );
     let out = w.jib(&["-e", "prod", "prune", "--gone", "--yes"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("never touches prod"), "{}", text(&out));
 }

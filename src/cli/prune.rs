@@ -95,7 +95,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
         .map_err(fail(exit::USAGE))?;
     let project = Project::open(cli)?;
     if project.env.is_promote_target() || project.env_name == "prod" {
-        return Err(fail(exit::USAGE)(anyhow!(
+        return Err(fail(exit::CONFIG)(anyhow!(
             "jib prune never touches {}: it prunes branch environments (-e dev)",
             project.env_name
         )));

@@ -15,7 +15,7 @@ use common::*;
 const WSGI: usize = 100;
 const DJANGO: usize = 20;
 /// Long enough that waking all of them one after the other leaves them all awake at once.
-const IDLE: u64 = 45;
+const IDLE: u64 = 30;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -33,8 +33,9 @@ fn rss_mb(needle: &str) -> f64 {
         if e.file_name().to_string_lossy().parse::<u32>().is_err() {
             continue;
         }
-        let cmd = String::from_utf8_lossy(&std::fs::read(e.path().join("cmdline")).unwrap_or_default())
-            .replace('\0', " ");
+        let cmd =
+            String::from_utf8_lossy(&std::fs::read(e.path().join("cmdline")).unwrap_or_default())
+                .replace('\0', " ");
         if !cmd.contains(needle) {
             continue;
         }
@@ -55,8 +56,11 @@ fn count(needle: &str) -> usize {
         .flatten()
         .filter(|e| {
             e.file_name().to_string_lossy().parse::<u32>().is_ok()
-                && String::from_utf8_lossy(&std::fs::read(e.path().join("cmdline")).unwrap_or_default())
-                    .contains(needle)
+                && String::from_utf8_lossy(
+                    &std::fs::read(e.path().join("cmdline")).unwrap_or_default(),
+                )
+                .replace('\0', " ")
+                .contains(needle)
         })
         .count()
 }
@@ -149,7 +153,10 @@ fn main() {
 
     // Wake each one: first request to a sleeping app against a second request to it, awake.
     let (mut wake_w, mut warm_w, mut wake_d, mut warm_d) = (vec![], vec![], vec![], vec![]);
-    for (apps, wake, warm) in [(&wsgi, &mut wake_w, &mut warm_w), (&django, &mut wake_d, &mut warm_d)] {
+    for (apps, wake, warm) in [
+        (&wsgi, &mut wake_w, &mut warm_w),
+        (&django, &mut wake_d, &mut warm_d),
+    ] {
         for a in apps.iter() {
             let t = Instant::now();
             let (s, _) = w.get(a, "/");
@@ -214,7 +221,9 @@ fn main() {
     }
     let emperor_all = t.elapsed();
 
-    println!("\njib fleet benchmark — {WSGI} WSGI + {DJANGO} Django branches, one 2-core server, idle = {IDLE}s");
+    println!(
+        "\njib fleet benchmark — {WSGI} WSGI + {DJANGO} Django branches, one 2-core server, idle = {IDLE}s"
+    );
     println!(
         "deploy: {DJANGO} Django branches in {:.1} s ({:.0} ms each), {WSGI} WSGI branches in {:.1} s ({:.0} ms each)",
         django_deploy.as_secs_f64(),
@@ -231,7 +240,12 @@ fn main() {
         slept.as_secs_f64(),
         rss_awake / rss_asleep.max(1.0)
     );
-    let (mut a, mut b, mut c, mut d) = (wake_w.clone(), warm_w.clone(), wake_d.clone(), warm_d.clone());
+    let (mut a, mut b, mut c, mut d) = (
+        wake_w.clone(),
+        warm_w.clone(),
+        wake_d.clone(),
+        warm_d.clone(),
+    );
     println!(
         "wake-up, WSGI:   p50 {:.0} ms  p99 {:.0} ms   | same app awake: p50 {:.1} ms",
         ms(pct(&mut a, 0.5)),
