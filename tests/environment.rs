@@ -4,27 +4,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-/// The whole HTTP/1.0 response (status line, headers, body).
-fn raw_get(port: u16, host: &str, path: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    String::from_utf8_lossy(&buf).into_owned()
-}
 
 fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -100,17 +85,17 @@ fn release_step_static_files_and_jib_variables() {
 
     // The release step ran in the new release; nginx serves its output and the committed
     // assets itself, with cache headers.
-    let r = raw_get(w.port, &w.host("main"), "/built/version.txt");
+    let r = http_raw(w.port, &w.host("main"), "/built/version.txt");
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
     assert!(r.contains("Cache-Control: public"), "{r}");
     assert!(r.contains("Expires:"), "{r}");
     assert!(r.ends_with(&format!("built-dev-{sha}\n")), "{r}");
-    let r = raw_get(w.port, &w.host("main"), "/assets/site.css");
+    let r = http_raw(w.port, &w.host("main"), "/assets/site.css");
     assert!(r.ends_with("body { color: red }\n"), "{r}");
     // Not through Python: the app's log has no line for them.
     let log = w.jib_ok(&["logs", "main"]);
     assert!(!log.contains("/assets/site.css"), "{log}");
-    let r = raw_get(w.port, &w.host("main"), "/assets/../deploy.toml");
+    let r = http_raw(w.port, &w.host("main"), "/assets/../deploy.toml");
     assert!(!r.contains("[app]"), "{r}");
 
     // A new release switches its static files with it.
@@ -118,9 +103,9 @@ fn release_step_static_files_and_jib_variables() {
     w.commit("blue");
     w.jib_ok(&["push"]);
     let sha2 = head(&w, "HEAD");
-    assert!(raw_get(w.port, &w.host("main"), "/assets/site.css").ends_with("blue }\n"));
+    assert!(http_raw(w.port, &w.host("main"), "/assets/site.css").ends_with("blue }\n"));
     assert!(
-        raw_get(w.port, &w.host("main"), "/built/version.txt")
+        http_raw(w.port, &w.host("main"), "/built/version.txt")
             .ends_with(&format!("built-dev-{sha2}\n"))
     );
 
@@ -141,7 +126,7 @@ fn release_step_static_files_and_jib_variables() {
     assert!(t.contains("release step failed"), "{t}");
     assert!(t.contains("no database"), "{t}");
     assert!(t.contains("previous release is still serving"), "{t}");
-    assert!(raw_get(w.port, &w.host("main"), "/assets/site.css").ends_with("blue }\n"));
+    assert!(http_raw(w.port, &w.host("main"), "/assets/site.css").ends_with("blue }\n"));
 
     // A Python that is not there is named, with what to install.
     w.write(
@@ -435,7 +420,7 @@ fn https_with_a_wildcard_certificate() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "secure from main\n");
     // …and plain HTTP is redirected there.
-    let r = raw_get(w.port, &w.host("main"), "/page?x=1");
+    let r = http_raw(w.port, &w.host("main"), "/page?x=1");
     assert!(r.starts_with("HTTP/1.1 301"), "{r}");
     assert!(r.contains(&format!("Location: {url}/page?x=1")), "{r}");
     assert_eq!(w.jib_ok(&["open", "main"]).trim(), url);

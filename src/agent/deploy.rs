@@ -68,25 +68,7 @@ pub fn deploy(
     input: &mut impl std::io::BufRead,
     em: &Emitter,
 ) -> Result<Reply, RemoteError> {
-    if !crate::slug::is_app_name(&req.app) {
-        return Err(RemoteError::new(
-            "request",
-            format!("{:?} is not a valid app name", req.app),
-        ));
-    }
-    if req.commit.len() != 40 || !req.commit.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(RemoteError::new(
-            "request",
-            format!("{:?} is not a full commit id", req.commit),
-        ));
-    }
-    let commit = Oid::from_str(&req.commit)
-        .map_err(|_| RemoteError::new("request", format!("{:?} is not a commit id", req.commit)))?;
-    let layout = check_server(&req.server)?;
-    require_serve(&layout, &req.server)?;
-    let app = layout.app(&req.app);
-    std::fs::create_dir_all(app.dir.join("log")).map_err(|e| internal("prepare")(e.into()))?;
-    em.tee(&app.deploy_log());
+    let (commit, layout, app) = open_target(&req.server, &req.app, &req.commit, em)?;
 
     let repo = open_repo(&layout)?;
     receive_objects(&layout, &repo, commit, input, em)?;
@@ -188,8 +170,36 @@ pub fn deploy(
     })
 }
 
+/// Checks a deploy-like request (the app name, the full commit id, the root set up and
+/// served) and starts the app's deploy log.
+pub(super) fn open_target(
+    server: &ServerConfig,
+    app: &str,
+    commit: &str,
+    em: &Emitter,
+) -> Result<(Oid, Layout, AppLayout), RemoteError> {
+    if !crate::slug::is_app_name(app) {
+        return Err(RemoteError::new(
+            "request",
+            format!("{app:?} is not a valid app name"),
+        ));
+    }
+    let oid = Oid::from_str(commit)
+        .ok()
+        .filter(|_| commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| {
+            RemoteError::new("request", format!("{commit:?} is not a full commit id"))
+        })?;
+    let layout = check_server(server)?;
+    require_serve(&layout, server)?;
+    let dir = layout.app(app);
+    std::fs::create_dir_all(dir.dir.join("log")).map_err(|e| internal("prepare")(e.into()))?;
+    em.tee(&dir.deploy_log());
+    Ok((oid, layout, dir))
+}
+
 /// Refuses to deploy into a root whose `jib-agent serve` is not running.
-pub(super) fn require_serve(layout: &Layout, server: &ServerConfig) -> Result<(), RemoteError> {
+fn require_serve(layout: &Layout, server: &ServerConfig) -> Result<(), RemoteError> {
     if super::setup::running_serve(layout).is_none() {
         return Err(RemoteError::new(
             "setup",

@@ -4,13 +4,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use git2::Oid;
-
 use super::Emitter;
 use super::apps::find_app;
 use super::deploy::{
-    Activation, app_env, build_venv, check_server, internal, lock_app, open_repo, receive_objects,
-    recover_interrupted, require_serve, wait_live,
+    Activation, app_env, build_venv, check_server, internal, lock_app, open_repo, open_target,
+    receive_objects, recover_interrupted, wait_live,
 };
 use crate::emperor;
 use crate::health;
@@ -74,21 +72,7 @@ pub fn promote(
     em: &Emitter,
 ) -> Result<Reply, RemoteError> {
     let a = &req.artifact;
-    if !crate::slug::is_app_name(&req.app) {
-        return Err(RemoteError::new(
-            "request",
-            format!("{:?} is not a valid app name", req.app),
-        ));
-    }
-    let commit = Oid::from_str(&a.commit)
-        .ok()
-        .filter(|_| a.commit.len() == 40)
-        .ok_or_else(|| RemoteError::new("request", format!("{:?} is not a commit id", a.commit)))?;
-    let layout = check_server(&req.server)?;
-    require_serve(&layout, &req.server)?;
-    let app = layout.app(&req.app);
-    std::fs::create_dir_all(app.dir.join("log")).map_err(|e| internal("prepare")(e.into()))?;
-    em.tee(&app.deploy_log());
+    let (commit, layout, app) = open_target(&req.server, &req.app, &a.commit, em)?;
     let from = format!("{}/{}@{}", req.from_env, a.app, a.release);
 
     // Same server: the release's own files, verified to be that commit's release. Else the

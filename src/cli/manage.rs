@@ -2,7 +2,6 @@
 //! destroy, open.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 
 use anyhow::anyhow;
 
@@ -20,13 +19,7 @@ pub(super) async fn call(project: &Project, req: Request, quiet: bool) -> Result
         super::ui::format_ms(t.elapsed().as_millis() as u64)
     ));
     let mut progress = Progress::new(quiet);
-    let r = remote
-        .call(&req, |ev| progress.event(ev), |_| Ok(Vec::new()))
-        .await
-        .map_err(|e| call_failure(&remote.host, e));
-    progress.clear();
-    remote.close().await;
-    r
+    super::send(remote, &req, &mut progress, |_| Ok(Vec::new())).await
 }
 
 pub async fn run(cli: &Cli) -> Result<(), Failure> {
@@ -245,24 +238,13 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                     project.env_name
                 )));
             }
-            if !yes {
-                if !std::io::stdin().is_terminal() {
-                    return Err(fail(exit::USAGE)(anyhow!(
-                        "destroying {app} needs confirmation: run it in a terminal or pass --yes"
-                    )));
-                }
-                let ok = dialoguer::Confirm::new()
-                    .with_prompt(format!(
-                        "Destroy {app} on {} (its releases and environment)?",
-                        project.env.host
-                    ))
-                    .default(false)
-                    .interact()
-                    .map_err(|e| fail(exit::CONFIG)(e.into()))?;
-                if !ok {
-                    super::ui::note!("nothing destroyed");
-                    return Ok(());
-                }
+            let prompt = format!(
+                "Destroy {app} on {} (its releases and environment)?",
+                project.env.host
+            );
+            if !super::ui::confirm(*yes, &format!("destroying {app}"), &prompt)? {
+                super::ui::note!("nothing destroyed");
+                return Ok(());
             }
             // The database outlives the app unless asked for, with its own confirmation.
             let drop = match (drop_db, &project.env.mongo) {
@@ -276,18 +258,10 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                 }
                 (true, Some(m)) => {
                     let db = m.database_for(&app);
-                    if !yes {
-                        let ok = dialoguer::Confirm::new()
-                            .with_prompt(format!(
-                                "Also drop the database {db} (all its data, for good)?"
-                            ))
-                            .default(false)
-                            .interact()
-                            .map_err(|e| fail(exit::USAGE)(e.into()))?;
-                        if !ok {
-                            super::ui::note!("nothing destroyed");
-                            return Ok(());
-                        }
+                    let prompt = format!("Also drop the database {db} (all its data, for good)?");
+                    if !super::ui::confirm(*yes, &format!("dropping {db}"), &prompt)? {
+                        super::ui::note!("nothing destroyed");
+                        return Ok(());
                     }
                     Some(crate::protocol::DropDb {
                         shell: m.shell.clone(),

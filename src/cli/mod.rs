@@ -512,6 +512,21 @@ fn local_root(project: &str, env: &str) -> PathBuf {
     base.join("jib").join(format!("{project}-{env}"))
 }
 
+/// Sends `req` over `remote` and closes it, rendering the agent's events on `progress`; when
+/// the agent asks for objects, `objects` packs what the server lacks.
+pub async fn send(
+    remote: Remote,
+    req: &crate::protocol::Request,
+    progress: &mut ui::Progress,
+    objects: impl FnMut(&[String]) -> anyhow::Result<Vec<u8>>,
+) -> Result<crate::protocol::Reply, Failure> {
+    let reply = remote.call(req, |ev| progress.event(ev), objects).await;
+    progress.clear();
+    let host = remote.host.clone();
+    remote.close().await;
+    reply.map_err(|e| call_failure(&host, e))
+}
+
 /// Maps an agent call failure to the exit code and message it deserves.
 pub fn call_failure(host: &str, e: CallError) -> Failure {
     match e {

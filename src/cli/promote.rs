@@ -1,7 +1,6 @@
 //! `jib promote`, `jib rollback`, `jib releases`, `jib audit`: shipping what a branch runs to
 //! prod without rebuilding it, going back, and seeing what happened.
 
-use std::io::IsTerminal;
 use std::time::Instant;
 
 use anyhow::anyhow;
@@ -171,25 +170,14 @@ async fn promote(cli: &Cli, o: &Options<'_>) -> Result<(), Failure> {
     }
 
     // 3. Confirmation.
-    if !o.yes {
-        if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-            return Err(fail(exit::USAGE)(anyhow!(
-                "promoting to {to_name} needs confirmation: run it in a terminal or pass --yes"
-            )));
-        }
-        let ok = dialoguer::Confirm::new()
-            .with_prompt(format!(
-                "Promote {branch} ({}) to {to_name} at {}?",
-                short(&art.commit),
-                target.env.domains.join(", ")
-            ))
-            .default(false)
-            .interact()
-            .map_err(|e| fail(exit::USAGE)(e.into()))?;
-        if !ok {
-            super::ui::note!("nothing promoted");
-            return Ok(());
-        }
+    let prompt = format!(
+        "Promote {branch} ({}) to {to_name} at {}?",
+        short(&art.commit),
+        target.env.domains.join(", ")
+    );
+    if !super::ui::confirm(o.yes, &format!("promoting to {to_name}"), &prompt)? {
+        super::ui::note!("nothing promoted");
+        return Ok(());
     }
 
     // 4. Ship it.
@@ -206,17 +194,10 @@ async fn promote(cli: &Cli, o: &Options<'_>) -> Result<(), Failure> {
     let remote = target.connect().await?;
     let mut progress = Progress::new(o.json);
     let repo = &source.repo;
-    let reply = remote
-        .call(
-            &req,
-            |ev| progress.event(ev),
-            |have| repo.pack_missing(commit, have),
-        )
-        .await;
-    progress.clear();
-    let host = remote.host.clone();
-    remote.close().await;
-    let reply = reply.map_err(|e| call_failure(&host, e))?;
+    let reply = super::send(remote, &req, &mut progress, |have| {
+        repo.pack_missing(commit, have)
+    })
+    .await?;
 
     // 5. The local mainline follows, when asked.
     let merged = match &mainline {

@@ -1,8 +1,6 @@
 //! `jib prune`: destroy the branch apps nobody needs any more — merged, deleted, or unvisited —
 //! after showing them; never in prod. Reports the disk reclaimed.
 
-use std::io::IsTerminal;
-
 use anyhow::anyhow;
 use serde::Serialize;
 
@@ -145,26 +143,15 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    if !yes {
-        if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-            return Err(fail(exit::USAGE)(anyhow!(
-                "pruning {} app(s) needs confirmation: run it in a terminal or pass --yes",
-                candidates.len()
-            )));
-        }
-        let ok = dialoguer::Confirm::new()
-            .with_prompt(format!(
-                "Destroy these {} app(s) on {}?",
-                candidates.len(),
-                project.env.host
-            ))
-            .default(false)
-            .interact()
-            .map_err(|e| fail(exit::USAGE)(e.into()))?;
-        if !ok {
-            super::ui::note!("nothing destroyed");
-            return Ok(());
-        }
+    let prompt = format!(
+        "Destroy these {} app(s) on {}?",
+        candidates.len(),
+        project.env.host
+    );
+    let what = format!("pruning {} app(s)", candidates.len());
+    if !super::ui::confirm(*yes, &what, &prompt)? {
+        super::ui::note!("nothing destroyed");
+        return Ok(());
     }
     let (mut freed, mut destroyed) = (0u64, Vec::new());
     for c in &candidates {

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use super::{Cli, Failure, Project, call_failure, exit, fail, ui::Progress};
+use super::{Cli, Failure, Project, exit, fail, ui::Progress};
 use crate::protocol::{DeployRequest, Reply, Request};
 use crate::slug;
 
@@ -78,17 +78,10 @@ pub async fn run(
     // Only what the server lacks travels: everything reachable from the commit but not from
     // the commits it says it has.
     let repo = &project.repo;
-    let reply = remote
-        .call(
-            &req,
-            |ev| progress.event(ev),
-            |have| repo.pack_missing(commit, have),
-        )
-        .await;
-    progress.clear();
-    let host = remote.host.clone();
-    remote.close().await;
-    let reply = reply.map_err(|e| call_failure(&host, e))?;
+    let reply = super::send(remote, &req, &mut progress, |have| {
+        repo.pack_missing(commit, have)
+    })
+    .await?;
     let elapsed = t0.elapsed().as_millis() as u64;
     if json {
         let mut v = serde_json::to_value(&reply).map_err(|e| fail(exit::REMOTE)(e.into()))?;

@@ -172,6 +172,25 @@ impl std::fmt::Display for RemoteFailure {
 
 impl std::error::Error for RemoteFailure {}
 
+/// Asks `prompt` (default no) unless `yes`. Without a terminal to ask on, refuses (exit 2),
+/// saying that `what` needs `--yes`.
+pub fn confirm(yes: bool, what: &str, prompt: &str) -> Result<bool, super::Failure> {
+    use super::{exit, fail};
+    if yes {
+        return Ok(true);
+    }
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Err(fail(exit::USAGE)(anyhow::anyhow!(
+            "{what} needs confirmation: run it in a terminal or pass --yes"
+        )));
+    }
+    dialoguer::Confirm::new()
+        .with_prompt(prompt)
+        .default(false)
+        .interact()
+        .map_err(|e| fail(exit::USAGE)(e.into()))
+}
+
 pub fn error(e: &anyhow::Error) {
     eprintln!("✘ error: {e:#}");
 }

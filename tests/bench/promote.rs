@@ -22,22 +22,6 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn ssh(w: &World, alias: &str, script: &str) {
-    let cfg = &w.sshd.as_ref().unwrap().config;
-    let out = Command::new("ssh")
-        .arg("-F")
-        .arg(cfg)
-        .arg(alias)
-        .arg(script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "baseline step failed: {script}\n{}",
-        text(&out)
-    );
-}
-
 struct Figures {
     promote: Vec<Duration>,
     rollback: Vec<Duration>,
@@ -60,7 +44,7 @@ fn run(own_host: bool) -> Figures {
     let alias = if own_host { PROD_ALIAS } else { HOST_ALIAS };
     let base = w.tmp.path().join("baseline");
     let dev_main = w.root.join("main/current/src");
-    ssh(
+    ssh_ok(
         &w,
         alias,
         &format!(
@@ -119,7 +103,7 @@ fn run(own_host: bool) -> Figures {
         } else {
             format!("cp -a {} r{n}; ", src.display())
         };
-        ssh(
+        ssh_ok(
             &w,
             alias,
             &format!(
@@ -132,13 +116,13 @@ fn run(own_host: bool) -> Figures {
         );
         f.base_promote.push(t.elapsed());
         let t = Instant::now();
-        ssh(
+        ssh_ok(
             &w,
             alias,
             &format!("cd {b} && ln -sfn r{} current", n - 1, b = base.display()),
         );
         f.base_rollback.push(t.elapsed());
-        ssh(
+        ssh_ok(
             &w,
             alias,
             &format!("cd {b} && ln -sfn r{n} current", b = base.display()),

@@ -31,19 +31,7 @@ struct Baseline<'a> {
 
 impl Baseline<'_> {
     fn ssh(&self, script: &str) {
-        let cfg = &self.w.sshd.as_ref().unwrap().config;
-        let out = Command::new("ssh")
-            .arg("-F")
-            .arg(cfg)
-            .arg(HOST_ALIAS)
-            .arg(script)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "baseline step failed: {script}\n{}",
-            text(&out)
-        );
+        ssh_ok(self.w, HOST_ALIAS, script);
     }
 
     fn git_push(&self, branch: &str) {

@@ -541,10 +541,10 @@ pub fn git(dir: &Path, args: &[&str]) -> Output {
     run(Command::new("git").args(args).current_dir(dir))
 }
 
-pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
-    // Status 0: nothing listening (or the connection was cut).
+/// The whole HTTP/1.0 response (status line, headers, body); empty when nothing listens.
+pub fn http_raw(port: u16, host: &str, path: &str) -> String {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return (0, String::new());
+        return String::new();
     };
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
@@ -554,7 +554,12 @@ pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
     .unwrap();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).into_owned();
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Status and body. Status 0: nothing listening (or the connection was cut).
+pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
+    let text = http_raw(port, host, path);
     let status = text
         .split_whitespace()
         .nth(1)
@@ -565,6 +570,23 @@ pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+/// Runs `script` on `alias` with plain `ssh` (benchmarks' baselines); panics when it fails.
+pub fn ssh_ok(w: &World, alias: &str, script: &str) {
+    let cfg = &w.sshd.as_ref().expect("ssh world").config;
+    let out = Command::new("ssh")
+        .arg("-F")
+        .arg(cfg)
+        .arg(alias)
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "baseline step failed: {script}\n{}",
+        text(&out)
+    );
 }
 
 pub fn text(out: &Output) -> String {
