@@ -62,11 +62,22 @@ fn effective_config_redacts_secrets() {
     w.hello_app("hi");
     let mut toml = std::fs::read_to_string(w.repo.join("deploy.toml")).unwrap();
     toml = toml.replace("[env.dev]", "[app.env]\nSECRET_KEY = \"s3cr3t\"\nDATABASE_URL = \"postgres://app:hunter2@db/x\"\nDEBUG = \"1\"\n\n[env.dev]");
+    toml = toml.replace(
+        "wsgi = ",
+        "release = \"python manage.py migrate\"\nstatic = { \"/static/\" = \"staticfiles\" }\nwsgi = ",
+    );
+    toml.push_str(
+        "\n[env.dev.mongo]\nurl = \"mongodb://app:hunter3@127.0.0.1:27017\"\nprefix = \"shop\"\n",
+    );
+    toml.push_str("\n[processes]\nworker = \"celery -A shop worker\"\n\n[cron]\n\"*/5 * * * *\" = \"python manage.py tick\"\n");
     toml.push_str("\n[env.prod]\nhost = \"deploy@www.example.com\"\nroot = \"/opt/prod\"\ndomains = [\"www.example.com\", \"example.com\"]\n");
     w.write("deploy.toml", &toml);
     let (code, t) = jib_text(&w, &["config", "--json"]);
     assert_eq!(code, Some(0), "{t}");
-    assert!(!t.contains("s3cr3t") && !t.contains("hunter2"), "{t}");
+    assert!(
+        !t.contains("s3cr3t") && !t.contains("hunter2") && !t.contains("hunter3"),
+        "{t}"
+    );
     let root = w.root.display().to_string();
     let t = t
         .replace(&root, "[ROOT]")

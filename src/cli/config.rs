@@ -24,6 +24,15 @@ struct AppView {
     health_timeout: u64,
     keep_releases: usize,
     processes: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    release: Option<String>,
+    #[serde(rename = "static", skip_serializing_if = "BTreeMap::is_empty")]
+    static_files: BTreeMap<String, String>,
+    /// `[processes]`: name → command.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    workers: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    cron: BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -51,6 +60,15 @@ struct EnvView {
     #[serde(skip_serializing_if = "Option::is_none")]
     run_as: Option<String>,
     keep_releases: usize,
+    /// Scale to zero after this many idle seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idle_secs: Option<u64>,
+    /// HTTPS: `cert`, `key`, `listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<BTreeMap<String, String>>,
+    /// The MongoDB shell `jib mongo` opens, on this URL (password redacted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mongo: Option<BTreeMap<String, String>>,
     /// What every app of the environment gets: `[app.env]` overridden by `[env.<name>.env]`.
     vars: BTreeMap<String, String>,
 }
@@ -132,6 +150,25 @@ pub fn run(cli: &Cli, json: bool) -> Result<(), Failure> {
                 nginx_group: s.nginx_group.clone(),
                 run_as: s.run_as.clone(),
                 keep_releases: spec.keep_releases,
+                idle_secs: s.idle_secs,
+                tls: s.tls.as_ref().map(|t| {
+                    BTreeMap::from([
+                        ("cert".to_string(), t.cert.display().to_string()),
+                        ("key".to_string(), t.key.display().to_string()),
+                        ("listen".to_string(), t.listen.clone()),
+                    ])
+                }),
+                mongo: p.env.mongo.as_ref().map(|m| {
+                    let app = if promoted {
+                        p.env.promoted_app(&name)
+                    } else {
+                        "<branch>".to_string()
+                    };
+                    BTreeMap::from([
+                        ("shell".to_string(), m.shell.clone()),
+                        ("url".to_string(), redact("url", &m.url_for(&app))),
+                    ])
+                }),
                 vars: spec
                     .env
                     .iter()
@@ -150,6 +187,10 @@ pub fn run(cli: &Cli, json: bool) -> Result<(), Failure> {
             health_timeout: cfg.app.health_timeout,
             keep_releases: cfg.app.keep_releases,
             processes: cfg.app.processes,
+            release: cfg.app.release.clone(),
+            static_files: cfg.app.static_files.clone(),
+            workers: cfg.processes.clone(),
+            cron: cfg.cron.clone(),
         },
         env,
     };
