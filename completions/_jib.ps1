@@ -306,10 +306,13 @@ Register-ArgumentCompleter -Native -CommandName 'jib' -ScriptBlock {
         }
         'jib;mongo' {
             [CompletionResult]::new('--eval', '--eval', [CompletionResultType]::ParameterName, 'Run this script and print its output instead of an interactive shell')
+            [CompletionResult]::new('--copy-from', '--copy-from', [CompletionResultType]::ParameterName, 'Replace this branch''s database with a copy of another''s: `prod` or a branch')
             [CompletionResult]::new('-C', '-C ', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('--dir', '--dir', [CompletionResultType]::ParameterName, 'Run as if jib was started in this directory')
             [CompletionResult]::new('-e', '-e', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment from deploy.toml to act on [default: dev]')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask before replacing the database (with --copy-from)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask before replacing the database (with --copy-from)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only print results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only print results and errors')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show the connection, the agent''s version and each remote step''s timing')

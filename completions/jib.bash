@@ -1144,13 +1144,17 @@ _jib() {
             return 0
             ;;
         jib__subcmd__mongo)
-            opts="-C -e -q -v -h --eval --dir --env --quiet --verbose --help"
+            opts="-y -C -e -q -v -h --eval --copy-from --yes --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --eval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --copy-from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -283,10 +283,13 @@ set edit:completion:arg-completer[jib] = {|@words|
         }
         &'jib;mongo'= {
             cand --eval 'Run this script and print its output instead of an interactive shell'
+            cand --copy-from 'Replace this branch''s database with a copy of another''s: `prod` or a branch'
             cand -C 'Run as if jib was started in this directory'
             cand --dir 'Run as if jib was started in this directory'
             cand -e 'Environment from deploy.toml to act on [default: dev]'
             cand --env 'Environment from deploy.toml to act on [default: dev]'
+            cand -y 'Do not ask before replacing the database (with --copy-from)'
+            cand --yes 'Do not ask before replacing the database (with --copy-from)'
             cand -q 'Only print results and errors'
             cand --quiet 'Only print results and errors'
             cand -v 'Also show the connection, the agent''s version and each remote step''s timing'

@@ -168,8 +168,10 @@ complete -c jib -n "__fish_jib_using_subcommand destroy" -s q -l quiet -d 'Only 
 complete -c jib -n "__fish_jib_using_subcommand destroy" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand destroy" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand mongo" -l eval -d 'Run this script and print its output instead of an interactive shell' -r
+complete -c jib -n "__fish_jib_using_subcommand mongo" -l copy-from -d 'Replace this branch\'s database with a copy of another\'s: `prod` or a branch' -r
 complete -c jib -n "__fish_jib_using_subcommand mongo" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand mongo" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand mongo" -s y -l yes -d 'Do not ask before replacing the database (with --copy-from)'
 complete -c jib -n "__fish_jib_using_subcommand mongo" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand mongo" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand mongo" -s h -l help -d 'Print help'

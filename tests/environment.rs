@@ -262,6 +262,17 @@ fn each_branch_has_its_own_database_and_a_shell_into_it() {
         "0"
     );
     assert_eq!(w.get("main", "/").1, "shop_main 0");
+
+    // Seeding a branch's database from another one replaces it, after asking.
+    w.jib_ok(&["push", "feature"]);
+    w.get("feature", "/?bob");
+    assert_eq!(w.get("feature", "/?eve").1, "shop_feature 2");
+    let out = w.jib(&["mongo", "main", "--copy-from", "feature"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = w.jib_ok(&["mongo", "main", "--copy-from", "feature", "--yes"]);
+    assert!(out.contains("copied 2 documents"), "{out}");
+    assert_eq!(w.get("main", "/").1, "shop_main 2");
+    assert_eq!(w.get("feature", "/").1, "shop_feature 2");
 }
 
 #[test]

@@ -58,17 +58,53 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             )
             .await
         }
-        Command::Mongo { branch: _, eval } => {
-            let Some(m) = &project.env.mongo else {
-                return Err(fail(exit::CONFIG)(anyhow!(
+        Command::Mongo {
+            branch: _,
+            eval,
+            copy_from,
+            yes,
+        } => {
+            let no_mongo = |p: &Project| {
+                fail(exit::CONFIG)(anyhow!(
                     "{} has no MongoDB: add [env.{}.mongo] with url and prefix to deploy.toml",
-                    project.env_name,
-                    project.env_name
-                )));
+                    p.env_name,
+                    p.env_name
+                ))
+            };
+            let Some(m) = &project.env.mongo else {
+                return Err(no_mongo(&project));
+            };
+            let url = m.url_for(&target_app);
+            let eval = match copy_from {
+                None => eval.clone(),
+                Some(from) => {
+                    // The source: prod's database, or another branch's in this environment.
+                    let (src_project, src_app) = Project::open_target(cli, Some(from))?;
+                    let src = src_project
+                        .env
+                        .mongo
+                        .as_ref()
+                        .ok_or_else(|| no_mongo(&src_project))?
+                        .url_for(&src_app);
+                    if src == url {
+                        return Err(fail(exit::USAGE)(anyhow!(
+                            "{target_app} already uses that database"
+                        )));
+                    }
+                    let db = m.database_for(&target_app);
+                    let prompt = format!(
+                        "Replace the database {db} with a copy of {from}'s (its data is lost)?"
+                    );
+                    if !super::ui::confirm(*yes, &format!("replacing {db}"), &prompt)? {
+                        super::ui::note!("nothing copied");
+                        return Ok(());
+                    }
+                    Some(copy_script(&src))
+                }
             };
             let cmd = ExecCommand::Mongo {
                 shell: m.shell.clone(),
-                url: m.url_for(&target_app),
+                url,
                 eval: eval.clone(),
             };
             exec(&project, &target_app, cmd, eval.is_none()).await
@@ -309,6 +345,18 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
         }
         _ => Err(fail(exit::USAGE)(anyhow!("not a management command"))),
     }
+}
+
+/// A mongosh script that replaces the current database with every collection of `src`.
+fn copy_script(src: &str) -> String {
+    let src = serde_json::to_string(src).unwrap_or_default();
+    format!(
+        "const src = connect({src}); db.dropDatabase(); let n = 0; \
+         src.getCollectionNames().forEach(function (c) {{ \
+           const docs = src.getCollection(c).find().toArray(); \
+           if (docs.length) {{ db.getCollection(c).insertMany(docs); }} n += docs.length; }}); \
+         print('copied ' + n + ' documents from ' + src.getName() + ' to ' + db.getName());"
+    )
 }
 
 fn parse_pairs(pairs: &[String]) -> Result<BTreeMap<String, String>, Failure> {

@@ -169,8 +169,14 @@ pub enum Command {
     Mongo {
         branch: Option<String>,
         /// Run this script and print its output instead of an interactive shell
-        #[arg(long, value_name = "JS")]
+        #[arg(long, value_name = "JS", conflicts_with = "copy_from")]
         eval: Option<String>,
+        /// Replace this branch's database with a copy of another's: `prod` or a branch
+        #[arg(long, value_name = "BRANCH|ENV")]
+        copy_from: Option<String>,
+        /// Do not ask before replacing the database (with --copy-from)
+        #[arg(long, short)]
+        yes: bool,
     },
     /// Print a branch's URL (and open it in a browser when there is a display)
     Open { branch: Option<String> },
