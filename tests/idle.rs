@@ -43,7 +43,8 @@ fn state(w: &World, app: &str) -> String {
 }
 
 fn wait_asleep(w: &World, app: &str) {
-    let ini = format!("/{app}/{app}.ini");
+    // This world's vassal only: other tests run apps named main too.
+    let ini = format!("{}/{app}/{app}.ini", w.root.display());
     let start = Instant::now();
     while !procs(&ini).is_empty() || state(w, app) != "sleeping" {
         assert!(
@@ -86,7 +87,8 @@ fn idle_branches_sleep_and_wake_on_the_first_requests() {
     for c in clients {
         assert_eq!(c.join().unwrap(), (200, "hello from main\n".into()));
     }
-    let running = procs("/main/main.ini");
+    let ini = format!("{}/main/main.ini", w.root.display());
+    let running = procs(&ini);
     let pids: Vec<i32> = running.iter().map(|p| p.0).collect();
     let masters: Vec<_> = running
         .iter()
@@ -114,7 +116,7 @@ fn idle_branches_sleep_and_wake_on_the_first_requests() {
     ]);
     assert!(out.contains("hi"), "{out}");
     assert_eq!(state(&w, "main"), "sleeping");
-    assert!(procs("/main/main.ini").is_empty());
+    assert!(procs(&ini).is_empty());
 
     // A push to a sleeping branch wakes it for the health check and serves the new code.
     w.write("hello.py", &hello_py("again"));
