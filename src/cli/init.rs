@@ -119,20 +119,14 @@ pub fn detect(dir: &Path) -> Detected {
 fn quoted_after(src: &str, key: &str) -> Option<String> {
     let line = src.lines().find(|l| l.contains(key))?;
     let rest = &line[line.find(key)? + key.len()..];
-    let q = rest.find(['"', '\''])?;
-    let rest = &rest[q..];
-    let quote = rest.chars().next()?;
-    let rest = &rest[1..];
-    // The key's own closing quote comes first.
-    let rest = if rest.starts_with([',', ')', ' ']) {
-        let q = rest.find(['"', '\''])?;
-        &rest[q + 1..]
-    } else {
-        rest
-    };
-    let _ = quote;
-    let end = rest.find(['"', '\''])?;
-    Some(rest[..end].to_string()).filter(|s| !s.is_empty())
+    // Split on quotes: inside-quote parts alternate with outside ones. When the key was quoted
+    // itself, its closing quote comes first.
+    let first_inside = if rest.starts_with(['"', '\'']) { 2 } else { 1 };
+    rest.split(['"', '\''])
+        .skip(first_inside)
+        .step_by(2)
+        .find(|s| !s.trim().is_empty())
+        .map(str::to_string)
 }
 
 /// `app = Flask(__name__)` → `app`.
