@@ -99,6 +99,12 @@ fn world_runnable(p: &Path) -> bool {
         .all(|a| std::fs::metadata(a).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
 }
 
+/// `3.11` of `3.11.2`: what must match between a venv's Python and another (uWSGI's, the
+/// branch's a promotion copies).
+pub fn minor_version(version: &str) -> String {
+    version.split('.').take(2).collect::<Vec<_>>().join(".")
+}
+
 /// The venv key: 16 bytes of sha256 over the interpreter identity and the dependency file.
 pub fn hash(python: &Python, requirements: &[u8]) -> String {
     let mut h = Sha256::new();

@@ -486,30 +486,11 @@ pub fn destroy(
     server: &ServerConfig,
     name: &str,
     drop_db: Option<&crate::protocol::DropDb>,
+    by: &str,
     em: &Emitter,
 ) -> Result<Reply, RemoteError> {
     let (layout, app) = find_app(server, name, "destroy")?;
-    let lock_path = layout.locks().join(format!("{name}.lock"));
-    let me = crate::protocol::LockHolder {
-        by: "destroy".into(),
-        pid: std::process::id(),
-        since: release::utc_now(),
-        what: format!("destroy {name}"),
-    };
-    let _lock = match crate::lock::Lock::acquire(&lock_path, &me, Duration::from_secs(30), |_| {})
-        .map_err(|e| RemoteError::new("lock", format!("{e:#}")))?
-    {
-        crate::lock::Acquire::Got(l) => l,
-        crate::lock::Acquire::Held(h) => {
-            return Err(RemoteError::new(
-                "lock",
-                format!(
-                    "{name} is being deployed by {}",
-                    h.map(|h| h.to_string()).unwrap_or_default()
-                ),
-            ));
-        }
-    };
+    let _lock = super::deploy::lock_app(&layout, name, by, format!("destroy {name}"), 30, em)?;
     em.step("stop", || {
         emperor::dismiss(&app).map_err(|e| RemoteError::new("destroy", format!("{e:#}")))?;
         // The emperor stops the vassal within its poll; wait so no process outlives its files.

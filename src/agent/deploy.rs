@@ -304,10 +304,9 @@ pub(super) fn build_venv(
         )?;
         // The workers run inside uWSGI's embedded Python: a venv of another version would
         // import but break at the first compiled extension. Say so now, never fall back.
-        let minor = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
         if let Some(embedded) = emperor::embedded_python()
             && !v.python_version.is_empty()
-            && minor(&v.python_version) != embedded
+            && venv::minor_version(&v.python_version) != embedded
         {
             return Err(RemoteError::new(
                 "python",
@@ -318,7 +317,7 @@ pub(super) fn build_venv(
             )
             .hint(format!(
                 "set python = \"{embedded}\" in deploy.toml, or install a uWSGI python plugin built for {}",
-                minor(&v.python_version)
+                venv::minor_version(&v.python_version)
             )));
         }
         let detail = if reused {

@@ -298,7 +298,7 @@ pub fn run_verb(verb: &str) -> Result<i32> {
             server,
             app,
             drop_db,
-        } => apps::destroy(&server, &app, drop_db.as_ref(), &em),
+        } => apps::destroy(&server, &app, drop_db.as_ref(), &by, &em),
         Request::Exec { .. } => Err(RemoteError::new(
             "exec",
             "exec is its own verb: `jib-agent exec`",

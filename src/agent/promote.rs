@@ -134,7 +134,7 @@ pub fn promote(
         em,
     )
     .and_then(|(v, reused)| {
-        if !same_minor(&v.python_version, &a.python_version) {
+        if venv::minor_version(&v.python_version) != venv::minor_version(&a.python_version) {
             return Err(RemoteError::new(
                 "venv",
                 format!(
@@ -188,11 +188,6 @@ pub fn promote(
         venv_reused: reused,
         files: files.to_string(),
     })
-}
-
-fn same_minor(a: &str, b: &str) -> bool {
-    let minor = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
-    minor(a) == minor(b)
 }
 
 pub fn rollback(

@@ -8,12 +8,9 @@ use super::{Cli, Failure, Project, exit, fail};
 use crate::protocol::{Check, Reply, Request};
 
 pub async fn run(cli: &Cli, json: bool) -> Result<(), Failure> {
-    let mut checks = local_checks(cli);
-    let project = if checks.iter().all(|c| c.status != "fail") {
-        Project::open(cli).ok()
-    } else {
-        None
-    };
+    let (mut checks, project) = local_checks(cli);
+    // The server is only asked when everything here is right.
+    let project = project.filter(|_| checks.iter().all(|c| c.status != "fail"));
     if let Some(p) = &project {
         checks.extend(remote_checks(p).await);
         checks.push(dns_check(p));
@@ -48,8 +45,8 @@ pub async fn run(cli: &Cli, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-/// git, ssh and deploy.toml on this machine.
-fn local_checks(cli: &Cli) -> Vec<Check> {
+/// git, ssh and deploy.toml on this machine; the project when it opens.
+fn local_checks(cli: &Cli) -> (Vec<Check>, Option<Project>) {
     let mut out = Vec::new();
     let start = cli
         .dir
@@ -77,7 +74,7 @@ fn local_checks(cli: &Cli) -> Vec<Check> {
                 format!("{e:#}"),
                 "run jib inside your project's git checkout (or pass -C <dir>)",
             ));
-            return out;
+            return (out, None);
         }
     }
     match std::process::Command::new("ssh").arg("-V").output() {
@@ -92,21 +89,26 @@ fn local_checks(cli: &Cli) -> Vec<Check> {
         )),
     }
     match Project::open(cli) {
-        Ok(p) => out.push(Check::ok(
-            "config",
-            format!(
-                "{} defines {}",
-                p.dir.join(crate::config::FILE_NAME).display(),
-                p.config.env.keys().cloned().collect::<Vec<_>>().join(", ")
-            ),
-        )),
-        Err(f) => out.push(Check::fail(
-            "config",
-            format!("{:#}", f.error),
-            "fix deploy.toml as the message says (deploy.toml.example documents every key)",
-        )),
+        Ok(p) => {
+            out.push(Check::ok(
+                "config",
+                format!(
+                    "{} defines {}",
+                    p.dir.join(crate::config::FILE_NAME).display(),
+                    p.config.env.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+            (out, Some(p))
+        }
+        Err(f) => {
+            out.push(Check::fail(
+                "config",
+                format!("{:#}", f.error),
+                "fix deploy.toml as the message says (deploy.toml.example documents every key)",
+            ));
+            (out, None)
+        }
     }
-    out
 }
 
 /// Reaching the host, the agent's version, then the server's own checklist.
