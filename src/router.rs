@@ -91,12 +91,19 @@ pub fn nginx_site(server: &ServerConfig, layout: &Layout) -> String {
             var.clone(),
         ),
     };
+    // The tree under `src` is the branch's (committed, or made by its release step): a link
+    // there (`staticfiles -> /`) must not publish what www-data can read. `disable_symlinks`
+    // opens every component after `from=` with O_NOFOLLOW; the prefix itself (where
+    // `current` links to the release) is followed. `from=` is a string prefix: one that does
+    // not end at a component boundary makes nginx check the whole path, `current` included,
+    // and refuse everything — so keep it exactly `…/current/src`.
     let statics: String = server
         .static_files
         .iter()
         .map(|(prefix, dir)| {
             format!(
                 "    location ~ ^{}(?<jib_static>.*)$ {{\n        alias {root}/{app}/current/src/{}/$jib_static;\n        \
+                 disable_symlinks on from={root}/{app}/current/src;\n        \
                  expires 1h;\n        add_header Cache-Control \"public\";\n    }}\n",
                 regex_escape(prefix),
                 dir.trim_matches('/')
@@ -260,6 +267,28 @@ mod site_tests {
         }
     }
 
+    /// Every static alias refuses links below the release's `src` (nginx checks components
+    /// after `from=`, which must end at the `/` before the static directory; `current`,
+    /// before it, is a link by design).
+    fn assert_links_checked_after_src(site: &str) {
+        let lines: Vec<&str> = site.lines().map(str::trim).collect();
+        let mut aliases = 0;
+        for (i, l) in lines.iter().enumerate() {
+            let Some(alias) = l.strip_prefix("alias ") else {
+                continue;
+            };
+            aliases += 1;
+            let from = lines
+                .get(i + 1)
+                .and_then(|n| n.strip_prefix("disable_symlinks on from="))
+                .and_then(|f| f.strip_suffix(';'))
+                .unwrap_or_else(|| panic!("no disable_symlinks after {l}:\n{site}"));
+            assert!(from.ends_with("/current/src"), "{site}");
+            assert!(alias.starts_with(&format!("{from}/")), "{site}");
+        }
+        assert!(aliases > 0, "{site}");
+    }
+
     #[test]
     fn static_prefixes_are_served_from_the_current_release() {
         let site = nginx_site(&server(), &Layout::new("/srv/apps"));
@@ -275,6 +304,7 @@ mod site_tests {
             site.contains("/current/src/staticfiles/$jib_static;"),
             "{site}"
         );
+        assert_links_checked_after_src(&site);
         assert!(site.contains("expires 1h;"), "{site}");
         let mut prod = server();
         prod.names = vec!["www.example.com".into()];
@@ -290,6 +320,11 @@ mod site_tests {
             site.contains("alias /srv/apps/prod/current/src/staticfiles/$jib_static;"),
             "{site}"
         );
+        assert!(
+            site.contains("disable_symlinks on from=/srv/apps/prod/current/src;"),
+            "{site}"
+        );
+        assert_links_checked_after_src(&site);
         assert!(
             site.contains("return 301 https://$host$request_uri;"),
             "{site}"
