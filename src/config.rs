@@ -225,19 +225,31 @@ impl Config {
     pub fn parse_named(text: &str, name: &str) -> Result<Config> {
         let cfg: Config = toml::from_str(text).map_err(|e| explain(&e, text, name))?;
         cfg.validate().map_err(|e| {
-            // Point at the section the message names, when it can be found.
             let msg = format!("{e:#}");
-            let section = msg
+            let named = msg
                 .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-'))
-                .find(|w| w.starts_with("env.") || w.starts_with("app."))
-                .map(|w| {
-                    let parts: Vec<&str> = w.split('.').collect();
-                    if parts[0] == "app" {
-                        "[app]".to_string()
-                    } else {
-                        format!("[env.{}]", parts.get(1).unwrap_or(&""))
-                    }
-                });
+                .find(|w| w.starts_with("env.") || w.starts_with("app."));
+            // A key (`env.dev.root`, `app.static`): point at its value, as for a wrong type.
+            if let Some((i, mut col, mut width)) = named.and_then(|w| locate_key(text, w)) {
+                let line = text.lines().nth(i).unwrap_or("");
+                // The value the message quotes, when the line has it as written (in a table).
+                if let Some(q) = first_quoted(&msg)
+                    && let Some(at) = line.find(q)
+                {
+                    col = line[..at].chars().count() + 1;
+                    width = q.chars().count();
+                }
+                return anyhow::anyhow!("{}", pointed(name, &msg, i + 1, col, line, width));
+            }
+            // Else the section the message names, when it can be found.
+            let section = named.map(|w| {
+                let parts: Vec<&str> = w.split('.').collect();
+                if parts[0] == "app" {
+                    "[app]".to_string()
+                } else {
+                    format!("[env.{}]", parts.get(1).unwrap_or(&""))
+                }
+            });
             let line = section.and_then(|h| {
                 text.lines()
                     .position(|l| l.trim() == h)
@@ -271,6 +283,18 @@ impl Config {
         }
         if !self.app.health_path.starts_with('/') {
             bail!("app.health_path must start with '/'");
+        }
+        // It goes into the health check's request line as written.
+        if self
+            .app
+            .health_path
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            bail!(
+                "app.health_path = {:?} may not contain spaces or control characters (percent-encode them)",
+                self.app.health_path
+            );
         }
         for (key, _) in self
             .app
@@ -307,22 +331,20 @@ impl Config {
             }
         }
         for (prefix, dir) in &self.app.static_files {
-            if !prefix.starts_with('/')
-                || !prefix.ends_with('/')
-                || prefix.contains(['"', ' ', '\'', ';', '{', '}', '$'])
-            {
-                bail!("app.static: {prefix:?} must be a URL prefix like \"/static/\"");
+            if let Err(why) = check_url_prefix(prefix) {
+                bail!("app.static: {prefix:?} must be a URL prefix like \"/static/\": it {why}");
             }
-            if dir.starts_with('/')
-                || dir.split('/').any(|p| p == "..")
-                || dir.contains(['"', ' ', '\'', ';', '{', '}', '$'])
-            {
+            if let Err(why) = check_static_dir(dir) {
                 bail!(
-                    "app.static: {dir:?} must be a directory inside the repository, like \"staticfiles\""
+                    "app.static: {dir:?} must be a directory inside the repository, like \"staticfiles\": it {why}"
                 );
             }
         }
         for (name, env) in &self.env {
+            if let Err(why) = check_env_name(name) {
+                bail!("[env.{name}]: {name:?} {why}");
+            }
+            env.check_values(name)?;
             if let Some(m) = &env.mongo {
                 if !m.url.starts_with("mongodb://") && !m.url.starts_with("mongodb+srv://") {
                     bail!(
@@ -355,9 +377,14 @@ impl Config {
                 ),
                 _ => {}
             }
-            for d in env.domain.iter().chain(&env.domains) {
-                if !is_domain(d) {
-                    bail!("env.{name}: {d:?} is not a domain name");
+            for (key, d) in env
+                .domain
+                .iter()
+                .map(|d| ("domain", d))
+                .chain(env.domains.iter().map(|d| ("domains", d)))
+            {
+                if let Err(why) = check_dns_name(d) {
+                    bail!("env.{name}.{key}: {d:?} {why}");
                 }
             }
             if let Some(a) = &env.app
@@ -388,9 +415,6 @@ impl Config {
             }
             if env.keep_releases == Some(0) {
                 bail!("env.{name}.keep_releases must be at least 1");
-            }
-            if let Some(root) = &env.root {
-                check_root(name, root)?;
             }
             if env.host.is_empty() || env.host.starts_with('-') {
                 bail!(
@@ -518,11 +542,80 @@ fn explain(e: &toml::de::Error, text: &str, name: &str) -> anyhow::Error {
         .map(|l| l.chars().count())
         .unwrap_or(1)
         .max(1);
-    anyhow::anyhow!(
+    anyhow::anyhow!("{}", pointed(name, &msg, line_no, col, line, width))
+}
+
+/// `name:line:col: msg`, the line, and a caret of `width` under column `col` (1-based).
+fn pointed(name: &str, msg: &str, line_no: usize, col: usize, line: &str, width: usize) -> String {
+    format!(
         "{name}:{line_no}:{col}: {msg}\n  {line_no:>4} | {line}\n       | {}{}",
-        " ".repeat(col - 1),
-        "^".repeat(width)
+        " ".repeat(col.saturating_sub(1)),
+        "^".repeat(width.max(1))
     )
+}
+
+/// The first `"…"` in `msg`, quotes included.
+fn first_quoted(msg: &str) -> Option<&str> {
+    let start = msg.find('"')?;
+    let mut escaped = false;
+    for (i, c) in msg[start + 1..].char_indices() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => return Some(&msg[start..start + 1 + i + 1]),
+            _ => escaped = false,
+        }
+    }
+    None
+}
+
+/// Where the key a validation message names (`env.dev.nginx.listen`, `app.static`) is set in
+/// `text`: its line (0-based), the column of its value (1-based) and the value's width. Tries
+/// `listen` under `[env.dev.nginx]`, then `nginx` under `[env.dev]` (an inline table), then a
+/// header `[env.dev.nginx.listen]` of its own. `None` for a bare section (`env.dev`) or a key
+/// written in some other way (dotted, quoted).
+fn locate_key(text: &str, path: &str) -> Option<(usize, usize, usize)> {
+    let parts: Vec<&str> = path.split('.').collect();
+    let first_key = if parts.first() == Some(&"env") { 2 } else { 1 };
+    if parts.len() <= first_key || parts.iter().any(|p| p.is_empty()) {
+        return None;
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    for k in (first_key..parts.len()).rev() {
+        let header = format!("[{}]", parts[..k].join("."));
+        let Some(h) = lines.iter().position(|l| l.trim() == header) else {
+            continue;
+        };
+        for (i, l) in lines.iter().enumerate().skip(h + 1) {
+            let t = l.trim_start();
+            if t.starts_with('[') {
+                break;
+            }
+            let Some(value) = t
+                .strip_prefix(parts[k])
+                .and_then(|r| r.trim_start().strip_prefix('='))
+                .map(str::trim_start)
+            else {
+                continue;
+            };
+            let col = l[..l.len() - value.len()].chars().count() + 1;
+            // A quoted string up to its closing quote; anything else up to a comment.
+            let width = match value.strip_prefix('"').and_then(|v| v.find('"')) {
+                Some(end) => value[..end + 2].chars().count(),
+                None => value
+                    .split('#')
+                    .next()
+                    .unwrap_or("")
+                    .trim_end()
+                    .chars()
+                    .count(),
+            };
+            return Some((i, col, width));
+        }
+    }
+    let header = format!("[{path}]");
+    let i = lines.iter().position(|l| l.trim() == header)?;
+    let col = lines[i].len() - lines[i].trim_start().len() + 1;
+    Some((i, col, header.chars().count()))
 }
 
 /// The known key closest to `bad`, when it is close enough to be a typo.
@@ -591,33 +684,209 @@ pub fn valid_env_name(k: &str) -> bool {
 }
 
 fn check_root(env: &str, root: &Path) -> Result<()> {
-    if !root.is_absolute() {
-        bail!(
-            "env.{env}.root = {:?} must be an absolute path",
-            root.display()
-        );
+    check_root_path(root)
+        .map_err(|why| anyhow::anyhow!("env.{env}.root = {:?} {why}", root.display()))
+}
+
+// Allow-lists for every value that ends up in a uWSGI ini (`%` is a magic variable, `;` and
+// `#` start comments), an nginx config (`;`, `{`, `}`, `$`, quotes, spaces), a systemd unit
+// (`%` specifiers, spaces split ExecStart) or an `sh -c` line. Saying what is allowed, rather
+// than what is not, leaves nothing to forget. The CLI checks them when it reads deploy.toml;
+// the agent checks them again on what it receives (`ServerConfig::check`), since a server
+// must not trust whoever talks to it. Each returns why a value is refused, to follow the
+// value in a message.
+
+/// What a path component may be made of.
+const COMPONENT_CHARS: &str = "letters, digits, '.', '_' and '-'";
+
+fn component_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')
+}
+
+/// The first character of `s` that `ok` refuses, for messages.
+fn first_refused(s: &str, ok: impl Fn(u8) -> bool) -> Option<char> {
+    s.chars().find(|c| !c.is_ascii() || !ok(*c as u8))
+}
+
+/// `parts` (split on '/') are all plain names: allowed bytes, not empty, not `.` or `..`.
+fn check_components(s: &str, what: &str) -> Result<(), String> {
+    if let Some(c) = first_refused(s, |b| component_byte(b) || b == b'/') {
+        return Err(format!(
+            "contains {c:?}: {what} may only contain {COMPONENT_CHARS}, separated by '/'"
+        ));
     }
-    let s = root.to_string_lossy();
-    if s.len() > MAX_ROOT_LEN {
-        bail!(
-            "env.{env}.root = {s:?} is {} characters; keep it at most {MAX_ROOT_LEN}",
-            s.len()
-        );
-    }
-    if s.contains(['\n', '\'', '"', ' ', '*', '?', '[']) {
-        bail!("env.{env}.root = {s:?} may not contain spaces, quotes or glob characters");
+    for part in s.split('/') {
+        match part {
+            "" => {
+                return Err(format!(
+                    "has an empty part (`//` or a '/' at the end): {what} may not"
+                ));
+            }
+            "." | ".." => return Err(format!("has a `{part}` part: {what} may not")),
+            _ => {}
+        }
     }
     Ok(())
 }
 
-fn is_domain(d: &str) -> bool {
-    !d.is_empty()
-        && !d.starts_with(['.', '-'])
-        && d.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+/// An absolute path: `/` then components of letters, digits, `.`, `_`, `-` (no `.` or `..`).
+pub fn check_abs_path(p: &Path) -> Result<(), String> {
+    let Some(s) = p.to_str() else {
+        return Err(format!("is not UTF-8: use {COMPONENT_CHARS} between '/'"));
+    };
+    let Some(rest) = s.strip_prefix('/') else {
+        return Err("must be an absolute path (starting with '/')".into());
+    };
+    check_components(rest, "a path")
+}
+
+/// `check_abs_path`, at most `MAX_ROOT_LEN` long.
+pub fn check_root_path(root: &Path) -> Result<(), String> {
+    check_abs_path(root)?;
+    let n = root.as_os_str().len();
+    if n > MAX_ROOT_LEN {
+        return Err(format!("is {n} characters; keep it at most {MAX_ROOT_LEN}"));
+    }
+    Ok(())
+}
+
+/// A directory inside the repository: relative, plain components, no `..`; a trailing '/' is
+/// tolerated (nginx's alias trims it).
+pub fn check_static_dir(dir: &str) -> Result<(), String> {
+    if dir.starts_with('/') {
+        return Err("must be relative to the repository, like \"staticfiles\"".into());
+    }
+    check_components(dir.strip_suffix('/').unwrap_or(dir), "a directory")
+}
+
+/// A URL prefix: `/`, then letters, digits, `.`, `_`, `-`, `/`, ending in `/`.
+pub fn check_url_prefix(prefix: &str) -> Result<(), String> {
+    if let Some(c) = first_refused(prefix, |b| component_byte(b) || b == b'/') {
+        return Err(format!(
+            "contains {c:?}: use {COMPONENT_CHARS} and '/', like \"/static/\""
+        ));
+    }
+    if !prefix.starts_with('/') || !prefix.ends_with('/') {
+        return Err("must start and end with '/', like \"/static/\"".into());
+    }
+    // nginx matches normalised URIs: a `..` or `//` in a prefix would never match.
+    if prefix != "/" {
+        check_components(&prefix[1..prefix.len() - 1], "a URL prefix")?;
+    }
+    Ok(())
+}
+
+/// A host name: dot-separated labels of letters, digits and `-` (not first or last), each at
+/// most 63 characters, 253 in all.
+pub fn check_dns_name(name: &str) -> Result<(), String> {
+    const RULE: &str = "use labels of letters, digits and '-' (not at either end of a label), separated by single dots";
+    if let Some(c) = first_refused(name, |b| {
+        b.is_ascii_alphanumeric() || b == b'-' || b == b'.'
+    }) {
+        return Err(format!("contains {c:?}: {RULE}"));
+    }
+    if name.is_empty() || name.len() > 253 {
+        return Err(format!(
+            "is not a domain name (1 to 253 characters): {RULE}"
+        ));
+    }
+    for label in name.split('.') {
+        if label.is_empty() || label.len() > 63 || label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("is not a domain name: {RULE}"));
+        }
+    }
+    Ok(())
+}
+
+/// What nginx or uWSGI listens on: `port`, or `host:port` where host is an IPv4 address, an
+/// IPv6 address in brackets (`[::]`), `*` or a host name; the port is 1 to 65535.
+pub fn check_listen(listen: &str) -> Result<(), String> {
+    const RULE: &str = "use a port (`80`) or host:port (`127.0.0.1:8080`, `[::]:443`, `*:80`, `localhost:8080`), port 1 to 65535";
+    let (host, port) = match listen.rsplit_once(':') {
+        None => (None, listen),
+        Some((h, p)) => (Some(h), p),
+    };
+    // Digits only, no sign or leading zero: the port also appears in URLs as written.
+    let port_ok = !port.starts_with('0')
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u16>().is_ok_and(|p| p > 0);
+    let host_ok = match host {
+        None => true,
+        Some("*") => true,
+        Some(h) => match h.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+            None => h.parse::<std::net::Ipv4Addr>().is_ok() || check_dns_name(h).is_ok(),
+        },
+    };
+    if port_ok && host_ok {
+        Ok(())
+    } else {
+        Err(format!("is not an address to listen on: {RULE}"))
+    }
+}
+
+/// A user or group name as Debian's adduser takes it: `[a-z_][a-z0-9_-]*`, at most 32.
+pub fn check_user_name(name: &str) -> Result<(), String> {
+    let ok = name.len() <= 32
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err("is not a user name: use lowercase letters, digits, '_' and '-', starting with a letter or '_' (at most 32)".into())
+    }
+}
+
+/// An `[env.<name>]` name: it names a file (the default nginx site) and a directory (the local
+/// root).
+fn check_env_name(name: &str) -> Result<(), String> {
+    let ok = name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err("is not an environment name: use letters, digits, '_' and '-', starting with a letter or digit".into())
+    }
 }
 
 impl Environment {
+    /// The allow-lists on every value of this environment that reaches a generated file.
+    fn check_values(&self, name: &str) -> Result<()> {
+        let refuse = |key: &str, value: &dyn std::fmt::Debug, why: String| {
+            anyhow::anyhow!("env.{name}.{key} = {value:?} {why}")
+        };
+        if let Some(root) = &self.root {
+            check_root(name, root)?;
+        }
+        if let Some(l) = &self.listen {
+            check_listen(l).map_err(|why| refuse("listen", l, why))?;
+        }
+        if let Some(u) = &self.run_as {
+            check_user_name(u).map_err(|why| refuse("run_as", u, why))?;
+        }
+        if let Some(n) = &self.nginx {
+            check_listen(&n.listen).map_err(|why| refuse("nginx.listen", &n.listen, why))?;
+            if let Some(site) = &n.site {
+                check_abs_path(site).map_err(|why| refuse("nginx.site", &site.display(), why))?;
+            }
+            if let Some(g) = &n.group {
+                check_user_name(g)
+                    .map_err(|why| refuse("nginx.group", g, why.replace("user", "group")))?;
+            }
+        }
+        if let Some(t) = &self.tls {
+            check_abs_path(&t.cert).map_err(|why| refuse("tls.cert", &t.cert.display(), why))?;
+            check_abs_path(&t.key).map_err(|why| refuse("tls.key", &t.key.display(), why))?;
+            check_listen(&t.listen).map_err(|why| refuse("tls.listen", &t.listen, why))?;
+        }
+        Ok(())
+    }
+
     pub fn is_local(&self) -> bool {
         self.host == LOCAL_HOST
     }
@@ -674,7 +943,7 @@ impl Environment {
                 default_nginx_group(),
             ),
         };
-        Ok(ServerConfig {
+        let server = ServerConfig {
             root,
             domain: self
                 .domain
@@ -698,7 +967,12 @@ impl Environment {
             app: self.is_promote_target().then(|| self.promoted_app(name)),
             idle_secs: self.idle.as_deref().and_then(|d| parse_duration(d).ok()),
             supervise: false,
-        })
+        };
+        // What the agent will check: refused here, it is refused before anything is sent.
+        server
+            .check()
+            .map_err(|e| anyhow::anyhow!("env.{name}: {e}"))?;
+        Ok(server)
     }
 }
 
@@ -882,5 +1156,297 @@ domain = "dev.example.com"
         let neither = "\n[env.prod]\nhost = \"p\"\n";
         let e = Config::parse(&format!("{MINIMAL}{neither}")).unwrap_err();
         assert!(e.to_string().contains("domains = ["), "{e}");
+    }
+
+    /// What a uWSGI ini (`%`, `;`, `#`), an nginx config (`;`, `{`, `}`, `$`, quotes, spaces),
+    /// a systemd unit (`%`, spaces) or a shell line would read as syntax.
+    const HOSTILE: [&str; 12] = [
+        "\n", ";", "%", "$", "{", "}", "#", " ", "\"", "'", ",", "\\",
+    ];
+
+    /// Every field that reaches a generated file, with a good value.
+    const FIELDS: [(&str, &str, &str); 10] = [
+        ("env.dev", "domain", "dev.example.com"),
+        ("env.dev", "root", "/srv/apps"),
+        ("env.dev", "listen", "127.0.0.1:8080"),
+        ("env.dev", "run_as", "jibapps"),
+        ("env.dev.nginx", "listen", "80"),
+        ("env.dev.nginx", "site", "/etc/nginx/sites-enabled/jib.conf"),
+        ("env.dev.nginx", "group", "www-data"),
+        ("env.dev.tls", "cert", "/etc/ssl/jib/dev.fullchain.pem"),
+        ("env.dev.tls", "key", "/etc/ssl/jib/dev.key"),
+        ("env.dev.tls", "listen", "443"),
+    ];
+
+    /// A deploy.toml setting every field in `FIELDS`, with `over` = (section, key, value)
+    /// replacing one of them.
+    fn full_config(over: Option<(&str, &str, &str)>) -> String {
+        let mut out = "[app]\nwsgi = \"hello:app\"\nstatic = { \"/static/\" = \"staticfiles\" }\n\n[env.dev]\nhost = \"dev\"\n".to_string();
+        let mut section = "env.dev";
+        for (sec, key, good) in FIELDS {
+            if sec != section {
+                out.push_str(&format!("\n[{sec}]\n"));
+                section = sec;
+            }
+            let value = match over {
+                Some((s, k, v)) if s == sec && k == key => v,
+                _ => good,
+            };
+            // A JSON string is a TOML basic string for all of these.
+            out.push_str(&format!(
+                "{key} = {}\n",
+                serde_json::to_string(value).unwrap()
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn every_field_that_reaches_a_generated_file_is_allow_listed() {
+        let good = Config::parse(&full_config(None)).unwrap();
+        good.environment("dev")
+            .unwrap()
+            .server_config("dev", &good.app, || "/x".into())
+            .unwrap();
+        for (sec, key, value) in FIELDS {
+            for h in HOSTILE {
+                for bad in [format!("{value}{h}x"), format!("{h}{value}")] {
+                    let text = full_config(Some((sec, key, &bad)));
+                    let err = match Config::parse(&text) {
+                        Ok(_) => panic!("{sec}.{key} = {bad:?} was accepted"),
+                        Err(e) => e.to_string(),
+                    };
+                    // Named, and pointed at: the key's own line under its own section.
+                    assert!(err.contains(&format!("{sec}.{key}")), "{err}");
+                    let header = text.lines().position(|l| l == format!("[{sec}]")).unwrap();
+                    let line = text
+                        .lines()
+                        .enumerate()
+                        .skip(header + 1)
+                        .find(|(_, l)| l.starts_with(&format!("{key} = ")))
+                        .unwrap()
+                        .0;
+                    assert!(
+                        err.starts_with(&format!("deploy.toml:{}:", line + 1)),
+                        "{sec}.{key} = {bad:?}: {err}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_value_is_pointed_at_with_what_is_allowed() {
+        let text = MINIMAL.replace("domain =", "root = \"/opt/my apps\"\ndomain =");
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "deploy.toml:7:8: env.dev.root = \"/opt/my apps\" contains ' ': a path may only contain \
+             letters, digits, '.', '_' and '-', separated by '/'\n     7 | root = \"/opt/my apps\"\n       \
+             |        ^^^^^^^^^^^^^^"
+        );
+        // A bare section keeps pointing at its header.
+        let both = MINIMAL.replace("domain =", "domains = [\"a.b\"]\ndomain =");
+        let err = Config::parse(&both).unwrap_err().to_string();
+        assert!(err.starts_with("deploy.toml:5: env.dev sets both"), "{err}");
+        // An inline table: the line of its key.
+        let text = format!("{MINIMAL}nginx = {{ listen = \"80;\" }}\n");
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(
+            err.starts_with("deploy.toml:8:20: env.dev.nginx.listen"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn static_prefixes_and_directories_are_allow_listed() {
+        let with = |prefix: &str, dir: &str| {
+            let entry = format!(
+                "static = {{ {} = {} }}\n",
+                serde_json::to_string(prefix).unwrap(),
+                serde_json::to_string(dir).unwrap()
+            );
+            Config::parse(&MINIMAL.replace("[app]\n", &format!("[app]\n{entry}")))
+        };
+        for (prefix, dir) in [
+            ("/static/", "staticfiles"),
+            ("/a/b-c_d.e/", "build/static/"),
+            ("/", "public"),
+        ] {
+            with(prefix, dir).unwrap();
+        }
+        for h in HOSTILE {
+            let e = with(&format!("/st{h}atic/"), "staticfiles").unwrap_err();
+            assert!(e.to_string().contains("must be a URL prefix"), "{e}");
+            let e = with("/static/", &format!("static{h}files")).unwrap_err();
+            assert!(e.to_string().contains("inside the repository"), "{e}");
+        }
+        for prefix in ["static/", "/static", "", "/a/../", "/a//b/", "//"] {
+            assert!(with(prefix, "s").is_err(), "{prefix:?}");
+        }
+        // `.` would publish the whole source tree, settings and all.
+        for dir in ["/srv/static", "..", "a/../b", ".", "./s", "a//b", ""] {
+            assert!(with("/s/", dir).is_err(), "{dir:?}");
+        }
+    }
+
+    #[test]
+    fn listen_addresses() {
+        for ok in [
+            "80",
+            "8080",
+            "65535",
+            "127.0.0.1:8080",
+            "0.0.0.0:80",
+            "[::]:443",
+            "[::1]:80",
+            "*:80",
+            "localhost:8080",
+        ] {
+            assert_eq!(check_listen(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "0",
+            "65536",
+            "080",
+            "+80",
+            "80 default_server",
+            "443 ssl",
+            "::1:80",
+            "[::1]",
+            "[::1",
+            "host:",
+            ":80",
+            "a_b:80",
+            "1.2.3.4:80;",
+            "unix:/tmp/x",
+            "80\n",
+        ] {
+            assert!(check_listen(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn paths_names_and_users() {
+        for ok in ["/opt/apps", "/srv/jib-apps/v1.2", "/tmp/.tmpAbC_1"] {
+            assert_eq!(check_abs_path(Path::new(ok)), Ok(()), "{ok}");
+        }
+        for bad in [
+            "relative",
+            "/",
+            "/opt/../etc",
+            "/opt/./x",
+            "/opt//x",
+            "/opt/x/",
+            "/opt/é",
+            "/opt/a*b",
+            "/opt/a?b",
+            "/opt/[ab]",
+            "/opt/%n",
+            "/opt/x\n",
+        ] {
+            assert!(check_abs_path(Path::new(bad)).is_err(), "{bad:?}");
+        }
+        assert!(check_root_path(Path::new(&format!("/{}", "a".repeat(MAX_ROOT_LEN)))).is_err());
+        for ok in [
+            "dev.example.com",
+            "localhost",
+            "a-b.c1",
+            "xn--bcher-kva.example",
+        ] {
+            assert_eq!(check_dns_name(ok), Ok(()), "{ok}");
+        }
+        let long = format!("{}.com", "a".repeat(64));
+        for bad in [
+            "",
+            "-a.com",
+            "a-.com",
+            "a..b",
+            ".a",
+            "a.",
+            "a_b.com",
+            "*.example.com",
+            "a b",
+            &long,
+        ] {
+            assert!(check_dns_name(bad).is_err(), "{bad:?}");
+        }
+        for ok in ["jibapps", "_apt", "www-data", "u1"] {
+            assert_eq!(check_user_name(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "Root",
+            "1abc",
+            "-a",
+            "a b",
+            "a;b",
+            "a$",
+            &"a".repeat(33),
+        ] {
+            assert!(check_user_name(bad).is_err(), "{bad:?}");
+        }
+        let e = Config::parse(&format!(
+            "{MINIMAL}[env.\"a;b\"]\nhost = \"x\"\ndomain = \"x.y\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("not an environment name"), "{e}");
+        let e = Config::parse(&MINIMAL.replace("[app]\n", "[app]\nhealth_path = \"/ HTTP/1.0\"\n"))
+            .unwrap_err();
+        assert!(e.to_string().contains("health_path"), "{e}");
+    }
+
+    /// The agent's own check refuses what deploy.toml would have, whatever the CLI sends.
+    #[test]
+    fn the_agent_checks_what_it_receives() {
+        let c = Config::parse(&full_config(None)).unwrap();
+        let good = c
+            .environment("dev")
+            .unwrap()
+            .server_config("dev", &c.app, || "/x".into())
+            .unwrap();
+        assert_eq!(good.check(), Ok(()));
+        type Mutate = fn(&mut ServerConfig, String);
+        let fields: [(&str, Mutate); 12] = [
+            ("root", |s, v| s.root = format!("/srv/{v}").into()),
+            ("domain", |s, v| s.domain = format!("dev{v}.example.com")),
+            ("domains", |s, v| {
+                s.names = vec![format!("www{v}.example.com")]
+            }),
+            ("listen", |s, v| s.listen = format!("80{v}")),
+            ("nginx.site", |s, v| {
+                s.nginx_site = Some(format!("/etc/{v}.conf").into())
+            }),
+            ("nginx.group", |s, v| {
+                s.nginx_group = Some(format!("www{v}"))
+            }),
+            ("run_as", |s, v| s.run_as = Some(format!("app{v}"))),
+            ("static prefix", |s, v| {
+                s.static_files = [(format!("/s{v}/"), "s".to_string())].into()
+            }),
+            ("static directory", |s, v| {
+                s.static_files = [("/s/".to_string(), format!("s{v}"))].into()
+            }),
+            ("tls.cert", |s, v| {
+                if let Some(t) = s.tls.as_mut() {
+                    t.cert = format!("/etc/{v}.pem").into()
+                }
+            }),
+            ("tls.listen", |s, v| {
+                if let Some(t) = s.tls.as_mut() {
+                    t.listen = format!("443{v}")
+                }
+            }),
+            ("app", |s, v| s.app = Some(format!("prod{v}"))),
+        ];
+        for (name, mutate) in fields {
+            for h in HOSTILE.iter().chain(&["/../", "\u{1b}", "\0"]) {
+                let mut s = good.clone();
+                mutate(&mut s, h.to_string());
+                let err = s.check().expect_err(&format!("{name} with {h:?}"));
+                assert!(err.starts_with(name), "{name}: {err}");
+            }
+        }
     }
 }

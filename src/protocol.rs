@@ -78,6 +78,55 @@ pub struct TlsConfig {
 }
 
 impl ServerConfig {
+    /// The agent's own check of a configuration it received: every value that reaches a
+    /// uWSGI ini, the nginx site, the systemd unit or a shell line passes the same allow-lists
+    /// as deploy.toml (`config::check_*`). The CLI checks them too, but the agent acts for
+    /// whoever can reach it and must not take the CLI's word for it.
+    pub fn check(&self) -> Result<(), String> {
+        use crate::config::{
+            check_abs_path, check_dns_name, check_listen, check_root_path, check_static_dir,
+            check_url_prefix, check_user_name,
+        };
+        let path = |key: &str, p: &std::path::Path, r: Result<(), String>| {
+            r.map_err(|why| format!("{key} = {:?} {why}", p.display()))
+        };
+        let text = |key: &str, v: &str, r: Result<(), String>| {
+            r.map_err(|why| format!("{key} = {v:?} {why}"))
+        };
+        path("root", &self.root, check_root_path(&self.root))?;
+        text("domain", &self.domain, check_dns_name(&self.domain))?;
+        for n in &self.names {
+            text("domains", n, check_dns_name(n))?;
+        }
+        text("listen", &self.listen, check_listen(&self.listen))?;
+        if let Some(site) = &self.nginx_site {
+            path("nginx.site", site, check_abs_path(site))?;
+        }
+        if let Some(g) = &self.nginx_group {
+            text("nginx.group", g, check_user_name(g))?;
+        }
+        if let Some(u) = &self.run_as {
+            text("run_as", u, check_user_name(u))?;
+        }
+        for (prefix, dir) in &self.static_files {
+            text("static prefix", prefix, check_url_prefix(prefix))?;
+            text("static directory", dir, check_static_dir(dir))?;
+        }
+        if let Some(t) = &self.tls {
+            path("tls.cert", &t.cert, check_abs_path(&t.cert))?;
+            path("tls.key", &t.key, check_abs_path(&t.key))?;
+            text("tls.listen", &t.listen, check_listen(&t.listen))?;
+        }
+        if let Some(a) = &self.app
+            && !crate::slug::is_app_name(a)
+        {
+            return Err(format!(
+                "app = {a:?} is not an app name: use lowercase letters, digits and '-'"
+            ));
+        }
+        Ok(())
+    }
+
     /// The Host an app is reached by (what the router keys on, what health checks send).
     pub fn app_host(&self, app: &str) -> String {
         match self.names.first() {

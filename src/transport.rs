@@ -86,14 +86,17 @@ impl Remote {
             });
         }
         let dir = control_dir();
+        // Before anything in it is read: a directory someone else made could hand us their
+        // own master connection (no host key check, and they see all we send).
+        create_private_dir(&dir)?;
         let persist = persist_secs();
         // A master left by a recent jib run for this host: reuse it (no new handshake).
         let pointer = dir.join(format!("{}.master", master_key(host)));
         if persist > 0
             && let Ok(ctl) = std::fs::read_to_string(&pointer)
+            && let Some(ctl) = master_in(&dir, ctl.trim())
         {
-            let session =
-                openssh::Session::resume(PathBuf::from(ctl.trim()).into_boxed_path(), None);
+            let session = openssh::Session::resume(ctl.into_boxed_path(), None);
             if session.check().await.is_ok() {
                 return Ok(Remote {
                     host: host.to_string(),
@@ -112,9 +115,6 @@ impl Remote {
         if let Some(cfg) = std::env::var_os(SSH_CONFIG_ENV) {
             b.config_file(PathBuf::from(cfg));
         }
-        create_private_dir(&dir).with_context(|| {
-            format!("cannot create the ssh control directory {}", dir.display())
-        })?;
         b.control_directory(&dir);
         clean_stale_masters(&dir);
         if let Some(secs) = std::num::NonZeroUsize::new(persist as usize) {
@@ -476,23 +476,85 @@ fn control_dir() -> PathBuf {
     }
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let meta = std::fs::metadata(dir)?;
-    if meta.uid() == nix::unistd::getuid().as_raw() && meta.mode() & 0o077 != 0 {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    } else if meta.uid() != nix::unistd::getuid().as_raw() {
-        return Err(std::io::Error::other(format!(
-            "{} must be a directory only you can access",
+/// Makes `dir` (its parent must exist) or insists that what is there is a real directory of
+/// ours, and leaves it 0700. `/tmp` is everyone's: another user may have made the directory,
+/// or a link of that name, first. Nothing follows a link: `mkdir` does not, `lstat` tells a
+/// link, and the mode is set through a descriptor opened with `O_NOFOLLOW`.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+    let me = nix::unistd::geteuid().as_raw();
+    let fix = "remove it, or set XDG_RUNTIME_DIR to a directory of your own";
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => bail!(
+            "cannot create the ssh control directory {}: {e}; set XDG_RUNTIME_DIR to a directory of your own",
             dir.display()
-        )));
+        ),
+    }
+    let meta = std::fs::symlink_metadata(dir)
+        .with_context(|| format!("cannot inspect the ssh control directory {}", dir.display()))?;
+    let owner = |uid: u32| match nix::unistd::User::from_uid(uid.into()) {
+        Ok(Some(u)) => format!("{} (uid {uid})", u.name),
+        _ => format!("uid {uid}"),
+    };
+    if meta.file_type().is_symlink() {
+        let to = std::fs::read_link(dir)
+            .map(|t| format!(" to {}", t.display()))
+            .unwrap_or_default();
+        bail!(
+            "refusing the ssh control directory {}: it is a symbolic link{to}, made by {}, not a directory of yours; {fix}",
+            dir.display(),
+            owner(meta.uid())
+        );
+    }
+    if !meta.is_dir() {
+        bail!(
+            "refusing the ssh control directory {}: it is not a directory (it belongs to {}); {fix}",
+            dir.display(),
+            owner(meta.uid())
+        );
+    }
+    if meta.uid() != me {
+        bail!(
+            "refusing the ssh control directory {}: it belongs to {}, not to you (uid {me}), so \
+             its connections could be someone else's; {fix}",
+            dir.display(),
+            owner(meta.uid()),
+        );
+    }
+    // Ours: make sure nobody else can get in, on the very directory looked at.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_flags())
+        .open(dir)
+        .with_context(|| format!("cannot open the ssh control directory {}", dir.display()))?;
+    let fmeta = f.metadata()?;
+    if (fmeta.dev(), fmeta.ino()) != (meta.dev(), meta.ino()) || fmeta.uid() != me {
+        bail!(
+            "refusing the ssh control directory {}: it changed while jib looked at it; {fix}",
+            dir.display()
+        );
+    }
+    if fmeta.mode() & 0o7777 != 0o700 {
+        f.set_permissions(std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot make {} private (0700)", dir.display()))?;
     }
     Ok(())
+}
+
+/// `O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC`.
+fn libc_flags() -> i32 {
+    (nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC)
+        .bits()
+}
+
+/// The control socket a `.master` pointer names, if it is one jib made: `<dir>/<one name>/master`.
+fn master_in(dir: &Path, ctl: &str) -> Option<PathBuf> {
+    let p = Path::new(ctl);
+    let name = p.parent()?.file_name()?;
+    (p.parent()?.parent()? == dir && p.file_name()? == "master" && name != ".." && name != ".")
+        .then(|| p.to_path_buf())
 }
 
 /// Removes what masters that exited long ago left behind (their directory and log). Recent
@@ -771,5 +833,99 @@ mod tests {
         );
         assert_eq!(ssh_destination("host:22"), "ssh://host:22");
         assert_eq!(ssh_destination("ssh://a@b:1"), "ssh://a@b:1");
+    }
+
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn the_control_directory_is_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("jib-ssh");
+        create_private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        // Ours but loose (an older jib, a umask): tightened, and used.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        create_private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        // A missing parent is an error, not a tree made on the way.
+        let deep = tmp.path().join("no/such/jib");
+        let e = create_private_dir(&deep).unwrap_err().to_string();
+        assert!(e.contains("XDG_RUNTIME_DIR"), "{e}");
+        assert!(!tmp.path().join("no").exists());
+    }
+
+    #[test]
+    fn a_control_directory_that_is_not_ours_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        // A link at the path, even to a directory of ours: refused, its target left alone.
+        let target = tmp.path().join("elsewhere");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let link = tmp.path().join("jib-ssh-link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let e = create_private_dir(&link).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert!(e.contains(&link.display().to_string()), "{e}");
+        assert!(e.contains("remove it, or set XDG_RUNTIME_DIR"), "{e}");
+        assert_eq!(mode(&target), 0o755);
+        // A file.
+        let file = tmp.path().join("jib-ssh-file");
+        std::fs::write(&file, "").unwrap();
+        let e = create_private_dir(&file).unwrap_err().to_string();
+        assert!(e.contains("not a directory"), "{e}");
+
+        // Another user's directory (made before jib ran): refused, untouched.
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: giving a directory to another user needs root");
+            return;
+        }
+        let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+        let theirs = tmp.path().join("jib-ssh-0");
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o777)).unwrap();
+        nix::unistd::chown(&theirs, Some(nobody.uid), Some(nobody.gid)).unwrap();
+        let e = create_private_dir(&theirs).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "refusing the ssh control directory {}: it belongs to nobody (uid {}), not to you \
+                 (uid 0), so its connections could be someone else's; remove it, or set \
+                 XDG_RUNTIME_DIR to a directory of your own",
+                theirs.display(),
+                nobody.uid
+            )
+        );
+        assert_eq!(mode(&theirs), 0o777);
+        // A link to it as well.
+        let link = tmp.path().join("jib-ssh-1");
+        std::os::unix::fs::symlink(&theirs, &link).unwrap();
+        let e = create_private_dir(&link).unwrap_err().to_string();
+        assert!(e.contains("symbolic link") && e.contains("root"), "{e}");
+    }
+
+    #[test]
+    fn only_pointers_to_our_own_masters_are_followed() {
+        let dir = Path::new("/run/user/1000/jib");
+        assert_eq!(
+            master_in(dir, "/run/user/1000/jib/.ssh-connectionAb12/master"),
+            Some(PathBuf::from(
+                "/run/user/1000/jib/.ssh-connectionAb12/master"
+            ))
+        );
+        for bad in [
+            "/tmp/evil/.ssh-connection/master",
+            "/run/user/1000/jib/master",
+            "/run/user/1000/jib/../master",
+            "/run/user/1000/jib/x/y/master",
+            "/run/user/1000/jib/x/other",
+            "",
+        ] {
+            assert_eq!(master_in(dir, bad), None, "{bad:?}");
+        }
     }
 }

@@ -44,6 +44,8 @@ pub fn known_commits(layout: &Layout) -> Vec<String> {
 
 /// Checks that the server was set up with this configuration.
 pub fn check_server(server: &ServerConfig) -> Result<Layout, RemoteError> {
+    // The CLI's word is not enough: values that reach generated files pass the allow-lists.
+    server.check().map_err(|m| RemoteError::new("request", m))?;
     let layout = Layout::new(&server.root);
     let stored: Option<ServerConfig> = std::fs::read(layout.server_json())
         .ok()

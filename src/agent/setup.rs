@@ -81,6 +81,8 @@ pub fn setup(
     install_deps: bool,
     em: &Emitter,
 ) -> Result<Reply, RemoteError> {
+    // Before anything is written from it (the site, the unit, the ini template).
+    server.check().map_err(|m| RemoteError::new("request", m))?;
     let mut messages = Vec::new();
     let root_user = nix::unistd::geteuid().is_root();
     em.step("prerequisites", || {
