@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::ui::sanitize;
 use super::{Cli, Failure, Project, exit, fail};
 use crate::protocol::{Check, Reply, Request};
 
@@ -31,9 +32,11 @@ pub async fn run(cli: &Cli, json: bool) -> Result<(), Failure> {
                 "warn" => "!",
                 _ => "✘",
             };
-            println!("  {mark} {:<10} {}", c.name, c.detail);
+            // The server's checks say what they found there.
+            let line = format!("  {mark} {:<10} {}", c.name, c.detail);
+            println!("{}", sanitize(&line));
             if let Some(fix) = &c.fix {
-                println!("      fix: {fix}");
+                println!("      fix: {}", sanitize(fix));
             }
         }
     }

@@ -193,8 +193,9 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                         serde_json::json!({ "app": app, "vars": shown, "restarted": restarted })
                     );
                 } else {
+                    // Read back from the server's env.json, which the app's user can write.
                     for (k, v) in &shown {
-                        println!("{k}={v}");
+                        println!("{}", super::ui::sanitize(&format!("{k}={v}")));
                     }
                     if restarted {
                         super::ui::note!("✔ {app} reloaded with the new environment");
@@ -236,20 +237,22 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                 if !status.processes.is_empty() {
                     println!("\nprocesses:");
                     for (name, state) in &status.processes {
-                        println!("  {name:<16} {state}");
+                        let line = format!("  {name:<16} {state}");
+                        println!("{}", super::ui::sanitize(&line));
                     }
                 }
                 println!("\nreleases:");
                 for r in releases {
-                    println!(
+                    let line = format!(
                         "  {} {}  {}  {}  {}  by {}",
                         if r.current { "*" } else { " " },
                         r.id,
-                        &r.commit[..12.min(r.commit.len())],
+                        r.commit.get(..12).unwrap_or(&r.commit),
                         r.state,
                         r.created,
                         r.by
                     );
+                    println!("{}", super::ui::sanitize(&line));
                 }
             }
             Ok(())
@@ -395,16 +398,19 @@ fn print_table(apps: &[AppStatus]) {
         } else {
             a.state.clone()
         };
-        println!(
+        // Every field is the server's word; `get` rather than slicing a string that may not
+        // be hex.
+        let line = format!(
             "{:<24} {:<9} {:<12} {:>6.0}MB {:<22} {:<40} {}",
             a.app,
             state,
-            &a.commit[..12.min(a.commit.len())],
+            a.commit.get(..12).unwrap_or(&a.commit),
             a.rss_bytes as f64 / 1e6,
             a.deployed_at.split('.').next().unwrap_or(""),
             a.deployed_by,
             a.url
         );
+        println!("{}", super::ui::sanitize(&line));
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::anyhow;
 
 use super::manage::call;
-use super::ui::{Progress, format_ms};
+use super::ui::{Progress, format_ms, sanitize};
 use super::{Cli, Command, Failure, Project, call_failure, exit, fail};
 use crate::protocol::{Artifact, PromoteRequest, ReleaseInfo, Reply, Request};
 
@@ -61,8 +61,10 @@ struct Options<'a> {
     json: bool,
 }
 
-fn short(c: &str) -> &str {
-    &c[..7.min(c.len())]
+/// A commit as the server names it, shortened and made safe to print (`get`: no panic on a
+/// string that is not hex).
+fn short(c: &str) -> std::borrow::Cow<'_, str> {
+    sanitize(c.get(..7).unwrap_or(c))
 }
 
 fn as_json(v: &impl serde::Serialize) -> Result<serde_json::Value, Failure> {
@@ -229,7 +231,7 @@ async fn promote(cli: &Cli, o: &Options<'_>) -> Result<(), Failure> {
         if let Some(m) = merged {
             super::ui::note!("✔ {m} fast-forwarded to {}", short(&art.commit));
         }
-        println!("{url}");
+        println!("{}", sanitize(url));
     }
     Ok(())
 }
@@ -241,7 +243,7 @@ fn print_plan(
     art: &Artifact,
     prod: Option<&Artifact>,
 ) {
-    let from = prod.map(|p| short(&p.commit).to_string());
+    let from = prod.map(|p| short(&p.commit).into_owned());
     eprintln!(
         "  {to_name}: {} → {} ({branch})",
         from.as_deref().unwrap_or("(nothing yet)"),
@@ -268,19 +270,19 @@ fn print_plan(
     }
     match prod {
         Some(p) if p.lock == art.lock => {
-            eprintln!("  dependencies: unchanged ({})", art.deps)
+            eprintln!("  dependencies: unchanged ({})", sanitize(&art.deps))
         }
         Some(p) => {
             let changes = crate::venv::lock_changes(&p.lock, &art.lock);
             eprintln!("  dependencies: {} change(s)", changes.len());
             for c in changes.iter().take(20) {
-                eprintln!("    {c}");
+                eprintln!("    {}", sanitize(c));
             }
         }
         None => eprintln!(
             "  dependencies: {} package(s) ({})",
             art.lock.lines().count(),
-            art.deps
+            sanitize(&art.deps)
         ),
     }
 }
@@ -349,7 +351,7 @@ fn print_releases(releases: &[ReleaseInfo]) {
             .promoted_from
             .clone()
             .unwrap_or_else(|| format!("branch {}", r.branch));
-        println!(
+        let line = format!(
             "{} {:<32} {:<8} {:<7} {:<21} {:<20} {}",
             if r.current { "*" } else { " " },
             r.id,
@@ -359,6 +361,7 @@ fn print_releases(releases: &[ReleaseInfo]) {
             from,
             r.by
         );
+        println!("{}", sanitize(&line));
     }
 }
 
@@ -390,7 +393,7 @@ async fn audit(cli: &Cli, env: Option<&str>, lines: usize, json: bool) -> Result
             .as_deref()
             .map(|m| format!(": {m}"))
             .unwrap_or_default();
-        println!(
+        let line = format!(
             "{}  {:<9} {:<20} {:<16} {:<7} {:<9} {:>7}  {}{from}{err}",
             e.time.split('.').next().unwrap_or(""),
             e.action,
@@ -401,6 +404,7 @@ async fn audit(cli: &Cli, env: Option<&str>, lines: usize, json: bool) -> Result
             format_ms(e.ms),
             e.by
         );
+        println!("{}", sanitize(&line));
     }
     Ok(())
 }

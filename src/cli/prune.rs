@@ -131,7 +131,9 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
             );
         }
         for c in &candidates {
-            println!("{:<28} {:<28} {}", c.app, c.branch, c.reason);
+            // Names and branches as the server lists them.
+            let line = format!("{:<28} {:<28} {}", c.app, c.branch, c.reason);
+            println!("{}", super::ui::sanitize(&line));
         }
     }
     if candidates.is_empty() || *dry_run {

@@ -107,7 +107,8 @@ pub async fn run(
                 super::ui::format_ms(elapsed)
             );
         }
-        println!("{url}");
+        // The agent's word for it.
+        println!("{}", super::ui::sanitize(&url));
     }
     Ok(())
 }
