@@ -225,6 +225,11 @@ pub enum Request {
         server: ServerConfig,
         app: String,
         command: ExecCommand,
+        /// Added to the command's environment: secrets (another database's URL) stay out of
+        /// its argv, which every local user can read. Piped mode only: with a terminal the
+        /// request itself rides in argv.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        env: BTreeMap<String, String>,
     },
     /// The build an app runs (tree, venv, exact package set), for `jib promote`.
     Artifact { server: ServerConfig, app: String },

@@ -6,7 +6,7 @@ mod common;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -172,6 +172,55 @@ fn mongosh(url: &str, js: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Every process's command line (arguments joined by spaces) and environment.
+fn processes() -> Vec<(String, String)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let read = |p: PathBuf| {
+        std::fs::read(p)
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default()
+    };
+    dir.flatten()
+        .map(|e| {
+            (
+                read(e.path().join("cmdline")),
+                read(e.path().join("environ")),
+            )
+        })
+        .collect()
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs jib to its end while watching every process's argv (what `ps` shows any local user):
+/// none may contain `secret`, plainly or hex-encoded. Returns jib's output and whether a
+/// process had `probe` in its environment (so the watch is known to have looked in time).
+fn jib_watching_argv(w: &World, args: &[&str], secret: &str, probe: &str) -> (Output, bool) {
+    let child = w
+        .jib_cmd(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reader = std::thread::spawn(move || child.wait_with_output().unwrap());
+    let mut seen = false;
+    while !reader.is_finished() {
+        for (cmdline, environ) in processes() {
+            assert!(
+                !cmdline.contains(secret) && !cmdline.contains(&hex(secret)),
+                "a command line shows the database URL: {cmdline}"
+            );
+            seen |= environ.contains(probe);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (reader.join().unwrap(), seen)
+}
+
 #[test]
 fn each_branch_has_its_own_database_and_a_shell_into_it() {
     let w = World::new(Mode::Ssh);
@@ -223,6 +272,18 @@ fn each_branch_has_its_own_database_and_a_shell_into_it() {
         "{}",
         text(&out)
     );
+    // The shell runs on the server without the URL in its argv, readable by every user there.
+    let secret = format!("mongodb://127.0.0.1:{port}");
+    let in_env = format!("JIB_MONGO_URL={secret}/shop_feature ");
+    let (out, seen) = jib_watching_argv(
+        &w,
+        &["mongo", "feature", "--eval", "sleep(1000); 'slept'"],
+        &secret,
+        &in_env,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("slept"), "{}", text(&out));
+    assert!(seen, "no shell with the URL in its environment was seen");
     // A failing script's status comes back.
     let out = w.jib(&["mongo", "feature", "--eval", "throw new Error('boom')"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -238,6 +299,18 @@ fn each_branch_has_its_own_database_and_a_shell_into_it() {
     p.set_expect_timeout(Some(Duration::from_secs(30)));
     use expectrl::Expect;
     p.expect("shop_feature>").unwrap();
+    // The interactive shell's own argv has no URL either. (The terminal's request itself still
+    // rides hex-encoded in the laptop's `ssh … exec --request <hex>` argv: issue 11.)
+    let shells: Vec<String> = processes()
+        .into_iter()
+        .filter(|(_, environ)| environ.contains(&in_env))
+        .map(|(cmdline, _)| cmdline)
+        .collect();
+    assert!(
+        !shells.is_empty(),
+        "no shell with the URL in its environment"
+    );
+    assert!(!shells.iter().any(|c| c.contains(&secret)), "{shells:?}");
     p.send_line("db.users.countDocuments({'profil.age': 10}) * 7")
         .unwrap();
     p.expect("7").unwrap();
@@ -255,7 +328,13 @@ fn each_branch_has_its_own_database_and_a_shell_into_it() {
         "1"
     );
     w.jib_ok(&["push", "feature"]);
-    let out = w.jib_ok(&["destroy", "feature", "--yes", "--drop-db"]);
+    let (out, _) = jib_watching_argv(
+        &w,
+        &["destroy", "feature", "--yes", "--drop-db"],
+        &secret,
+        &in_env,
+    );
+    let out = text(&out);
     assert!(out.contains("database dropped"), "{out}");
     assert_eq!(
         mongosh(&format!("{url}/shop_feature"), "db.users.countDocuments()"),
@@ -269,7 +348,14 @@ fn each_branch_has_its_own_database_and_a_shell_into_it() {
     assert_eq!(w.get("feature", "/?eve").1, "shop_feature 2");
     let out = w.jib(&["mongo", "main", "--copy-from", "feature"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let out = w.jib_ok(&["mongo", "main", "--copy-from", "feature", "--yes"]);
+    // The source's URL (prod's credentials, say) stays out of argv too.
+    let (out, _) = jib_watching_argv(
+        &w,
+        &["mongo", "main", "--copy-from", "feature", "--yes"],
+        &secret,
+        &format!("JIB_MONGO_SRC_URL={secret}/shop_feature "),
+    );
+    let out = text(&out);
     assert!(out.contains("copied 2 documents"), "{out}");
     assert_eq!(w.get("main", "/").1, "shop_main 2");
     assert_eq!(w.get("feature", "/").1, "shop_feature 2");

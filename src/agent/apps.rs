@@ -460,9 +460,11 @@ pub fn procs_of(app: &AppLayout) -> BTreeMap<String, String> {
 /// Drops the app's database with the configured shell, as the app's user.
 fn drop_database(server: &ServerConfig, drop: &crate::protocol::DropDb) -> Result<(), RemoteError> {
     let err = |m: String| RemoteError::new("drop database", m);
-    let mut cmd = std::process::Command::new(&drop.shell);
-    cmd.arg(&drop.url)
-        .args(["--quiet", "--eval", "db.dropDatabase()"])
+    let argv = super::exec::mongo_argv(&drop.shell, Some("db.dropDatabase()"))?;
+    let mut cmd = std::process::Command::new(&argv[0]);
+    // The URL (credentials) in the environment, not in argv where `ps` shows it.
+    cmd.args(&argv[1..])
+        .env(super::exec::MONGO_URL_ENV, &drop.url)
         .stdin(std::process::Stdio::null());
     let who =
         crate::identity::app_user(server.run_as.as_deref()).map_err(|e| err(format!("{e:#}")))?;

@@ -15,6 +15,37 @@ use crate::release;
 /// Exit status when jib-agent itself fails before the command starts (like `env`'s 125).
 pub const AGENT_FAILED: i32 = 125;
 
+/// Where the database shell finds its URL: a process's argv is readable by every local user
+/// (`ps`, /proc/<pid>/cmdline), its environment only by its own user and root.
+pub const MONGO_URL_ENV: &str = "JIB_MONGO_URL";
+
+/// The database shell on `$JIB_MONGO_URL`: runs `eval` and exits, or opens the interactive
+/// shell there (same prompt as with the URL as an argument).
+pub fn mongo_argv(shell: &str, eval: Option<&str>) -> Result<Vec<String>, RemoteError> {
+    // The legacy shell has no `process.env`: it could only take the URL in argv.
+    if Path::new(shell).file_name().is_some_and(|n| n == "mongo") {
+        let why = "the legacy `mongo` shell takes the database URL only in its arguments, \
+                   where every local user sees it";
+        return Err(RemoteError::new("mongo", why).hint(
+            "install mongosh on the server (npm install -g mongosh); deploy.toml: [env.<name>.mongo] shell = \"mongosh\"",
+        ));
+    }
+    // `; undefined`: nothing printed for the connection itself.
+    let connect = format!("db = connect(process.env.{MONGO_URL_ENV}); undefined");
+    let mut argv = vec![
+        shell.to_string(),
+        "--nodb".into(),
+        "--quiet".into(),
+        "--eval".into(),
+        connect,
+    ];
+    match eval {
+        Some(js) => argv.extend(["--eval".into(), js.to_string()]),
+        None => argv.push("--shell".into()),
+    }
+    Ok(argv)
+}
+
 /// Piped mode announces itself on stderr (hello, then a failure if any) for the CLI to read;
 /// terminal mode (`json == false`) talks to a human.
 fn hello_and_fail(json: bool, e: Option<RemoteError>) -> i32 {
@@ -122,6 +153,7 @@ pub fn run(hex_request: Option<&str>) -> i32 {
         server,
         app,
         command,
+        env: extra_env,
     } = env.request
     else {
         return hello_and_fail(
@@ -132,6 +164,7 @@ pub fn run(hex_request: Option<&str>) -> i32 {
     let prepared = find_app(&server, &app, "exec")
         .and_then(|(_, a)| prepare(&a, &command))
         .and_then(|mut p| {
+            p.env.extend(extra_env);
             // The command runs as the app does: never as root when run_as is set.
             if let Some(who) = crate::identity::app_user(server.run_as.as_deref())
                 .map_err(|e| RemoteError::new("exec", format!("{e:#}")))?
@@ -227,23 +260,17 @@ fn prepare(app: &AppLayout, command: &ExecCommand) -> Result<Prepared, RemoteErr
             vec![venv_dir.join("bin/ipython").display().to_string()]
         }
         ExecCommand::PythonShell => vec![python],
-        ExecCommand::Mongo { shell, url, eval } => {
-            let mut argv = vec![shell.clone(), url.clone(), "--quiet".into()];
-            if let Some(js) = eval {
-                argv.extend(["--eval".into(), js.clone()]);
-            }
-            argv
-        }
+        ExecCommand::Mongo { shell, eval, .. } => mongo_argv(shell, eval.as_deref())?,
         ExecCommand::LoginShell => {
             let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/bash".into());
             vec![shell, "-l".into()]
         }
     };
-    Ok(Prepared {
-        env: app_environment(app, &meta, &venv_dir),
-        argv,
-        cwd,
-    })
+    let mut env = app_environment(app, &meta, &venv_dir);
+    if let ExecCommand::Mongo { url, .. } = command {
+        env.insert(MONGO_URL_ENV.into(), url.clone());
+    }
+    Ok(Prepared { env, argv, cwd })
 }
 
 /// Runs the command on our own stdin/stdout/stderr, in its own process group, and waits.

@@ -75,6 +75,9 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                 return Err(no_mongo(&project));
             };
             let url = m.url_for(&target_app);
+            // The agent hands `url` to the shell in its environment; a source database's URL
+            // travels the same way, never in the shell's argv.
+            let mut env = BTreeMap::new();
             let eval = match copy_from {
                 None => eval.clone(),
                 Some(from) => {
@@ -99,7 +102,8 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                         super::ui::note!("nothing copied");
                         return Ok(());
                     }
-                    Some(copy_script(&src))
+                    env.insert(COPY_SRC_ENV.to_string(), src);
+                    Some(copy_script())
                 }
             };
             let cmd = ExecCommand::Mongo {
@@ -107,7 +111,9 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                 url,
                 eval: eval.clone(),
             };
-            exec(&project, &target_app, cmd, eval.is_none()).await
+            // Only piped requests may carry secrets: a terminal's rides in argv.
+            let tty = eval.is_none();
+            exec_with(&project, &target_app, cmd, tty, env).await
         }
         Command::Shell { branch: _, bash } => {
             let app = target_app.clone();
@@ -350,11 +356,14 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
     }
 }
 
-/// A mongosh script that replaces the current database with every collection of `src`.
-fn copy_script(src: &str) -> String {
-    let src = serde_json::to_string(src).unwrap_or_default();
+/// Where [`copy_script`] finds the source database's URL (prod's credentials, maybe).
+const COPY_SRC_ENV: &str = "JIB_MONGO_SRC_URL";
+
+/// A mongosh script that replaces the current database with every collection of the one at
+/// `$JIB_MONGO_SRC_URL`.
+fn copy_script() -> String {
     format!(
-        "const src = connect({src}); db.dropDatabase(); let n = 0; \
+        "const src = connect(process.env.{COPY_SRC_ENV}); db.dropDatabase(); let n = 0; \
          src.getCollectionNames().forEach(function (c) {{ \
            const docs = src.getCollection(c).find().toArray(); \
            if (docs.length) {{ db.getCollection(c).insertMany(docs); }} n += docs.length; }}); \
@@ -420,11 +429,23 @@ async fn exec(
     command: ExecCommand,
     tty: bool,
 ) -> Result<(), Failure> {
+    exec_with(project, app, command, tty, BTreeMap::new()).await
+}
+
+/// [`exec`] with variables added to the command's environment.
+async fn exec_with(
+    project: &Project,
+    app: &str,
+    command: ExecCommand,
+    tty: bool,
+    env: BTreeMap<String, String>,
+) -> Result<(), Failure> {
     let remote = project.connect().await?;
     let req = Request::Exec {
         server: project.server.clone(),
         app: app.to_string(),
         command,
+        env,
     };
     let code = if tty {
         // The terminal belongs to the command: check the agent first, then hand over.
