@@ -29,11 +29,6 @@ pub fn template(server: &ServerConfig, layout: &Layout) -> String {
         // uWSGI's HTTP router keys on the Host header as sent, port included.
         keys.extend(names.iter().map(|n| format!("{n}:{port}")));
     }
-    // Dropped to after binding its socket (as root), before loading any app code.
-    let user = match crate::identity::app_user(server.run_as.as_deref()) {
-        Ok(Some((u, g))) => format!("uid = {}\ngid = {}\n", u.name, g.name),
-        _ => String::new(),
-    };
     // Awake all the time: its own socket, announced to the router. Scale to zero: the
     // emperor holds the socket (passed as fd 0, never `socket =`) and starts the app on the
     // first connection; the app exits after `idle` quiet seconds.
@@ -61,11 +56,12 @@ pub fn template(server: &ServerConfig, layout: &Layout) -> String {
          env = JIB_APP=%n\n\
          wsgi-file = {shim}\n\
          master-fifo = %drun/master.fifo\n\
-         logto = %dlog/uwsgi.log\n\
+         ; opened by the app's user (logto would open it as root, following links)\n\
+         logto2 = %dlog/uwsgi.log\n\
          log-maxsize = 20000000\n\
          die-on-term = true\n\
          buffer-size = 32768\n\
-         {user}{supervisor}",
+         {supervisor}",
         version = crate::protocol::VERSION,
         processes = server.processes.max(2),
         shim = layout.shim().display(),
@@ -104,6 +100,11 @@ pub fn command(layout: &Layout, server: &ServerConfig) -> Command {
         // SIGTERM means "reload" to uWSGI unless told otherwise; we want it to stop.
         .arg("--die-on-term")
         .args(["--emperor-graceful-shutdown"]);
+    if tyrant(server) {
+        // Each vassal is started as the owner of its ini link (the apps' user): it never holds
+        // root, so nothing it opens, binds or runs — logs, sockets, FIFO, hooks — is root's.
+        c.args(["--emperor-tyrant", "--emperor-tyrant-nofollow"]);
+    }
     if server.idle_secs.is_some() {
         // `<app>.socket` per vassal, bound by the emperor, in the directory only nginx's
         // group can enter (uWSGI makes on-demand sockets 0666).
@@ -113,27 +114,61 @@ pub fn command(layout: &Layout, server: &ServerConfig) -> Command {
     c
 }
 
-/// The directories the app's own processes write to (logs, worker records) belong to them.
-fn prepare_dirs(app: &AppLayout, server: &ServerConfig) -> Result<()> {
+/// Whether vassals run as the apps' user from the start (the agent is root and `run_as`
+/// names someone).
+pub fn tyrant(server: &ServerConfig) -> bool {
+    matches!(
+        crate::identity::app_user(server.run_as.as_deref()),
+        Ok(Some(_))
+    )
+}
+
+/// The app's directory (the agent's) and the directories its own processes write to (logs,
+/// worker records, run state, shared files: the apps' user's, 0750).
+pub fn prepare_dirs(app: &AppLayout, server: &ServerConfig) -> Result<()> {
     let who = crate::identity::app_user(server.run_as.as_deref())?;
-    for d in [
-        app.dir.join("log"),
-        app.dir.join("workers"),
-        app.dir.join("run"),
-    ] {
-        std::fs::create_dir_all(&d)?;
-        crate::identity::hand_over(&d, who.as_ref())?;
+    let ids = who.as_ref().map(|(u, g)| (u.uid.as_raw(), g.gid.as_raw()));
+    if let Some(root) = app.dir.parent() {
+        std::fs::create_dir_all(root)?;
+    }
+    let me = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    crate::fsafe::ensure_dir(&app.dir, 0o755, Some(me))
+        .with_context(|| format!("cannot prepare {}", app.dir.display()))?;
+    for d in app.writable_dirs() {
+        crate::fsafe::ensure_dir(&d, 0o750, ids)
+            .with_context(|| format!("cannot prepare {}", d.display()))?;
     }
     Ok(())
 }
 
-/// Makes the emperor run this app: its ini becomes a link to the template.
+/// Makes the emperor run this app: its ini becomes a link to the template, owned by the
+/// apps' user (whom the tyrant emperor then starts it as).
 pub fn enlist(app: &AppLayout, server: &ServerConfig) -> Result<()> {
     prepare_dirs(app, server)?;
     let ini = app.ini();
     if std::fs::symlink_metadata(&ini).is_err() {
         std::os::unix::fs::symlink("../.jib/template.ini", &ini)
             .with_context(|| format!("cannot link {}", ini.display()))?;
+    }
+    own_link(app, server)
+}
+
+/// Gives the app's ini link to the apps' user: the tyrant Emperor starts the vassal as the
+/// link's owner (and refuses a root-owned one). Links of older agents are fixed this way too.
+pub fn own_link(app: &AppLayout, server: &ServerConfig) -> Result<()> {
+    let ini = app.ini();
+    if let Some((u, g)) = crate::identity::app_user(server.run_as.as_deref())? {
+        nix::unistd::fchownat(
+            nix::fcntl::AT_FDCWD,
+            &ini,
+            Some(u.uid),
+            Some(g.gid),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .with_context(|| format!("cannot give {} to {}", ini.display(), u.name))?;
     }
     Ok(())
 }
@@ -160,7 +195,7 @@ pub fn reload(app: &AppLayout, server: &ServerConfig) -> Result<Reload> {
     prepare_dirs(app, server)?;
     if server.supervise {
         // The supervisor restarts [processes] when this file's mtime moves.
-        let _ = crate::identity::open_for_writing(&app.dir.join("run/restart"), false)
+        let _ = crate::fsafe::open_append(&app.dir.join("run/restart"), 0o640)
             .and_then(|f| f.set_modified(std::time::SystemTime::now()));
     }
     use std::io::Write;
@@ -195,7 +230,7 @@ pub fn reload(app: &AppLayout, server: &ServerConfig) -> Result<Reload> {
 /// The release each live worker of this app loaded, as `(pid, release)`. Files of workers that
 /// are gone are removed.
 pub fn workers(app: &AppLayout) -> Vec<(i32, String)> {
-    let dir = app.dir.join("workers");
+    let dir = app.workers();
     let mut out = Vec::new();
     for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
@@ -206,7 +241,8 @@ pub fn workers(app: &AppLayout) -> Vec<(i32, String)> {
             let _ = std::fs::remove_file(e.path());
             continue;
         }
-        if let Ok(release) = std::fs::read_to_string(e.path()) {
+        // Written by the app: no links, no FIFOs, a release id's worth of bytes.
+        if let Ok(release) = crate::fsafe::read_to_string(&e.path(), 256) {
             out.push((pid, release.trim().to_string()));
         }
     }

@@ -23,6 +23,13 @@ impl Repo {
         Ok(Repo { repo })
     }
 
+    /// A server's bare repository (a promotion on one server packs from the source root's).
+    pub fn open_bare(path: &Path) -> Result<Repo> {
+        let repo = Repository::open_bare(path)
+            .map_err(|e| anyhow!("cannot open {}: {}", path.display(), e.message()))?;
+        Ok(Repo { repo })
+    }
+
     pub fn workdir(&self) -> Result<PathBuf> {
         self.repo
             .workdir()

@@ -1,8 +1,6 @@
 //! Who apps run as. An agent running as root never runs app code as root when `run_as` is set:
-//! uWSGI drops to that user, `jib exec`/`shell` drop to it, and the files an app writes are
-//! handed to it.
-
-use std::path::Path;
+//! the Emperor starts each vassal as that user, `jib exec`/`shell` drop to it, and everything
+//! else app-controlled runs in a [`crate::sandbox::Sandbox`].
 
 use anyhow::{Context, Result, bail};
 use nix::unistd::{Group, User};
@@ -26,74 +24,6 @@ pub fn app_user(run_as: Option<&str>) -> Result<Option<(User, Group)>> {
     let group = Group::from_gid(user.gid)?
         .with_context(|| format!("the primary group of {name} does not exist"))?;
     Ok(Some((user, group)))
-}
-
-/// Hands `path` (and, for a directory, what is directly inside) to the app user.
-pub fn hand_over(path: &Path, who: Option<&(User, Group)>) -> Result<()> {
-    let Some((u, g)) = who else { return Ok(()) };
-    // The app's user can plant symlinks in its own directories: never follow them (a link to
-    // /etc/shadow must not be handed over).
-    let chown = |p: &Path| {
-        nix::unistd::fchownat(
-            nix::fcntl::AT_FDCWD,
-            p,
-            Some(u.uid),
-            Some(g.gid),
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .with_context(|| format!("cannot give {} to {}", p.display(), u.name))
-    };
-    chown(path)?;
-    if std::fs::symlink_metadata(path)?.is_dir() {
-        for e in std::fs::read_dir(path)?.flatten() {
-            chown(&e.path())?;
-        }
-    }
-    Ok(())
-}
-
-/// Opens a file for writing without following a symlink at its place (it may sit in a
-/// directory the app's user owns). `append`: keep the content; else truncate.
-pub fn open_for_writing(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .append(append)
-        .truncate(!append)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(path)
-}
-
-/// Makes `cmd` run as the app user (supplementary groups, gid, uid, HOME, USER).
-pub fn run_as(cmd: &mut std::process::Command, who: Option<&(User, Group)>) {
-    use std::os::unix::process::CommandExt;
-    let Some((u, g)) = who else { return };
-    let (uid, gid) = (u.uid, g.gid);
-    cmd.env("HOME", &u.dir).env("USER", &u.name);
-    // Root's supplementary groups must not stay; then gid, then uid.
-    unsafe {
-        cmd.pre_exec(move || {
-            nix::unistd::setgroups(&[gid])?;
-            nix::unistd::setgid(gid)?;
-            nix::unistd::setuid(uid)?;
-            Ok(())
-        });
-    }
-}
-
-/// Hands a whole tree to the app user (never following links).
-pub fn hand_over_tree(path: &Path, who: Option<&(User, Group)>) -> Result<()> {
-    if who.is_none() {
-        return Ok(());
-    }
-    hand_over(path, who)?;
-    for e in std::fs::read_dir(path)?.flatten() {
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            hand_over_tree(&e.path(), who)?;
-        }
-    }
-    Ok(())
 }
 
 /// Becomes the app user (for `jib exec`). Groups first, then gid, then uid.

@@ -49,6 +49,11 @@ impl Layout {
     pub fn cache(&self) -> PathBuf {
         self.state().join("cache")
     }
+    /// HOME and working directory of the processes the agent runs as the apps' user (never
+    /// root's home: a 0700 /root makes uv fail, and nothing of root's may be inherited).
+    pub fn app_home(&self) -> PathBuf {
+        self.state().join("home")
+    }
     pub fn locks(&self) -> PathBuf {
         self.state().join("locks")
     }
@@ -87,11 +92,20 @@ impl Layout {
     pub fn router_socket(&self) -> PathBuf {
         self.sockets().join("router.sock")
     }
+    /// The router's subscription server: in a directory root owns (setgid to the apps'
+    /// group), never in one the apps' user can write, where root would bind and chmod it.
+    pub fn subscriptions(&self) -> PathBuf {
+        self.socket_dir("u")
+    }
     pub fn subscription_socket(&self) -> PathBuf {
-        self.app_sockets().join("sub.sock")
+        self.subscriptions().join("sub.sock")
     }
     pub fn notfound_socket(&self) -> PathBuf {
         self.sockets().join("notfound.sock")
+    }
+    /// The same 404 server, for the router (which is not in nginx's group).
+    pub fn notfound_router_socket(&self) -> PathBuf {
+        self.subscriptions().join("notfound.sock")
     }
     /// Names of the directories under the root that can be apps, sorted.
     pub fn app_names(&self) -> Vec<String> {
@@ -143,6 +157,26 @@ impl AppLayout {
     }
     pub fn deploy_log(&self) -> PathBuf {
         self.dir.join("log").join("deploy.log")
+    }
+    /// The directories the app's own processes write to; everything else under the app's
+    /// directory belongs to the agent.
+    pub fn writable_dirs(&self) -> [PathBuf; 4] {
+        [
+            self.dir.join("log"),
+            self.dir.join("workers"),
+            self.dir.join("run"),
+            self.shared(),
+        ]
+    }
+    /// Files kept across releases (uploads, sqlite): the app's to write.
+    pub fn shared(&self) -> PathBuf {
+        self.dir.join("shared")
+    }
+    pub fn app_log(&self, name: &str) -> PathBuf {
+        self.dir.join("log").join(name)
+    }
+    pub fn workers(&self) -> PathBuf {
+        self.dir.join("workers")
     }
     pub fn env_file(&self) -> PathBuf {
         self.dir.join("env.json")

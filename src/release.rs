@@ -3,7 +3,7 @@
 //! failed attempts evict good releases (Capistrano #2120).
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -70,40 +70,105 @@ pub fn new_id(app: &AppLayout, commit: &str) -> String {
     id
 }
 
-/// Writes the tree of `commit` into `dest` (which must not exist): files with their exec bit,
-/// symlinks as symlinks; submodules are skipped. Entry names are checked so that no path can
-/// leave `dest`.
+/// Creates a release's directory: the agent's, in the apps' group (`gid`) so that they can
+/// read its `release.json` and nobody else can.
+pub fn create_dir(dir: &Path, gid: Option<u32>) -> Result<()> {
+    let releases = dir.parent().context("a release directory has a parent")?;
+    std::fs::create_dir_all(releases)
+        .with_context(|| format!("cannot create {}", releases.display()))?;
+    let me = nix::unistd::geteuid().as_raw();
+    crate::fsafe::ensure_dir(dir, 0o755, gid.map(|g| (me, g)))
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+/// Writes the tree of `commit` into `dest` (which must not exist): files 0644 (0755 with an
+/// exec bit) whatever the tree says, symlinks as symlinks; submodules are skipped.
+///
+/// Everything is created relative to descriptors of directories this export made itself, with
+/// O_EXCL: a tree that names an entry twice (a link and a file, which libgit2 does not refuse)
+/// or puts a path through a link is refused, and nothing is ever written through a link.
 pub fn export(repo: &Repository, commit: Oid, dest: &Path) -> Result<usize> {
+    use rustix::fs::{Mode, OFlags};
+    use std::collections::HashMap;
     let tree = repo.find_commit(commit)?.tree()?;
-    std::fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
+    crate::fsafe::ensure_dir(dest, 0o755, None)?;
+    let top = rustix::fs::open(
+        dest,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("cannot open {}", dest.display()))?;
+    if rustix::fs::Dir::read_from(&top)?
+        .any(|e| e.is_ok_and(|e| !matches!(e.file_name().to_bytes(), b"." | b"..")))
+    {
+        anyhow::bail!("{} is not empty", dest.display());
+    }
+    // Directory descriptors by tree path ("" is the top, "a/b/" as libgit2 names parents).
+    let mut dirs: HashMap<String, std::os::fd::OwnedFd> = HashMap::new();
+    dirs.insert(String::new(), top);
     let mut count = 0usize;
     let mut err: Option<anyhow::Error> = None;
-    tree.walk(TreeWalkMode::PreOrder, |parent, entry| {
-        let name = match entry.name() {
-            Ok(n) if !n.is_empty() && n != "." && n != ".." && n != ".git" && !n.contains('/') => n,
-            other => {
-                err = Some(anyhow::anyhow!(
-                    "refusing tree entry {:?} in {parent:?}",
-                    other.ok()
-                ));
-                return TreeWalkResult::Abort;
-            }
-        };
-        let path = dest.join(parent).join(name);
+    let walked = tree.walk(TreeWalkMode::PreOrder, |parent, entry| {
         let res = (|| -> Result<()> {
+            let name = match entry.name() {
+                Ok(n)
+                    if !n.is_empty()
+                        && n != "."
+                        && n != ".."
+                        && n != ".git"
+                        && !n.contains('/')
+                        && !n.contains('\0') =>
+                {
+                    n
+                }
+                other => anyhow::bail!("refusing tree entry {:?} in {parent:?}", other.ok()),
+            };
+            let Some(dir) = dirs.get(parent) else {
+                anyhow::bail!(
+                    "refusing {parent}{name}: {parent:?} is not a directory of this tree"
+                );
+            };
+            let exists = |e: rustix::io::Errno| -> anyhow::Error {
+                if e == rustix::io::Errno::EXIST {
+                    anyhow::anyhow!("the tree names {parent}{name} twice; refusing it")
+                } else {
+                    anyhow::anyhow!("{e}")
+                }
+            };
             match entry.kind() {
-                Some(ObjectType::Tree) => std::fs::create_dir_all(&path)?,
+                Some(ObjectType::Tree) => {
+                    rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o755)).map_err(exists)?;
+                    let fd = rustix::fs::openat(
+                        dir,
+                        name,
+                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )?;
+                    dirs.insert(format!("{parent}{name}/"), fd);
+                }
                 Some(ObjectType::Blob) => {
                     let blob = repo.find_blob(entry.id())?;
                     let mode = entry.filemode();
                     if mode == 0o120000 {
                         let target = std::str::from_utf8(blob.content())
                             .context("symlink target is not UTF-8")?;
-                        std::os::unix::fs::symlink(target, &path)?;
+                        rustix::fs::symlinkat(target, dir, name).map_err(exists)?;
                     } else {
-                        std::fs::write(&path, blob.content())?;
                         let perm = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
-                        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(perm))?;
+                        let fd = rustix::fs::openat(
+                            dir,
+                            name,
+                            OFlags::WRONLY
+                                | OFlags::CREATE
+                                | OFlags::EXCL
+                                | OFlags::NOFOLLOW
+                                | OFlags::CLOEXEC,
+                            Mode::from_raw_mode(perm),
+                        )
+                        .map_err(exists)?;
+                        // The umask must not decide the mode.
+                        rustix::fs::fchmod(&fd, Mode::from_raw_mode(perm))?;
+                        std::io::Write::write_all(&mut std::fs::File::from(fd), blob.content())?;
                     }
                     count += 1;
                 }
@@ -114,49 +179,40 @@ pub fn export(repo: &Repository, commit: Oid, dest: &Path) -> Result<usize> {
         match res {
             Ok(()) => TreeWalkResult::Ok,
             Err(e) => {
-                err = Some(e.context(format!("writing {}", path.display())));
+                err = Some(e.context(format!("exporting {}", dest.display())));
                 TreeWalkResult::Abort
             }
         }
-    })?;
+    });
+    // An aborted walk is an error of libgit2's too: ours says why.
     if let Some(e) = err {
         return Err(e);
     }
+    walked?;
     Ok(count)
 }
 
-/// Copies a release's files (`src/`) into `dest`, which must not exist: regular files with their
-/// permissions, symlinks as symlinks (never followed), directories recursively.
-pub fn copy_tree(src: &Path, dest: &Path) -> Result<usize> {
-    std::fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
-    let mut n = 0;
-    for e in std::fs::read_dir(src).with_context(|| format!("cannot read {}", src.display()))? {
-        let e = e?;
-        let (from, to) = (e.path(), dest.join(e.file_name()));
-        let ft = e.file_type()?;
-        if ft.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
-            n += 1;
-        } else if ft.is_dir() {
-            n += copy_tree(&from, &to)?;
-        } else if ft.is_file() {
-            std::fs::copy(&from, &to)
-                .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
+/// Records a release (atomically): readable by the agent and the apps' group only, since it
+/// holds the app's environment.
 pub fn write_meta(dir: &Path, meta: &ReleaseMeta) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let gid = std::fs::symlink_metadata(dir)?.gid();
     let tmp = dir.join("release.json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(meta)?)?;
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    std::os::unix::fs::fchown(&f, None, Some(gid))?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o640))?;
+    std::io::Write::write_all(&mut f, &serde_json::to_vec_pretty(meta)?)?;
     std::fs::rename(&tmp, dir.join("release.json"))?;
     Ok(())
 }
 
 pub fn read_meta(dir: &Path) -> Option<ReleaseMeta> {
-    serde_json::from_slice(&std::fs::read(dir.join("release.json")).ok()?).ok()
+    serde_json::from_slice(&crate::fsafe::read(&dir.join("release.json"), 1 << 20).ok()?).ok()
 }
 
 /// Points `link` at `target` atomically: a new symlink renamed over the old one.
@@ -233,4 +289,74 @@ pub fn prune(app: &AppLayout, keep: usize) -> Result<Vec<String>> {
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// A raw tree object: libgit2's TreeBuilder refuses duplicate names, a hostile push may not.
+    fn raw_tree(repo: &Repository, entries: &[(&str, &str, Oid)]) -> Oid {
+        let mut bytes = Vec::new();
+        for (mode, name, oid) in entries {
+            bytes.extend(format!("{mode} {name}\0").as_bytes());
+            bytes.extend(oid.as_bytes());
+        }
+        repo.odb().unwrap().write(ObjectType::Tree, &bytes).unwrap()
+    }
+
+    fn commit_of(repo: &Repository, tree: Oid) -> Oid {
+        let sig = git2::Signature::now("t", "t@example.com").unwrap();
+        let tree = repo.find_tree(tree).unwrap();
+        repo.commit(None, &sig, &sig, "t", &tree, &[]).unwrap()
+    }
+
+    #[test]
+    fn export_refuses_a_name_given_twice_and_writes_nothing_through_links() {
+        let d = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(d.path().join("r.git")).unwrap();
+        let outside = d.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let link = repo.blob(outside.to_string_lossy().as_bytes()).unwrap();
+        let evil = repo.blob(b"pwned").unwrap();
+        let inner = raw_tree(&repo, &[("100644", "f", evil)]);
+        // `x` is a link to `outside`, then a directory `x` with a file: the file must not land
+        // in `outside`.
+        for entries in [
+            vec![("120000", "x", link), ("100644", "x", evil)],
+            vec![("120000", "x", link), ("40000", "x", inner)],
+        ] {
+            let c = commit_of(&repo, raw_tree(&repo, &entries));
+            let dest = d.path().join(format!("rel-{}", c));
+            let e = export(&repo, c, &dest).unwrap_err();
+            assert!(format!("{e:#}").contains("twice"), "{e:#}");
+            assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        }
+    }
+
+    #[test]
+    fn export_masks_modes() {
+        let d = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(d.path().join("r.git")).unwrap();
+        let b = repo.blob(b"#!/bin/sh\n").unwrap();
+        // Modes a hostile tree could claim: setuid, group/world-writable.
+        let c = commit_of(
+            &repo,
+            raw_tree(
+                &repo,
+                &[
+                    ("104755", "suid", b),
+                    ("100666", "open", b),
+                    ("100755", "run", b),
+                ],
+            ),
+        );
+        let dest = d.path().join("rel");
+        assert_eq!(export(&repo, c, &dest).unwrap(), 3);
+        let mode = |n: &str| std::fs::metadata(dest.join(n)).unwrap().mode() & 0o7777;
+        assert_eq!(mode("suid"), 0o755);
+        assert_eq!(mode("open"), 0o644);
+        assert_eq!(mode("run"), 0o755);
+    }
 }

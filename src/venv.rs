@@ -9,9 +9,13 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
 use crate::layout::Layout;
 use crate::lock::Lock;
 use crate::protocol::RemoteError;
+use crate::sandbox::Sandbox;
 
 /// Written last into a venv: its presence means the build finished.
 const READY: &str = ".jib-ready.json";
@@ -145,34 +149,30 @@ pub fn lock_digest(lock: &str) -> String {
     hex::encode(&Sha256::digest(lock.as_bytes())[..8])
 }
 
-/// The exact distributions installed in `venv` (`name==version` lines, sorted), recorded in
-/// the venv the first time it is asked for.
-pub fn freeze(
-    venv: &Venv,
-    who: Option<&(nix::unistd::User, nix::unistd::Group)>,
-) -> Result<String, RemoteError> {
-    if let Ok(text) = std::fs::read_to_string(venv.dir.join(LOCK)) {
+/// The exact distributions installed in `venv` (`name==version` lines, sorted). A sealed
+/// venv's lock was recorded by the agent when it sealed it; the app's user cannot change it.
+pub fn freeze(venv: &Venv, sandbox: &Sandbox) -> Result<String, RemoteError> {
+    if let Ok(text) = crate::fsafe::read_to_string(&venv.dir.join(LOCK), 1 << 20) {
         return Ok(text);
     }
-    let text = run_freeze(&venv.dir, who)
-        .map_err(|e| RemoteError::new("venv", format!("cannot list the venv's packages: {e:#}")))?;
-    if let Ok(mut f) = crate::identity::open_for_writing(&venv.dir.join(LOCK), false) {
-        let _ = std::io::Write::write_all(&mut f, text.as_bytes());
-    }
-    Ok(text)
+    run_freeze(&venv.dir, sandbox)
+        .map_err(|e| RemoteError::new("venv", format!("cannot list the venv's packages: {e:#}")))
 }
 
-fn run_freeze(dir: &Path, who: Option<&(nix::unistd::User, nix::unistd::Group)>) -> Result<String> {
-    let mut cmd = match find_uv(who.is_some()) {
+/// Lists a venv's packages. Reading a venv runs its interpreter and so its `.pth` files:
+/// sandboxed, as the apps' user.
+fn run_freeze(dir: &Path, sandbox: &Sandbox) -> Result<String> {
+    let mut cmd = match find_uv(sandbox.user().is_some()) {
         Some(uv) => {
-            let mut c = Command::new(uv);
+            let mut c = sandbox.command(uv);
             c.args(["pip", "freeze", "--python"])
-                .arg(dir.join("bin/python"));
-            c.env("UV_PYTHON_DOWNLOADS", "never");
+                .arg(dir.join("bin/python"))
+                .env("UV_PYTHON_DOWNLOADS", "never")
+                .env("UV_NO_CACHE", "1");
             c
         }
         None => {
-            let mut c = Command::new(dir.join("bin/python"));
+            let mut c = sandbox.command(dir.join("bin/python"));
             c.args([
                 "-m",
                 "pip",
@@ -183,11 +183,10 @@ fn run_freeze(dir: &Path, who: Option<&(nix::unistd::User, nix::unistd::Group)>)
             c
         }
     };
-    // Reading a venv runs its .pth files: as the user who owns it.
-    crate::identity::run_as(&mut cmd, who);
-    let out = cmd.stdin(std::process::Stdio::null()).output()?;
-    if !out.status.success() {
-        bail!("{}", String::from_utf8_lossy(&out.stderr).trim());
+    let limit = Duration::from_secs(120);
+    let out = sandbox.capture(&mut cmd, limit, 1 << 20, None)?;
+    if !out.success() {
+        bail!("listing the packages {}", out.describe(limit));
     }
     Ok(normalize_lock(&String::from_utf8_lossy(&out.stdout)))
 }
@@ -205,8 +204,25 @@ pub fn normalize_lock(text: &str) -> String {
             if matches!(name.as_str(), "pip" | "setuptools" | "wheel" | "distribute") {
                 return None;
             }
+            // What a venv reports is app-controlled and becomes another venv's install list:
+            // only plain names and versions (no options such as `--index-url`, no spaces).
+            let rest = rest.trim();
+            let plain = |t: &str, extra: &str| {
+                !t.is_empty()
+                    && !t.starts_with('-')
+                    && t.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+            };
             let sep = if l.contains("==") { "==" } else { " @ " };
-            Some(format!("{name}{sep}{}", rest.trim()))
+            let ok_rest = if sep == "==" {
+                plain(rest, ".+!-_")
+            } else {
+                plain(rest, ".+!-_:/@%=~#&?")
+            };
+            if !plain(&name, ".-") || !ok_rest {
+                return None;
+            }
+            Some(format!("{name}{sep}{rest}"))
         })
         .collect();
     lines.sort();
@@ -243,13 +259,16 @@ pub fn lock_changes(old: &str, new: &str) -> Vec<String> {
 
 /// Returns the venv for (`python`, `deps`), building it when missing. The bool is true
 /// when an existing venv was reused.
+///
+/// The build (which runs package code) happens sandboxed, as the apps' user, in a directory
+/// that user owns; the finished venv is then sealed — the agent's, read-only to the apps —
+/// before anything about it is recorded or trusted.
 pub fn ensure(
     layout: &Layout,
     python: &Python,
     deps: Deps,
     log: &Path,
-    // Dependency installs run package code: as the app's user when there is one.
-    who: Option<&(nix::unistd::User, nix::unistd::Group)>,
+    sandbox: &Sandbox,
 ) -> Result<(Venv, bool), RemoteError> {
     let key = deps.key(python);
     let requirements: &[u8] = match deps {
@@ -267,56 +286,54 @@ pub fn ensure(
     if let Some(v) = read_ready(&dir) {
         return Ok((v, true));
     }
-    if dir.exists() {
+    if std::fs::symlink_metadata(&dir).is_ok() {
+        // Half-built, or from before venvs were sealed: built again. (std's remove_dir_all
+        // never follows links.)
         std::fs::remove_dir_all(&dir)
-            .map_err(|e| internal(anyhow!("cannot clear half-built {}: {e}", dir.display())))?;
+            .map_err(|e| internal(anyhow!("cannot clear {}: {e}", dir.display())))?;
     }
-    std::fs::create_dir_all(layout.venvs()).map_err(|e| internal(e.into()))?;
+    let owner = sandbox.ids();
+    crate::fsafe::ensure_dir(&dir, 0o755, owner).map_err(|e| internal(e.into()))?;
+    // The install list: the agent's file, readable by the installer, writable by nobody else.
     let req_file = layout.venvs().join(format!("{key}.requirements.txt"));
-    // venvs/ may belong to the app's user: never write through a link planted there.
-    std::io::Write::write_all(
-        &mut crate::identity::open_for_writing(&req_file, false).map_err(|e| internal(e.into()))?,
-        requirements,
-    )
-    .map_err(|e| internal(e.into()))?;
-    let result = build(layout, python, &dir, &req_file, no_deps, log, who).and_then(|tool| {
+    std::fs::write(&req_file, requirements).map_err(|e| internal(e.into()))?;
+    let _ = std::fs::set_permissions(&req_file, std::fs::Permissions::from_mode(0o644));
+    let result = build(layout, python, &dir, &req_file, no_deps, log, sandbox).and_then(|tool| {
+        crate::fsafe::seal(&dir, owner.map(|o| o.0))
+            .with_context(|| format!("cannot seal {}", dir.display()))?;
+        let got = run_freeze(&dir, sandbox)?;
         // A locked set must come out exactly as it went in: same names, same versions.
-        if let Deps::Locked(want) = deps {
-            let got = run_freeze(&dir, who)?;
-            if got != normalize_lock(want) {
-                bail!(
-                    "the rebuilt venv differs from the tested one: {}",
-                    lock_changes(want, &got).join(", ")
-                );
-            }
-            std::fs::write(dir.join(LOCK), got)?;
+        if let Deps::Locked(want) = deps
+            && got != normalize_lock(want)
+        {
+            bail!(
+                "the rebuilt venv differs from the tested one: {}",
+                lock_changes(want, &got).join(", ")
+            );
         }
-        Ok(tool)
+        Ok((tool, got))
     });
     let _ = std::fs::remove_file(&req_file);
     match result {
-        Ok(tool) => {
+        Ok((tool, lock)) => {
             let v = Venv {
-                hash: key,
                 site_packages: site_packages(&dir).map_err(internal)?,
-                python_version: python_version(&dir.join("bin/python")).unwrap_or_default(),
+                python_version: python_version(&dir).unwrap_or_default(),
+                hash: key,
                 dir: dir.clone(),
                 tool,
             };
+            // Sealed: the agent's own directory now, so plain writes are safe.
+            std::fs::write(dir.join(LOCK), lock).map_err(|e| internal(e.into()))?;
             let json = serde_json::to_vec_pretty(&v).map_err(|e| internal(e.into()))?;
-            std::io::Write::write_all(
-                &mut crate::identity::open_for_writing(&dir.join(READY), false)
-                    .map_err(|e| internal(e.into()))?,
-                &json,
-            )
-            .map_err(|e| internal(e.into()))?;
+            std::fs::write(dir.join(READY), json).map_err(|e| internal(e.into()))?;
             Ok((v, false))
         }
         Err(e) => {
             let _ = std::fs::remove_dir_all(&dir);
             Err(RemoteError::new("venv", format!("installing dependencies failed: {e:#}"))
                 .hint("fix the dependency file (see the output above) and push again; the previous release keeps serving")
-                .log_tail(tail(log, 15)))
+                .log_tail(crate::fsafe::tail(log, 15)))
         }
     }
 }
@@ -326,9 +343,30 @@ pub fn read_venv(dir: &Path) -> Option<Venv> {
     read_ready(dir)
 }
 
+/// A finished venv: sealed (the agent's, not the apps' user's), with a record that names
+/// this very directory. Anything else is treated as not built.
 fn read_ready(dir: &Path) -> Option<Venv> {
-    let bytes = std::fs::read(dir.join(READY)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(dir).ok()?;
+    if !meta.is_dir() || meta.uid() != nix::unistd::geteuid().as_raw() || meta.mode() & 0o022 != 0 {
+        return None;
+    }
+    let bytes = crate::fsafe::read(&dir.join(READY), 1 << 16).ok()?;
+    let v: Venv = serde_json::from_slice(&bytes).ok()?;
+    let name = dir.file_name()?.to_str()?;
+    (v.hash == name && v.dir == dir && is_key(name)).then_some(v)
+}
+
+/// A venv key: 32 lowercase hex digits.
+fn is_key(s: &str) -> bool {
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The first 12 digits of a venv key, for messages.
+pub fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
 }
 
 fn build(
@@ -339,30 +377,23 @@ fn build(
     // A locked set: install exactly these, resolve nothing.
     no_deps: bool,
     log: &Path,
-    who: Option<&(nix::unistd::User, nix::unistd::Group)>,
+    sandbox: &Sandbox,
 ) -> Result<String> {
     let no_deps: &[&str] = if no_deps { &["--no-deps"] } else { &[] };
-    if let Some(dirp) = log.parent() {
-        std::fs::create_dir_all(dirp)?;
-    }
-    let logf = crate::identity::open_for_writing(log, true)?;
+    let logf = crate::fsafe::open_append(log, 0o640)?;
+    let limit = Duration::from_secs(30 * 60);
     let run = |cmd: &mut Command, what: &str| -> Result<()> {
-        crate::identity::run_as(cmd, who);
-        let status = cmd
-            .stdin(std::process::Stdio::null())
-            .stdout(logf.try_clone()?)
-            .stderr(logf.try_clone()?)
-            .status()
-            .with_context(|| format!("cannot run {what}"))?;
-        if !status.success() {
-            bail!("{what} exited with {status}");
+        let out = sandbox.run(cmd, limit, Some(&logf))?;
+        if !out.success() {
+            bail!("{what} {}", out.describe(limit));
         }
         Ok(())
     };
     let cache = layout.cache();
-    if let Some(uv) = find_uv(who.is_some()) {
+    if let Some(uv) = find_uv(sandbox.user().is_some()) {
         run(
-            Command::new(&uv)
+            sandbox
+                .command(&uv)
                 .args(["venv", "--quiet", "--python"])
                 .arg(&python.path)
                 .arg(dir)
@@ -370,7 +401,8 @@ fn build(
             "uv venv",
         )?;
         run(
-            Command::new(&uv)
+            sandbox
+                .command(&uv)
                 .args(["pip", "install", "--python"])
                 .arg(dir.join("bin/python"))
                 .args(no_deps)
@@ -382,11 +414,12 @@ fn build(
         Ok("uv".into())
     } else {
         run(
-            Command::new(&python.path).args(["-m", "venv"]).arg(dir),
+            sandbox.command(&python.path).args(["-m", "venv"]).arg(dir),
             "python -m venv",
         )?;
         run(
-            Command::new(dir.join("bin/python"))
+            sandbox
+                .command(dir.join("bin/python"))
                 .args(["-m", "pip", "install", "--disable-pip-version-check"])
                 .args(no_deps)
                 .arg("-r")
@@ -407,7 +440,16 @@ fn uv_env(cache: &Path) -> Vec<(&'static str, std::ffi::OsString)> {
         // Workers (and the import check) then start from bytecode instead of compiling it,
         // which they may not even be allowed to write.
         ("UV_COMPILE_BYTECODE", "1".into()),
+        // Copies, not hard links into the cache: a sealed venv must share no inode with a
+        // cache the apps' user can write.
+        ("UV_LINK_MODE", "copy".into()),
     ];
+    if let Some(v) = std::env::var_os("UV_INDEX_URL") {
+        env.push(("UV_INDEX_URL", v));
+    }
+    if let Some(v) = std::env::var_os("UV_DEFAULT_INDEX") {
+        env.push(("UV_DEFAULT_INDEX", v));
+    }
     if std::env::var_os("UV_NATIVE_TLS").is_none() {
         env.push(("UV_NATIVE_TLS", "1".into()));
     }
@@ -436,20 +478,15 @@ fn site_packages(dir: &Path) -> Result<PathBuf> {
     bail!("no site-packages under {}", dir.display())
 }
 
-fn python_version(python: &Path) -> Option<String> {
-    let out = Command::new(python)
-        .args(["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
-        .output()
-        .ok()?;
-    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// Last `n` lines of a log file.
-pub fn tail(path: &Path, n: usize) -> Vec<String> {
-    last_lines(
-        &String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()),
-        n,
-    )
+/// The venv's Python version, from its `pyvenv.cfg` (never by running its interpreter as
+/// root: a package's `.pth` would run with it).
+fn python_version(dir: &Path) -> Option<String> {
+    let cfg = crate::fsafe::read_to_string(&dir.join("pyvenv.cfg"), 1 << 16).ok()?;
+    cfg.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        matches!(k.trim(), "version" | "version_info")
+            .then(|| v.trim().split('.').take(3).collect::<Vec<_>>().join("."))
+    })
 }
 
 /// Last `n` lines of `text`.

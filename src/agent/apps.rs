@@ -129,7 +129,7 @@ pub fn status_of(server: &ServerConfig, layout: &Layout, name: &str) -> AppStatu
         rss_bytes: rss,
         processes: procs_of(&app),
         // uWSGI logs every request: its log's mtime is the last visit (or health check).
-        last_request: std::fs::metadata(app.log())
+        last_request: std::fs::symlink_metadata(app.log())
             .and_then(|m| m.modified())
             .ok()
             .map(|t| {
@@ -202,7 +202,7 @@ pub fn restart(server: &ServerConfig, name: &str, em: &Emitter) -> Result<Reply,
                 "health check",
                 format!("{name} did not come back healthy: {last}"),
             )
-            .log_tail(crate::venv::tail(&app.log(), 20))
+            .log_tail(crate::fsafe::tail(&app.log(), 20))
         })?;
         Ok(((), Some(format!("HTTP {status}"))))
     })?;
@@ -226,9 +226,9 @@ pub fn logs(
 ) -> Result<Reply, RemoteError> {
     let (_, app) = find_app(server, name, "logs")?;
     let path = match process {
-        Some("cron") => app.dir.join("log/cron.log"),
-        Some("release") => app.dir.join("log/release.log"),
-        Some(p) if crate::slug::is_app_name(p) => app.dir.join(format!("log/proc-{p}.log")),
+        Some("cron") => app.app_log("cron.log"),
+        Some("release") => app.app_log("release.log"),
+        Some(p) if crate::slug::is_app_name(p) => app.app_log(&format!("proc-{p}.log")),
         Some(p) => {
             return Err(
                 RemoteError::new("logs", format!("{p:?} is not a process name"))
@@ -256,7 +256,7 @@ pub fn logs(
             )
         }));
     }
-    for l in crate::venv::tail(&path, lines) {
+    for l in crate::fsafe::tail(&path, lines) {
         em.send(&Event::Log { line: l });
     }
     if follow {
@@ -280,13 +280,8 @@ fn follow_file(path: &Path, em: &Emitter) {
         while !matches!(nix::unistd::read(stdin.as_fd(), &mut buf), Ok(0) | Err(_)) {}
         flag.store(true, std::sync::atomic::Ordering::SeqCst);
     });
-    let open = |p: &Path| {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(nix::libc::O_NONBLOCK)
-            .open(p)
-            .ok()
-    };
+    // The log sits in a directory the app's user owns: no links, no FIFOs.
+    let open = |p: &Path| crate::fsafe::open_read(p).ok();
     let mut file = open(path);
     let mut pos = file
         .as_ref()
@@ -301,7 +296,7 @@ fn follow_file(path: &Path, em: &Emitter) {
     let mut quiet = Instant::now();
     while !gone.load(std::sync::atomic::Ordering::SeqCst) {
         // Rotated (a new file at the path) or truncated: start from its beginning.
-        let meta = std::fs::metadata(path).ok();
+        let meta = std::fs::symlink_metadata(path).ok().filter(|m| m.is_file());
         if meta.as_ref().map(|m| m.ino()) != ino {
             file = open(path);
             ino = meta.as_ref().map(|m| m.ino());
@@ -402,11 +397,17 @@ pub fn env(
             &serde_json::to_vec_pretty(&vars).unwrap_or_default(),
         )
         .map_err(err)?;
-        // Readable by the app's own user, nobody else.
+        // Readable by the app's group (its workers load it), changed only by the agent.
         let who = crate::identity::app_user(server.run_as.as_deref())
             .map_err(|e| RemoteError::new("env", format!("{e:#}")))?;
-        crate::identity::hand_over(&app.env_file(), who.as_ref())
-            .map_err(|e| RemoteError::new("env", format!("{e:#}")))?;
+        if let Some((_, g)) = who {
+            crate::fsafe::set_owner_mode(
+                &app.env_file(),
+                Some((nix::unistd::geteuid().as_raw(), g.gid.as_raw())),
+                0o640,
+            )
+            .map_err(err)?;
+        }
         if restart_after && release::current(&app).is_some() {
             restart(server, name, em)?;
             restarted = true;
@@ -433,7 +434,7 @@ fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
 /// The app's `[processes]` as its supervisor last recorded them: name → `running (pid N)` or
 /// `down`.
 pub fn procs_of(app: &AppLayout) -> BTreeMap<String, String> {
-    let Ok(bytes) = std::fs::read(app.dir.join("run/procs.json")) else {
+    let Ok(bytes) = crate::fsafe::read(&app.dir.join("run/procs.json"), 1 << 20) else {
         return BTreeMap::new();
     };
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
@@ -458,30 +459,47 @@ pub fn procs_of(app: &AppLayout) -> BTreeMap<String, String> {
 }
 
 /// Drops the app's database with the configured shell, as the app's user.
-fn drop_database(server: &ServerConfig, drop: &crate::protocol::DropDb) -> Result<(), RemoteError> {
+fn drop_database(
+    server: &ServerConfig,
+    layout: &crate::layout::Layout,
+    drop: &crate::protocol::DropDb,
+) -> Result<(), RemoteError> {
     let err = |m: String| RemoteError::new("drop database", m);
     let argv = super::exec::mongo_argv(&drop.shell, Some("db.dropDatabase()"))?;
-    let mut cmd = std::process::Command::new(&argv[0]);
+    let sandbox = super::deploy::sandbox(server, layout, "drop database")?;
+    let mut cmd = sandbox.command(&argv[0]);
     // The URL (credentials) in the environment, not in argv where `ps` shows it.
     cmd.args(&argv[1..])
-        .env(super::exec::MONGO_URL_ENV, &drop.url)
-        .stdin(std::process::Stdio::null());
-    let who =
-        crate::identity::app_user(server.run_as.as_deref()).map_err(|e| err(format!("{e:#}")))?;
-    crate::identity::run_as(&mut cmd, who.as_ref());
-    let out = cmd.output().map_err(|e| {
-        err(format!("cannot run {}: {e}", drop.shell))
-            .hint("install mongosh on the server (npm install -g mongosh), or set mongo.shell")
-    })?;
-    if !out.status.success() {
+        .env(super::exec::MONGO_URL_ENV, &drop.url);
+    let errors = tempfile_in_memory().map_err(|e| err(format!("{e:#}")))?;
+    let limit = Duration::from_secs(120);
+    let out = sandbox
+        .capture(&mut cmd, limit, 1 << 16, Some(&errors))
+        .map_err(|e| {
+            err(format!("cannot run {}: {e:#}", drop.shell))
+                .hint("install mongosh on the server (npm install -g mongosh), or set mongo.shell")
+        })?;
+    if !out.success() {
+        let mut msg = Vec::new();
+        let mut f = &errors;
+        let _ = std::io::Seek::seek(&mut f, SeekFrom::Start(0));
+        let _ = std::io::Read::read_to_end(&mut std::io::Read::take(f, 4096), &mut msg);
         return Err(err(format!(
-            "{} exited with {}: {}",
+            "{} {}: {}",
             drop.shell,
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
+            out.describe(limit),
+            String::from_utf8_lossy(&msg).trim()
         )));
     }
     Ok(())
+}
+
+/// An anonymous in-memory file (for a sandboxed command's error output).
+fn tempfile_in_memory() -> anyhow::Result<std::fs::File> {
+    Ok(std::fs::File::from(rustix::fs::memfd_create(
+        "jib-errors",
+        rustix::fs::MemfdFlags::CLOEXEC,
+    )?))
 }
 
 pub fn destroy(
@@ -504,7 +522,7 @@ pub fn destroy(
     })?;
     if let Some(d) = drop_db {
         em.step("drop database", || {
-            drop_database(server, d)?;
+            drop_database(server, &layout, d)?;
             Ok(((), Some(d.url.rsplit('/').next().unwrap_or("").to_string())))
         })?;
     }

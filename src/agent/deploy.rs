@@ -4,7 +4,6 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use git2::{Oid, Repository};
@@ -118,7 +117,7 @@ pub fn deploy(
     let id = release::new_id(&app, &req.commit);
     let rel_dir = app.release(&id);
     em.step("export", || {
-        let n = release::export(&repo, commit, &rel_dir.join("src")).map_err(internal("export"))?;
+        let n = export_release(&req.server, &layout, &repo, commit, &rel_dir)?;
         Ok(((), Some(format!("{n} files"))))
     })?;
 
@@ -195,9 +194,26 @@ pub(super) fn open_target(
     let layout = check_server(server)?;
     require_serve(&layout, server)?;
     let dir = layout.app(app);
-    std::fs::create_dir_all(dir.dir.join("log")).map_err(|e| internal("prepare")(e.into()))?;
+    emperor::prepare_dirs(&dir, server).map_err(internal("prepare"))?;
     em.tee(&dir.deploy_log());
     Ok((oid, layout, dir))
+}
+
+/// Exports `commit` as the release in `rel_dir` (removed again when that fails).
+pub(super) fn export_release(
+    server: &ServerConfig,
+    layout: &Layout,
+    repo: &Repository,
+    commit: Oid,
+    rel_dir: &Path,
+) -> Result<usize, RemoteError> {
+    let gid = sandbox(server, layout, "export")?.ids().map(|i| i.1);
+    release::create_dir(rel_dir, gid)
+        .and_then(|()| release::export(repo, commit, &rel_dir.join("src")))
+        .map_err(|e| {
+            let _ = std::fs::remove_dir_all(rel_dir);
+            internal("export")(e)
+        })
 }
 
 /// Refuses to deploy into a root whose `jib-agent serve` is not running.
@@ -295,15 +311,8 @@ pub(super) fn build_venv(
     em: &Emitter,
 ) -> Result<(venv::Venv, bool), RemoteError> {
     em.step("venv", || {
-        let who = crate::identity::app_user(server.run_as.as_deref())
-            .map_err(|e| RemoteError::new("venv", format!("{e:#}")))?;
-        let (v, reused) = venv::ensure(
-            layout,
-            python,
-            deps,
-            &app.dir.join("log/venv.log"),
-            who.as_ref(),
-        )?;
+        let sandbox = sandbox(server, layout, "venv")?;
+        let (v, reused) = venv::ensure(layout, python, deps, &app.app_log("venv.log"), &sandbox)?;
         // The workers run inside uWSGI's embedded Python: a venv of another version would
         // import but break at the first compiled extension. Say so now, never fall back.
         if let Some(embedded) = emperor::embedded_python()
@@ -323,9 +332,9 @@ pub(super) fn build_venv(
             )));
         }
         let detail = if reused {
-            format!("reused {}", &v.hash[..12])
+            format!("reused {}", venv::short(&v.hash))
         } else {
-            format!("built {} with {}", &v.hash[..12], v.tool)
+            format!("built {} with {}", venv::short(&v.hash), v.tool)
         };
         Ok(((v, reused), Some(detail)))
     })
@@ -374,7 +383,7 @@ impl Activation<'_> {
 
         if let Some(cmd) = &self.spec.release
             && let Err(e) = em.step("release step", || {
-                run_release_step(self.server, app, meta, venv, cmd)?;
+                run_release_step(self.server, self.layout, app, meta, venv, cmd)?;
                 Ok(((), Some(cmd.clone())))
             })
         {
@@ -418,7 +427,7 @@ impl Activation<'_> {
                         timeout.as_secs()
                     ),
                 )
-                .log_tail(venv::tail(&app.log(), 20))),
+                .log_tail(crate::fsafe::tail(&app.log(), 20))),
             }
         });
         if let Err(e) = checked {
@@ -445,68 +454,69 @@ impl Activation<'_> {
     }
 }
 
+/// The sandbox app-controlled processes of this server run in; errors are reported as `step`.
+pub(super) fn sandbox(
+    server: &ServerConfig,
+    layout: &Layout,
+    step: &str,
+) -> Result<crate::sandbox::Sandbox, RemoteError> {
+    crate::sandbox::Sandbox::new(server.run_as.as_deref(), layout)
+        .map_err(|e| RemoteError::new(step, format!("{e:#}")))
+}
+
 /// `[app] release`: the command runs in the new release (its code, venv, environment, as the
-/// app's user) before any traffic reaches it; its output goes to `log/release.log`.
+/// app's user) before any traffic reaches it; its output goes to `log/release.log`. The
+/// release's files are the app's to write during the step (collectstatic, compiled assets)
+/// and sealed again afterwards, whatever the outcome.
 fn run_release_step(
     server: &ServerConfig,
+    layout: &Layout,
     app: &AppLayout,
     meta: &ReleaseMeta,
     venv: &venv::Venv,
     cmd: &str,
 ) -> Result<(), RemoteError> {
     let err = |m: String| RemoteError::new("release step", m);
-    let log = app.dir.join("log/release.log");
-    let mut logf = crate::identity::open_for_writing(&log, true)
-        .map_err(|e| err(format!("{}: {e}", log.display())))?;
+    let log = app.app_log("release.log");
+    let mut logf = crate::fsafe::open_append(&log, 0o640).map_err(|e| err(format!("{e}")))?;
     let _ = std::io::Write::write_all(
         &mut logf,
         format!("[jib] {} release {}: {cmd}\n", release::utc_now(), meta.id).as_bytes(),
     );
     let src = app.release(&meta.id).join("src");
-    let who =
-        crate::identity::app_user(server.run_as.as_deref()).map_err(|e| err(format!("{e:#}")))?;
-    // Build steps write into the release (collectstatic, compiled assets): it is the app's.
-    crate::identity::hand_over_tree(&src, who.as_ref()).map_err(|e| {
-        err(format!(
-            "cannot hand {} to the app's user: {e:#}",
-            src.display()
-        ))
-    })?;
-    let mut c = Command::new("/bin/sh");
+    let sandbox = sandbox(server, layout, "release step")?;
+    if let Some((uid, gid)) = sandbox.ids() {
+        crate::fsafe::hand_over(&src, uid, gid).map_err(|e| {
+            err(format!(
+                "cannot hand {} to the app's user: {e}",
+                src.display()
+            ))
+        })?;
+    }
+    let mut c = sandbox.command("/bin/sh");
     c.arg("-c")
         .arg(cmd)
         .current_dir(&src)
-        .env_clear()
         .envs(super::exec::app_environment(app, meta, &venv.dir))
-        .env("JIB_RELEASE_STEP", "1")
-        .stdin(std::process::Stdio::null())
-        .stdout(logf.try_clone().map_err(|e| err(e.to_string()))?)
-        .stderr(logf);
-    crate::identity::run_as(&mut c, who.as_ref());
-    let mut child = c
-        .spawn()
-        .map_err(|e| err(format!("cannot run /bin/sh: {e}")))?;
+        .env("HOME", sandbox.home())
+        .env("JIB_RELEASE_STEP", "1");
     let limit = Duration::from_secs(30 * 60);
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if start.elapsed() > limit => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(err(format!("`{cmd}` ran longer than 30 minutes"))
-                    .log_tail(venv::tail(&log, 15)));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(err(e.to_string())),
-        }
-    };
-    if status.success() {
+    let outcome = sandbox.run(&mut c, limit, Some(&logf));
+    // Back to the agent before anything else looks at it (the import check ran before).
+    let sealed = crate::fsafe::seal(&src, sandbox.ids().map(|i| i.0)).map_err(|e| {
+        err(format!(
+            "cannot take {} back from the app's user: {e}",
+            src.display()
+        ))
+    });
+    let outcome = outcome.map_err(|e| err(format!("{e:#}")))?;
+    sealed?;
+    if outcome.success() {
         return Ok(());
     }
-    Err(err(format!("`{cmd}` exited with {status}"))
+    Err(err(format!("`{cmd}` {}", outcome.describe(limit)))
         .hint("fix it and push again; the previous release keeps serving (`jib logs <branch> --process release` has the whole run)")
-        .log_tail(venv::tail(&log, 15)))
+        .log_tail(crate::fsafe::tail(&log, 15)))
 }
 
 /// A deploy that died between switching `current` and its verdict (agent killed, machine
@@ -578,7 +588,7 @@ pub fn wait_live(
     let mut unhealthy_since: Option<Instant> = None;
     let fresh = |pid: &i32| {
         since.is_none_or(|t| {
-            std::fs::metadata(app.dir.join("workers").join(pid.to_string()))
+            std::fs::symlink_metadata(app.workers().join(pid.to_string()))
                 .and_then(|m| m.modified())
                 .is_ok_and(|m| m >= t)
         })
@@ -634,7 +644,11 @@ pub(super) fn open_repo(layout: &Layout) -> Result<Repository, RemoteError> {
         })
 }
 
-fn receive_pack(repo: &Repository, input: &mut impl Read, len: u64) -> Result<(), RemoteError> {
+pub(super) fn receive_pack(
+    repo: &Repository,
+    input: &mut impl Read,
+    len: u64,
+) -> Result<(), RemoteError> {
     let err = |e: &dyn std::fmt::Display| RemoteError::new("receive", format!("{e}"));
     let odb = repo.odb().map_err(|e| err(&e))?;
     let mut w = odb.packwriter().map_err(|e| err(&e))?;
@@ -697,7 +711,8 @@ pub(super) fn app_env(
     env
 }
 
-/// Imports the release's entry point in its own venv and environment, before any traffic.
+/// Imports the release's entry point in its own venv and environment, before any traffic:
+/// app code, so sandboxed as the app's user.
 fn import_check(
     server: &ServerConfig,
     layout: &Layout,
@@ -707,55 +722,36 @@ fn import_check(
     timeout: Duration,
 ) -> Result<(), RemoteError> {
     let err = |m: String| RemoteError::new("import check", m);
-    let log = app.dir.join("log/import-check.log");
-    let logf = crate::identity::open_for_writing(&log, false)
-        .map_err(|e| err(format!("{}: {e}", log.display())))?;
-    let mut cmd = Command::new(venv_dir.join("bin/python"));
-    // App code runs as the app's user, here too.
-    let who =
-        crate::identity::app_user(server.run_as.as_deref()).map_err(|e| err(format!("{e:#}")))?;
-    crate::identity::run_as(&mut cmd, who.as_ref());
-    let mut child = cmd
-        .arg(layout.shim())
+    let log = app.app_log("import-check.log");
+    let logf = crate::fsafe::open_truncate(&log, 0o640).map_err(|e| err(format!("{e}")))?;
+    let sandbox = sandbox(server, layout, "import check")?;
+    let mut cmd = sandbox.command(venv_dir.join("bin/python"));
+    cmd.arg(layout.shim())
         .arg("--check")
         .arg(&app.dir)
         .arg(rel_dir)
-        .current_dir(rel_dir)
-        .stdin(std::process::Stdio::null())
-        .stdout(logf.try_clone().map_err(|e| err(e.to_string()))?)
-        .stderr(logf)
-        .spawn()
-        .map_err(|e| {
-            err(format!("cannot run {}: {e}", venv_dir.join("bin/python").display())).hint(
-                "the venv's interpreter (app.python) must be runnable by the user apps run as (run_as)",
-            )
-        })?;
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if start.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(err(format!(
-                    "importing the app took longer than {}s",
-                    timeout.as_secs()
-                ))
-                .hint("something at import time waits (a network call, a lock?); the previous release keeps serving")
-                .log_tail(venv::tail(&log, 15)));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(err(e.to_string())),
-        }
-    };
-    if status.success() {
+        .current_dir(rel_dir);
+    let outcome = sandbox.run(&mut cmd, timeout, Some(&logf)).map_err(|e| {
+        err(format!("{e:#}")).hint(
+            "the venv's interpreter (app.python) must be runnable by the user apps run as (run_as)",
+        )
+    })?;
+    if outcome.timed_out {
+        return Err(err(format!(
+            "importing the app took longer than {}s",
+            timeout.as_secs()
+        ))
+        .hint("something at import time waits (a network call, a lock?); the previous release keeps serving")
+        .log_tail(crate::fsafe::tail(&log, 15)));
+    }
+    if outcome.success() {
         return Ok(());
     }
-    let lines = venv::tail(&log, 15);
+    let lines = crate::fsafe::tail(&log, 15);
     let last = lines
         .last()
         .cloned()
-        .unwrap_or_else(|| format!("exited with {status}"));
+        .unwrap_or_else(|| outcome.describe(timeout));
     Err(
         RemoteError::new("import check", format!("the app does not import: {last}"))
             .hint("fix the error and push again; the previous release keeps serving")

@@ -162,18 +162,18 @@ pub fn run(hex_request: Option<&str>) -> i32 {
         );
     };
     let prepared = find_app(&server, &app, "exec")
-        .and_then(|(_, a)| prepare(&a, &command))
-        .and_then(|mut p| {
+        .and_then(|(l, a)| prepare(&a, &command).map(|p| (l, p)))
+        .and_then(|(layout, mut p)| {
             p.env.extend(extra_env);
-            // The command runs as the app does: never as root when run_as is set.
-            if let Some(who) = crate::identity::app_user(server.run_as.as_deref())
-                .map_err(|e| RemoteError::new("exec", format!("{e:#}")))?
-            {
-                let home = who.0.dir.display().to_string();
+            // The command runs as the app does: never as root when run_as is set, with the
+            // apps' own home (not root's, not the account's possibly missing one).
+            let sandbox = super::deploy::sandbox(&server, &layout, "exec")?;
+            if let Some(who) = sandbox.user() {
+                let home = sandbox.home().display().to_string();
                 p.env.insert("HOME".into(), home);
                 p.env.insert("USER".into(), who.0.name.clone());
                 p.env.insert("LOGNAME".into(), who.0.name.clone());
-                crate::identity::become_user(&who).map_err(|e| {
+                crate::identity::become_user(who).map_err(|e| {
                     RemoteError::new("exec", format!("cannot become {}: {e:#}", who.0.name))
                 })?;
             }
@@ -209,7 +209,7 @@ pub fn app_environment(
 ) -> BTreeMap<String, String> {
     let mut env: BTreeMap<String, String> = std::env::vars().collect();
     env.extend(meta.env.clone());
-    if let Ok(b) = std::fs::read(app.env_file())
+    if let Ok(b) = crate::fsafe::read(&app.env_file(), 1 << 20)
         && let Ok(own) = serde_json::from_slice::<BTreeMap<String, String>>(&b)
     {
         env.extend(own);
@@ -285,6 +285,13 @@ fn supervise(p: Prepared) -> i32 {
         .envs(&p.env)
         .current_dir(&p.cwd)
         .process_group(0);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        // If this agent is killed outright, the command goes with it.
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(Into::into)
+        });
+    }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -39,10 +39,8 @@ impl Emitter {
 
     /// Also append a human-readable copy of each event to `path`.
     pub fn tee(&self, path: &Path) {
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let f = crate::identity::open_for_writing(path, true).ok();
+        // In the app's log directory, which its user can write: no links, no FIFOs.
+        let f = crate::fsafe::open_append(path, 0o640).ok();
         if let Ok(mut l) = self.log.lock() {
             *l = f;
         }

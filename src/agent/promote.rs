@@ -7,11 +7,13 @@ use std::time::Duration;
 use super::Emitter;
 use super::apps::find_app;
 use super::deploy::{
-    Activation, app_env, build_venv, check_server, internal, lock_app, open_repo, open_target,
-    receive_objects, recover_interrupted, wait_live,
+    Activation, app_env, build_venv, check_server, export_release, internal, known_commits,
+    lock_app, open_repo, open_target, receive_objects, receive_pack, recover_interrupted,
+    wait_live,
 };
 use crate::emperor;
 use crate::health;
+use crate::layout::Layout;
 use crate::protocol::{Artifact, PromoteRequest, RemoteError, Reply, ServerConfig};
 use crate::release::{self, ReleaseMeta};
 use crate::venv;
@@ -33,9 +35,8 @@ pub fn artifact(server: &ServerConfig, name: &str) -> Result<Reply, RemoteError>
         )
         .hint(format!("push it again: jib push {name} --force"))
     })?;
-    let who = crate::identity::app_user(server.run_as.as_deref())
-        .map_err(|e| RemoteError::new("artifact", format!("{e:#}")))?;
-    let lock = venv::freeze(&venv, who.as_ref())?;
+    let sandbox = super::deploy::sandbox(server, &layout, "artifact")?;
+    let lock = venv::freeze(&venv, &sandbox)?;
     let healthy = health::local_addr(&server.listen).is_ok_and(|addr| {
         matches!(
             health::judge(
@@ -75,26 +76,28 @@ pub fn promote(
     let (commit, layout, app) = open_target(&req.server, &req.app, &a.commit, em)?;
     let from = format!("{}/{}@{}", req.from_env, a.app, a.release);
 
-    // Same server: the release's own files, verified to be that commit's release. Else the
-    // objects the server lacks, exported like a push.
-    let copy_from = req.same_host.then(|| a.src.clone()).filter(|src| {
-        src.parent()
-            .and_then(release::read_meta)
-            .is_some_and(|m| m.commit == a.commit && m.id == a.release)
-    });
-    let repo = if copy_from.is_none() {
-        let repo = open_repo(&layout)?;
-        receive_objects(&layout, &repo, commit, input, em)?;
-        let _ = repo.reference(
-            &format!("refs/jib/{}", req.app),
-            commit,
-            true,
-            "jib promote",
-        );
-        Some(repo)
-    } else {
-        None
+    // Always built from git objects, never from the source's files (its app user could have
+    // changed them). Same server: the objects come from the source root's repository; else
+    // the CLI sends what this server lacks.
+    let repo = open_repo(&layout)?;
+    let copied = match req.same_host.then(|| source_repo(&a.src)).flatten() {
+        Some(src_repo) if repo.find_commit(commit).is_err() => {
+            let pack = crate::git::Repo::open_bare(&src_repo)
+                .and_then(|r| r.pack_missing(commit, &known_commits(&layout)))
+                .map_err(internal("files"))?;
+            receive_pack(&repo, &mut pack.as_slice(), pack.len() as u64)?;
+            true
+        }
+        Some(_) => true,
+        None => false,
     };
+    receive_objects(&layout, &repo, commit, input, em)?;
+    let _ = repo.reference(
+        &format!("refs/jib/{}", req.app),
+        commit,
+        true,
+        "jib promote",
+    );
 
     let _lock = lock_app(
         &layout,
@@ -112,18 +115,15 @@ pub fn promote(
     let id = release::new_id(&app, &a.commit);
     let rel_dir = app.release(&id);
     let files = em.step("files", || {
-        let dest = rel_dir.join("src");
-        match (&copy_from, &repo) {
-            (Some(src), _) => {
-                let n = release::copy_tree(src, &dest).map_err(internal("files"))?;
-                Ok(("copied", Some(format!("copied {n} files from {}", a.app))))
-            }
-            (None, Some(repo)) => {
-                let n = release::export(repo, commit, &dest).map_err(internal("files"))?;
-                Ok(("objects", Some(format!("{n} files"))))
-            }
-            (None, None) => Err(RemoteError::new("files", "no source for the release files")),
-        }
+        let n = export_release(&req.server, &layout, &repo, commit, &rel_dir)?;
+        Ok(if copied {
+            (
+                "copied",
+                Some(format!("{n} files, objects copied from {}", a.app)),
+            )
+        } else {
+            ("objects", Some(format!("{n} files")))
+        })
     })?;
     let (venv, reused) = build_venv(
         &layout,
@@ -188,6 +188,14 @@ pub fn promote(
         venv_reused: reused,
         files: files.to_string(),
     })
+}
+
+/// The repository of the root a same-server artifact's release lives in
+/// (`<root>/<app>/releases/<id>/src`), when that is a root jib set up.
+fn source_repo(src: &std::path::Path) -> Option<std::path::PathBuf> {
+    let root = src.ancestors().nth(4)?;
+    let layout = Layout::new(root);
+    (layout.server_json().is_file() && layout.repo().is_dir()).then(|| layout.repo())
 }
 
 pub fn rollback(
@@ -298,7 +306,7 @@ pub fn rollback(
                 "health check",
                 format!("release {} did not answer healthy: {last}", target.id),
             )
-            .log_tail(venv::tail(&app.log(), 20))
+            .log_tail(crate::fsafe::tail(&app.log(), 20))
         })
     });
     if let Err(mut e) = checked {

@@ -59,8 +59,15 @@ pub fn serve(root: &Path) -> Result<()> {
 /// Template, WSGI shim and nginx site. A changed template is applied to every app by touching
 /// its link (the emperor watches the links themselves).
 fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
-    std::fs::create_dir_all(layout.sockets())?;
-    std::fs::create_dir_all(layout.app_sockets())?;
+    for d in [
+        layout.sockets(),
+        layout.app_sockets(),
+        layout.subscriptions(),
+    ] {
+        if !d.is_dir() {
+            bail!("{} is missing: run `jib setup`", d.display());
+        }
+    }
     write_if_changed(&layout.shim(), include_bytes!("../assets/jib_wsgi.py"))?;
     write_if_changed(
         &layout.supervisor(),
@@ -73,6 +80,10 @@ fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
         for app in emperor::apps(layout) {
             let _ = emperor::touch_link(&layout.app(&app).ini());
         }
+    }
+    for app in emperor::apps(layout) {
+        let app = layout.app(&app);
+        let _ = emperor::prepare_dirs(&app, server).and_then(|()| emperor::own_link(&app, server));
     }
     if server.router == RouterKind::Nginx {
         let conf = layout.nginx_conf();
@@ -133,6 +144,9 @@ impl Supervised {
         unsafe {
             cmd.pre_exec(|| {
                 nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGINT);
+                // The subscription socket (which uWSGI never chmods) must let the apps'
+                // group announce: its directory gives the group, this the mode.
+                nix::libc::umask(0o007);
                 Ok(())
             });
         }
@@ -169,17 +183,15 @@ impl Supervised {
 }
 
 async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
-    let _ = std::fs::remove_file(layout.notfound_socket());
-    let listener = tokio::net::UnixListener::bind(layout.notfound_socket())?;
-    // nginx (the sockets directory's group) connects to it directly when apps scale to zero.
-    {
+    // nginx (the sockets directory's group) connects to it directly when apps scale to zero;
+    // the router, which runs as the apps' user, through the subscriptions directory.
+    for sock in [layout.notfound_socket(), layout.notfound_router_socket()] {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            layout.notfound_socket(),
-            std::fs::Permissions::from_mode(0o660),
-        )?;
+        let _ = std::fs::remove_file(&sock);
+        let listener = tokio::net::UnixListener::bind(&sock)?;
+        std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o660))?;
+        tokio::spawn(not_found_server(listener, server.domain.clone()));
     }
-    tokio::spawn(not_found_server(listener, server.domain.clone()));
     tokio::spawn(announce_not_found(layout.clone()));
 
     let (s1, l1) = (server.clone(), layout.clone());
@@ -194,7 +206,27 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
         Supervised {
             name: "router",
             child: None,
-            make: Box::new(move || router::command(&s2, &l2)),
+            make: Box::new(move || {
+                let mut c = router::command(&s2, &l2);
+                // The router process connects to whatever address an app subscribes: never as
+                // root. Its master (root) binds the sockets; the router itself drops to the
+                // apps' user, with no supplementary groups of root's left.
+                if let Ok(Some((u, g))) = crate::identity::app_user(s2.run_as.as_deref()) {
+                    let kind = match s2.router {
+                        RouterKind::Nginx => "fastrouter",
+                        RouterKind::Http => "http",
+                    };
+                    c.arg(format!("--{kind}-uid"))
+                        .arg(u.uid.to_string())
+                        .arg(format!("--{kind}-gid"))
+                        .arg(g.gid.to_string());
+                    // SAFETY: only async-signal-safe calls between fork and exec.
+                    unsafe {
+                        c.pre_exec(|| nix::unistd::setgroups(&[]).map_err(Into::into));
+                    }
+                }
+                c
+            }),
             failures: 0,
         },
     ];
@@ -216,17 +248,6 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = tick.tick() => {
-                // The router creates the subscription socket as root; the apps' user must be
-                // able to announce itself on it (again after each router restart).
-                if let Ok(Some((u, g))) = crate::identity::app_user(server.run_as.as_deref()) {
-                    let sub = layout.subscription_socket();
-                    if std::fs::metadata(&sub).is_ok_and(|m| {
-                        use std::os::unix::fs::MetadataExt;
-                        m.uid() != u.uid.as_raw()
-                    }) {
-                        let _ = nix::unistd::chown(&sub, Some(u.uid), Some(g.gid));
-                    }
-                }
                 for p in procs.iter_mut() {
                     let exited = match p.child.as_mut().map(|c| c.try_wait()) {
                         Some(Ok(Some(status))) => Some(status),
@@ -252,6 +273,7 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
     rtr[0].stop().await;
     emp[0].stop().await;
     let _ = std::fs::remove_file(layout.notfound_socket());
+    let _ = std::fs::remove_file(layout.notfound_router_socket());
     log("stopped");
     Ok(())
 }
@@ -261,7 +283,7 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
 async fn announce_not_found(layout: Layout) {
     let packet = router::subscription_packet(
         router::NOT_FOUND_KEY,
-        &layout.notfound_socket().to_string_lossy(),
+        &layout.notfound_router_socket().to_string_lossy(),
     );
     let Ok(sock) = tokio::net::UnixDatagram::unbound() else {
         return;

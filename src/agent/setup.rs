@@ -2,7 +2,6 @@
 //! root, write the server config and (re)start `jib-agent serve` — under systemd where it runs,
 //! else detached. Safe to run any number of times.
 
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -166,60 +165,86 @@ fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteErro
             server.root.display()
         ))
     };
+    std::fs::create_dir_all(&server.root).map_err(|e| err(&server.root, e))?;
+    let who = crate::identity::app_user(server.run_as.as_deref())
+        .map_err(|e| RemoteError::new("layout", format!("{e:#}")))?;
+    let app = who.as_ref().map(|(u, g)| (u.uid.as_raw(), g.gid.as_raw()));
+    let me = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    // Socket directories may sit in /tmp (long roots): someone else's must never be used.
     for d in [
-        layout.state(),
-        layout.logs(),
-        layout.locks(),
-        layout.venvs(),
-        layout.cache(),
         layout.sockets(),
         layout.app_sockets(),
+        layout.subscriptions(),
     ] {
-        std::fs::create_dir_all(&d).map_err(|e| err(&d, e))?;
-    }
-    // Socket directories may sit in /tmp (long roots): someone else's must never be used.
-    let who = crate::identity::app_user(server.run_as.as_deref())
-        .ok()
-        .flatten();
-    for d in [layout.sockets(), layout.app_sockets()] {
         use std::os::unix::fs::MetadataExt;
-        let owner = std::fs::symlink_metadata(&d)
-            .map(|m| (m.uid(), m.is_dir()))
-            .map_err(|e| err(&d, e))?;
-        let ours = owner.0 == nix::unistd::geteuid().as_raw()
-            || who.as_ref().is_some_and(|(u, _)| u.uid.as_raw() == owner.0);
-        if !ours || !owner.1 {
-            return Err(RemoteError::new(
-                "layout",
-                format!("{} belongs to another user (uid {})", d.display(), owner.0),
-            )
-            .hint("remove it, or choose a shorter root so sockets live under it"));
+        if let Ok(m) = std::fs::symlink_metadata(&d) {
+            let ours = m.uid() == me.0 || app.is_some_and(|a| a.0 == m.uid());
+            if !ours || !m.is_dir() {
+                return Err(RemoteError::new(
+                    "layout",
+                    format!("{} belongs to another user (uid {})", d.display(), m.uid()),
+                )
+                .hint("remove it, or choose a shorter root so sockets live under it"));
+            }
         }
     }
-    // Venvs and the package caches are built by the apps' user (installs run package code).
-    for d in [layout.venvs(), layout.cache()] {
-        crate::identity::hand_over_tree(&d, who.as_ref())
-            .map_err(|e| RemoteError::new("layout", format!("{e:#}")))?;
+    let nginx_gid = server
+        .nginx_group
+        .as_deref()
+        .and_then(|g| nix::unistd::Group::from_name(g).ok().flatten())
+        .map(|g| g.gid.as_raw());
+    let with_group = |gid: Option<u32>| Some((me.0, gid.unwrap_or(me.1)));
+    // The agent's state: everything root (the agent's user) owns and the apps can only read;
+    // the apps' user owns just its home, the package caches and its own sockets.
+    let dirs = [
+        (layout.state(), 0o755, Some(me)),
+        (layout.logs(), 0o700, Some(me)),
+        (layout.locks(), 0o700, Some(me)),
+        (layout.venvs(), 0o755, Some(me)),
+        (layout.cache(), 0o700, app.or(Some(me))),
+        (layout.app_home(), 0o700, app.or(Some(me))),
+        // Sockets can load arbitrary Python (uWSGI #2491): only us and nginx's group get in.
+        // setgid: sockets created inside belong to that group, so `chmod-socket = 660` suffices.
+        (layout.sockets(), 0o2750, with_group(nginx_gid)),
+        // The apps' own sockets: the router reaches them as the apps' user.
+        (layout.app_sockets(), 0o700, app.or(Some(me))),
+        // The subscription server: the apps' group may announce, never replace it.
+        (layout.subscriptions(), 0o2750, with_group(app.map(|a| a.1))),
+    ];
+    for (d, mode, owner) in dirs {
+        if let Some(parent) = d.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| err(parent, e))?;
+        }
+        crate::fsafe::ensure_dir(&d, mode, owner).map_err(|e| err(&d, e))?;
     }
-    // App sockets: only the apps' user (and root) get in; the router runs as root.
-    let app_sockets = layout.app_sockets();
-    if let Ok(Some((u, g))) = crate::identity::app_user(server.run_as.as_deref()) {
-        let _ = nix::unistd::chown(&app_sockets, Some(u.uid), Some(g.gid));
-    }
-    let _ = std::fs::set_permissions(&app_sockets, std::fs::Permissions::from_mode(0o700));
-    // Sockets can load arbitrary Python (uWSGI #2491): only us and nginx's group get in.
-    // setgid: sockets created inside belong to that group, so `chmod-socket = 660` suffices.
-    let sockets = layout.sockets();
-    if let Some(group) = &server.nginx_group
-        && let Ok(Some(g)) = nix::unistd::Group::from_name(group)
-    {
-        let _ = nix::unistd::chown(&sockets, None, Some(g.gid));
-    }
-    let _ = std::fs::set_permissions(&sockets, std::fs::Permissions::from_mode(0o2750));
+    seal_legacy_venvs(layout, app.map(|a| a.0));
     let json =
         serde_json::to_vec_pretty(server).map_err(|e| RemoteError::new("layout", e.to_string()))?;
     write_if_changed(&layout.server_json(), &json).map_err(|e| err(&layout.server_json(), e))?;
     Ok(())
+}
+
+/// Venvs built before they were sealed belong to the apps' user: take them back, and forget
+/// their recorded package sets (recomputed, sandboxed, when next asked for).
+fn seal_legacy_venvs(layout: &Layout, app_uid: Option<u32>) {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    for e in std::fs::read_dir(layout.venvs())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let p = e.path();
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if m.is_dir() && m.uid() != me && crate::fsafe::seal(&p, app_uid).is_ok() {
+            let _ = std::fs::remove_file(p.join(".jib-lock.txt"));
+        }
+    }
 }
 
 /// Writes `path` only when its content differs; returns whether it did.
@@ -345,7 +370,7 @@ fn start_service(server: &ServerConfig, layout: &Layout) -> Result<String, Remot
     }
     Err(
         err("jib-agent serve did not become ready within 15 s".into())
-            .log_tail(crate::venv::tail(&layout.logs().join("agent.log"), 15))
+            .log_tail(crate::fsafe::tail(&layout.logs().join("agent.log"), 15))
             .hint(format!("see {}", layout.logs().display())),
     )
 }

@@ -1,0 +1,299 @@
+//! How the agent runs code a branch controls: dependency installs, any interpreter inside a
+//! venv, the import check, the release step (DESIGN.md §9). Each runs as the app's user
+//! (`run_as`) when the agent is root, in a session and process group of its own, with its own
+//! working directory, `HOME` and caches (never root's), dies with the agent (PDEATHSIG), and
+//! is killed as a group when it overruns its time or finishes, so nothing it started keeps
+//! running.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Group, Pid, User};
+
+use crate::layout::Layout;
+
+/// Who app-controlled processes run as, and where they live.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    who: Option<(User, Group)>,
+    home: PathBuf,
+}
+
+/// How a sandboxed run ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: Option<ExitStatus>,
+    pub timed_out: bool,
+    /// Captured stdout (with [`Sandbox::capture`]), at most the cap asked for.
+    pub stdout: Vec<u8>,
+    /// Output beyond the cap was produced (the process was stopped).
+    pub overflowed: bool,
+}
+
+impl Outcome {
+    pub fn success(&self) -> bool {
+        !self.timed_out && !self.overflowed && self.status.is_some_and(|s| s.success())
+    }
+    /// "exited with …", "ran longer than 30s", for error messages.
+    pub fn describe(&self, limit: Duration) -> String {
+        if self.timed_out {
+            format!("ran longer than {}s and was stopped", limit.as_secs())
+        } else if self.overflowed {
+            "wrote more output than allowed and was stopped".into()
+        } else {
+            match self.status {
+                Some(s) => format!("exited with {s}"),
+                None => "did not finish".into(),
+            }
+        }
+    }
+}
+
+impl Sandbox {
+    /// The sandbox of a root: its app user (when the agent is root and `run_as` names one) and
+    /// that user's home, `<root>/.jib/home`, created on first use.
+    pub fn new(run_as: Option<&str>, layout: &Layout) -> Result<Sandbox> {
+        let who = crate::identity::app_user(run_as)?;
+        let home = match &who {
+            Some((u, g)) => {
+                let home = layout.app_home();
+                crate::fsafe::ensure_dir(&home, 0o700, Some((u.uid.as_raw(), g.gid.as_raw())))
+                    .with_context(|| format!("cannot prepare {} for {}", home.display(), u.name))?;
+                home
+            }
+            // Not root, or nobody to drop to: processes run as the agent's own user.
+            None => std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| layout.state()),
+        };
+        Ok(Sandbox { who, home })
+    }
+
+    /// The app's user and group, when processes drop to them.
+    pub fn user(&self) -> Option<&(User, Group)> {
+        self.who.as_ref()
+    }
+
+    /// `(uid, gid)` of the app's user, when processes drop to it.
+    pub fn ids(&self) -> Option<(u32, u32)> {
+        self.who
+            .as_ref()
+            .map(|(u, g)| (u.uid.as_raw(), g.gid.as_raw()))
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// A command that will run sandboxed: a clean environment (PATH, HOME, USER, LANG), the
+    /// sandbox's home as working directory, its own session, the app's user, PDEATHSIG.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+        cmd.env_clear()
+            .env("PATH", path)
+            .env("HOME", &self.home)
+            .env("LANG", "C.UTF-8")
+            .env("XDG_CACHE_HOME", self.home.join(".cache"))
+            .current_dir(&self.home)
+            .stdin(Stdio::null());
+        if let Some((u, _)) = &self.who {
+            cmd.env("USER", &u.name).env("LOGNAME", &u.name);
+        }
+        let ids = self.ids();
+        let parent = std::process::id() as i32;
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                // Its own session: one group to kill, no controlling terminal to read from.
+                nix::unistd::setsid()?;
+                if let Some((uid, gid)) = ids {
+                    let gid = nix::unistd::Gid::from_raw(gid);
+                    nix::unistd::setgroups(&[gid])?;
+                    nix::unistd::setgid(gid)?;
+                    nix::unistd::setuid(nix::unistd::Uid::from_raw(uid))?;
+                }
+                // After the uid change (which clears it): die with the agent.
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+                if nix::unistd::getppid().as_raw() != parent {
+                    // The agent died before the signal was armed.
+                    return Err(std::io::Error::other("agent gone"));
+                }
+                Ok(())
+            });
+        }
+        cmd
+    }
+
+    /// Runs `cmd` (from [`Sandbox::command`]) with its output going to `output` (or nowhere),
+    /// for at most `limit`; the whole group is killed when it overruns, and after it exits.
+    pub fn run(
+        &self,
+        cmd: &mut Command,
+        limit: Duration,
+        output: Option<&File>,
+    ) -> Result<Outcome> {
+        match output {
+            Some(f) => {
+                cmd.stdout(f.try_clone()?).stderr(f.try_clone()?);
+            }
+            None => {
+                cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
+        let child = cmd.spawn().with_context(|| describe_cmd(cmd))?;
+        Ok(wait_group(child, limit, None))
+    }
+
+    /// Like [`Sandbox::run`], keeping at most `cap` bytes of stdout (stderr goes to `errors`).
+    pub fn capture(
+        &self,
+        cmd: &mut Command,
+        limit: Duration,
+        cap: u64,
+        errors: Option<&File>,
+    ) -> Result<Outcome> {
+        // An anonymous in-memory file: no pipe to deadlock on, nothing on disk to trust.
+        let out = File::from(
+            rustix::fs::memfd_create("jib-capture", rustix::fs::MemfdFlags::CLOEXEC)
+                .context("memfd_create")?,
+        );
+        cmd.stdout(out.try_clone()?);
+        match errors {
+            Some(f) => cmd.stderr(f.try_clone()?),
+            None => cmd.stderr(Stdio::null()),
+        };
+        let child = cmd.spawn().with_context(|| describe_cmd(cmd))?;
+        let mut outcome = wait_group(child, limit, Some((&out, cap)));
+        let mut out = out;
+        out.seek(SeekFrom::Start(0))?;
+        out.take(cap).read_to_end(&mut outcome.stdout)?;
+        Ok(outcome)
+    }
+}
+
+fn describe_cmd(cmd: &Command) -> String {
+    format!("cannot run {}", cmd.get_program().to_string_lossy())
+}
+
+/// Waits for `child` (a session leader) up to `limit`, then kills its whole group; also when
+/// `watch`'s size passes its cap.
+fn wait_group(
+    mut child: std::process::Child,
+    limit: Duration,
+    watch: Option<(&File, u64)>,
+) -> Outcome {
+    let pgid = Pid::from_raw(child.id() as i32);
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    let mut outcome = Outcome {
+        status: None,
+        timed_out: false,
+        stdout: Vec::new(),
+        overflowed: false,
+    };
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => {
+                outcome.status = Some(st);
+                break;
+            }
+            Ok(None) => {}
+            Err(_) => break,
+        }
+        if start.elapsed() > limit {
+            outcome.timed_out = true;
+        }
+        if let Some((f, cap)) = watch
+            && f.metadata().is_ok_and(|m| m.len() > cap)
+        {
+            outcome.overflowed = true;
+        }
+        if outcome.timed_out || outcome.overflowed {
+            let _ = kill(Pid::from_raw(-pgid.as_raw()), Signal::SIGKILL);
+            outcome.status = child.wait().ok();
+            break;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+    // Whatever it left behind in its group goes with it.
+    let _ = kill(Pid::from_raw(-pgid.as_raw()), Signal::SIGKILL);
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sandbox() -> Sandbox {
+        Sandbox {
+            who: None,
+            home: std::env::temp_dir(),
+        }
+    }
+
+    #[test]
+    fn runs_in_its_own_group_and_kills_it_on_timeout() {
+        let d = tempfile::tempdir().unwrap();
+        let marker = d.path().join("late");
+        let s = sandbox();
+        // The background sleeper shares the group: it must not write after the kill.
+        let mut c = s.command("/bin/sh");
+        c.arg("-c").arg(format!(
+            "(sleep 1; echo late > {}) & sleep 30",
+            marker.display()
+        ));
+        let o = s.run(&mut c, Duration::from_millis(200), None).unwrap();
+        assert!(o.timed_out && !o.success());
+        std::thread::sleep(Duration::from_millis(1300));
+        assert!(!marker.exists(), "a member of the group survived the kill");
+    }
+
+    #[test]
+    fn leftovers_die_when_the_command_finishes() {
+        let d = tempfile::tempdir().unwrap();
+        let marker = d.path().join("late");
+        let s = sandbox();
+        let mut c = s.command("/bin/sh");
+        c.arg("-c").arg(format!(
+            "(sleep 1; echo late > {}) & exit 0",
+            marker.display()
+        ));
+        assert!(
+            s.run(&mut c, Duration::from_secs(5), None)
+                .unwrap()
+                .success()
+        );
+        std::thread::sleep(Duration::from_millis(1300));
+        assert!(!marker.exists());
+    }
+
+    #[test]
+    fn capture_is_capped_and_env_is_clean() {
+        let s = sandbox();
+        // SAFETY: tests of this module don't read the environment concurrently.
+        unsafe { std::env::set_var("JIB_TEST_SECRET", "x") };
+        let mut c = s.command("/bin/sh");
+        c.arg("-c").arg("echo ${JIB_TEST_SECRET:-clean}; pwd");
+        let o = s
+            .capture(&mut c, Duration::from_secs(5), 1000, None)
+            .unwrap();
+        assert!(o.success());
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.starts_with("clean\n"), "{out}");
+        let mut c = s.command("/bin/sh");
+        c.arg("-c").arg("yes | head -c 100000");
+        let o = s
+            .capture(&mut c, Duration::from_secs(5), 1000, None)
+            .unwrap();
+        assert!(o.stdout.len() <= 1000);
+    }
+}
