@@ -93,17 +93,18 @@ pub fn nginx_site(server: &ServerConfig, layout: &Layout) -> String {
     };
     // The tree under `src` is the branch's (committed, or made by its release step): a link
     // there (`staticfiles -> /`) must not publish what www-data can read. `disable_symlinks`
-    // opens every component after `from=` with O_NOFOLLOW; the prefix itself (where
-    // `current` links to the release) is followed. `from=` is a string prefix: one that does
-    // not end at a component boundary makes nginx check the whole path, `current` included,
-    // and refuse everything — so keep it exactly `…/current/src`.
+    // opens every component after `from=` with O_NOFOLLOW; the prefix itself is followed, and
+    // must be, since `current` links to the release. `src` is checked too (a `src -> /` would
+    // publish `/etc` under a static dir named `etc`). `from=` is a string prefix: one that
+    // does not end at a component boundary makes nginx check the whole path, `current`
+    // included, and refuse everything — so keep it exactly `…/current`.
     let statics: String = server
         .static_files
         .iter()
         .map(|(prefix, dir)| {
             format!(
                 "    location ~ ^{}(?<jib_static>.*)$ {{\n        alias {root}/{app}/current/src/{}/$jib_static;\n        \
-                 disable_symlinks on from={root}/{app}/current/src;\n        \
+                 disable_symlinks on from={root}/{app}/current;\n        \
                  expires 1h;\n        add_header Cache-Control \"public\";\n    }}\n",
                 regex_escape(prefix),
                 dir.trim_matches('/')
@@ -267,10 +268,10 @@ mod site_tests {
         }
     }
 
-    /// Every static alias refuses links below the release's `src` (nginx checks components
-    /// after `from=`, which must end at the `/` before the static directory; `current`,
-    /// before it, is a link by design).
-    fn assert_links_checked_after_src(site: &str) {
+    /// Every static alias refuses links inside the release (nginx checks the components after
+    /// `from=`, which must end at a `/` of the alias; `current`, before it, is a link by
+    /// design).
+    fn assert_links_checked_inside_release(site: &str) {
         let lines: Vec<&str> = site.lines().map(str::trim).collect();
         let mut aliases = 0;
         for (i, l) in lines.iter().enumerate() {
@@ -283,8 +284,8 @@ mod site_tests {
                 .and_then(|n| n.strip_prefix("disable_symlinks on from="))
                 .and_then(|f| f.strip_suffix(';'))
                 .unwrap_or_else(|| panic!("no disable_symlinks after {l}:\n{site}"));
-            assert!(from.ends_with("/current/src"), "{site}");
-            assert!(alias.starts_with(&format!("{from}/")), "{site}");
+            assert!(from.ends_with("/current"), "{site}");
+            assert!(alias.starts_with(&format!("{from}/src/")), "{site}");
         }
         assert!(aliases > 0, "{site}");
     }
@@ -304,7 +305,7 @@ mod site_tests {
             site.contains("/current/src/staticfiles/$jib_static;"),
             "{site}"
         );
-        assert_links_checked_after_src(&site);
+        assert_links_checked_inside_release(&site);
         assert!(site.contains("expires 1h;"), "{site}");
         let mut prod = server();
         prod.names = vec!["www.example.com".into()];
@@ -321,10 +322,10 @@ mod site_tests {
             "{site}"
         );
         assert!(
-            site.contains("disable_symlinks on from=/srv/apps/prod/current/src;"),
+            site.contains("disable_symlinks on from=/srv/apps/prod/current;"),
             "{site}"
         );
-        assert_links_checked_after_src(&site);
+        assert_links_checked_inside_release(&site);
         assert!(
             site.contains("return 301 https://$host$request_uri;"),
             "{site}"
