@@ -1420,7 +1420,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__setup)
-            opts="-C -e -q -v -h --install-deps --dir --env --quiet --verbose --help"
+            opts="-y -C -e -q -v -h --install-deps --root-script --yes --dir --env --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -70,6 +70,8 @@ complete -c jib -n "__fish_jib_using_subcommand init" -s h -l help -d 'Print hel
 complete -c jib -n "__fish_jib_using_subcommand setup" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand setup" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
 complete -c jib -n "__fish_jib_using_subcommand setup" -l install-deps -d 'Install missing system packages (needs root or passwordless sudo on the server)'
+complete -c jib -n "__fish_jib_using_subcommand setup" -l root-script -d 'As an unprivileged ssh user: print the one-time root steps as a script for an administrator, instead of running them through sudo'
+complete -c jib -n "__fish_jib_using_subcommand setup" -s y -l yes -d 'Don\'t ask for the sudo password: use `sudo -n` (fails if sudo wants a password)'
 complete -c jib -n "__fish_jib_using_subcommand setup" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand setup" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand setup" -s h -l help -d 'Print help'

@@ -117,10 +117,9 @@ pub fn command(layout: &Layout, server: &ServerConfig) -> Command {
 /// Whether vassals run as the apps' user from the start (the agent is root and `run_as`
 /// names someone).
 pub fn tyrant(server: &ServerConfig) -> bool {
-    matches!(
-        crate::identity::app_user(server.run_as.as_deref()),
-        Ok(Some(_))
-    )
+    // Fails closed: when run_as names someone the lookup must not turn into "run as root"
+    // (serve refuses to start while the user cannot be resolved).
+    server.run_as.is_some() && nix::unistd::geteuid().is_root()
 }
 
 /// The app's directory (the agent's) and the directories its own processes write to (logs,

@@ -111,10 +111,11 @@ fn open_file(path: &Path, flags: OFlags, mode: u32) -> std::io::Result<File> {
             path.display()
         )));
     }
-    let writes = flags.intersects(OFlags::WRONLY | OFlags::RDWR);
-    if writes && !dir_trusted && st.st_nlink > 1 {
+    // A hard link in an untrusted directory may be to any file (without protected_hardlinks):
+    // neither read nor written.
+    if !dir_trusted && st.st_nlink > 1 {
         return Err(std::io::Error::other(format!(
-            "{} has other hard links; refusing to write it",
+            "{} has other hard links; refusing it",
             path.display()
         )));
     }
@@ -268,8 +269,8 @@ pub fn seal(path: &Path, app_uid: Option<u32>) -> std::io::Result<Walked> {
     let mut w = Walked::default();
     walk(&top, path, &mut w, &|fd, st, is_dir| {
         let mine = Some(st.st_uid) == app_uid || st.st_uid == me.0;
-        if !is_dir && !mine && st.st_nlink > 1 {
-            // Someone else's file, linked in here: never change it.
+        if !is_dir && st.st_nlink > 1 && Some(st.st_uid) != app_uid {
+            // Someone else's file (root's too: /etc/shadow), linked in here: never change it.
             return Err(Errno::PERM);
         }
         rustix::fs::fchown(fd, Some(uid_of(me.0)), Some(gid_of(me.1)))?;

@@ -40,9 +40,22 @@ pub fn get(addr: SocketAddr, host: &str, path: &str, timeout: Duration) -> Resul
         s,
         "GET {path} HTTP/1.0\r\nHost: {host}\r\nX-Jib-Health: 1\r\nUser-Agent: jib-agent\r\nConnection: close\r\n\r\n"
     )?;
-    // Enough for status and headers; a streaming endpoint must not hold the deploy.
+    // Enough for status and headers; a streaming (or trickling) endpoint must not hold the
+    // deploy: 256 KiB at most, and `timeout` for the whole answer, not per read.
+    let deadline = std::time::Instant::now() + timeout;
     let mut buf = Vec::new();
-    s.take(256 * 1024).read_to_end(&mut buf)?;
+    let mut chunk = [0u8; 16 * 1024];
+    while buf.len() < 256 * 1024 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            bail!("no complete answer within {}s", timeout.as_secs());
+        }
+        s.set_read_timeout(Some(left))?;
+        match s.read(&mut chunk)? {
+            0 => break,
+            n => buf.extend_from_slice(&chunk[..n.min(256 * 1024 - buf.len())]),
+        }
+    }
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut resp = httparse::Response::new(&mut headers);
     let body_at = match resp.parse(&buf)? {

@@ -29,8 +29,8 @@ pub fn app_user(run_as: Option<&str>) -> Result<Option<(User, Group)>> {
 /// Becomes the app user (for `jib exec`). Groups first, then gid, then uid.
 pub fn become_user(who: &(User, Group)) -> Result<()> {
     let (u, g) = who;
-    let name = std::ffi::CString::new(u.name.as_bytes())?;
-    nix::unistd::initgroups(&name, g.gid).context("initgroups")?;
+    // Its primary group only, as the sandbox and the Emperor give it.
+    nix::unistd::setgroups(&[g.gid]).context("setgroups")?;
     nix::unistd::setgid(g.gid).context("setgid")?;
     nix::unistd::setuid(u.uid).context("setuid")?;
     Ok(())

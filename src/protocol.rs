@@ -180,6 +180,10 @@ pub enum Request {
     Setup {
         server: ServerConfig,
         install_deps: bool,
+        /// An unprivileged ssh user to let deploy through the root agent (added to the `jib`
+        /// group); sent when `jib setup` runs the one-time root steps through sudo or a script.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grant: Option<String>,
     },
     /// Deploy `commit` as `app`. When the server lacks the commit, the agent answers
     /// [`Event::NeedObjects`] and the CLI sends a [`PackHeader`] line and the pack bytes.
@@ -304,6 +308,26 @@ impl Request {
             Request::Rollback { .. } => "rollback",
             Request::Audit { .. } => "audit",
             Request::Doctor { .. } => "doctor",
+        }
+    }
+
+    /// The environment a request is for.
+    pub fn server(&self) -> &ServerConfig {
+        match self {
+            Request::Deploy(d) => &d.server,
+            Request::Promote(p) => &p.server,
+            Request::Setup { server, .. }
+            | Request::List { server }
+            | Request::Status { server, .. }
+            | Request::Restart { server, .. }
+            | Request::Logs { server, .. }
+            | Request::Env { server, .. }
+            | Request::Destroy { server, .. }
+            | Request::Exec { server, .. }
+            | Request::Artifact { server, .. }
+            | Request::Rollback { server, .. }
+            | Request::Audit { server, .. }
+            | Request::Doctor { server, .. } => server,
         }
     }
 

@@ -89,7 +89,6 @@ pub fn create_dir(dir: &Path, gid: Option<u32>) -> Result<()> {
 /// or puts a path through a link is refused, and nothing is ever written through a link.
 pub fn export(repo: &Repository, commit: Oid, dest: &Path) -> Result<usize> {
     use rustix::fs::{Mode, OFlags};
-    use std::collections::HashMap;
     let tree = repo.find_commit(commit)?.tree()?;
     crate::fsafe::ensure_dir(dest, 0o755, None)?;
     let top = rustix::fs::open(
@@ -103,9 +102,10 @@ pub fn export(repo: &Repository, commit: Oid, dest: &Path) -> Result<usize> {
     {
         anyhow::bail!("{} is not empty", dest.display());
     }
-    // Directory descriptors by tree path ("" is the top, "a/b/" as libgit2 names parents).
-    let mut dirs: HashMap<String, std::os::fd::OwnedFd> = HashMap::new();
-    dirs.insert(String::new(), top);
+    // Descriptors of the directories on the current path, by tree path ("" is the top, "a/b/"
+    // as libgit2 names parents). The walk is depth-first: a directory left is never seen again,
+    // so only the current path stays open (a tree of thousands of directories fits any limit).
+    let mut dirs: Vec<(String, std::os::fd::OwnedFd)> = vec![(String::new(), top)];
     let mut count = 0usize;
     let mut err: Option<anyhow::Error> = None;
     let walked = tree.walk(TreeWalkMode::PreOrder, |parent, entry| {
@@ -123,7 +123,10 @@ pub fn export(repo: &Repository, commit: Oid, dest: &Path) -> Result<usize> {
                 }
                 other => anyhow::bail!("refusing tree entry {:?} in {parent:?}", other.ok()),
             };
-            let Some(dir) = dirs.get(parent) else {
+            while dirs.len() > 1 && dirs.last().is_some_and(|(p, _)| p != parent) {
+                dirs.pop();
+            }
+            let Some((_, dir)) = dirs.last().filter(|(p, _)| p == parent) else {
                 anyhow::bail!(
                     "refusing {parent}{name}: {parent:?} is not a directory of this tree"
                 );
@@ -144,7 +147,7 @@ pub fn export(repo: &Repository, commit: Oid, dest: &Path) -> Result<usize> {
                         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                         Mode::empty(),
                     )?;
-                    dirs.insert(format!("{parent}{name}/"), fd);
+                    dirs.push((format!("{parent}{name}/"), fd));
                 }
                 Some(ObjectType::Blob) => {
                     let blob = repo.find_blob(entry.id())?;
@@ -333,6 +336,21 @@ mod tests {
             assert!(format!("{e:#}").contains("twice"), "{e:#}");
             assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
         }
+    }
+
+    #[test]
+    fn export_holds_descriptors_only_along_the_current_path() {
+        let d = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(d.path().join("r.git")).unwrap();
+        let b = repo.blob(b"x").unwrap();
+        let leaf = raw_tree(&repo, &[("100644", "f", b)]);
+        // More directories than a default descriptor limit (1024).
+        let mut names: Vec<String> = (0..1500).map(|i| format!("d{i:04}")).collect();
+        names.sort();
+        let entries: Vec<(&str, &str, Oid)> =
+            names.iter().map(|n| ("40000", n.as_str(), leaf)).collect();
+        let c = commit_of(&repo, raw_tree(&repo, &entries));
+        assert_eq!(export(&repo, c, &d.path().join("rel")).unwrap(), 1500);
     }
 
     #[test]

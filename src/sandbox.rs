@@ -61,6 +61,10 @@ impl Sandbox {
     /// that user's home, `<root>/.jib/home`, created on first use.
     pub fn new(run_as: Option<&str>, layout: &Layout) -> Result<Sandbox> {
         let who = crate::identity::app_user(run_as)?;
+        if who.is_some() {
+            // Orphans of what we run come to us, not to init: see `sweep`.
+            let _ = nix::sys::prctl::set_child_subreaper(true);
+        }
         let home = match &who {
             Some((u, g)) => {
                 let home = layout.app_home();
@@ -74,6 +78,44 @@ impl Sandbox {
                 .unwrap_or_else(|| layout.state()),
         };
         Ok(Sandbox { who, home })
+    }
+
+    /// Kills what escaped the group kill: a process that left its session (`setsid`) and
+    /// whose parent then died is handed to us (we are a child subreaper) — so any process of
+    /// the apps' user whose parent is this agent, and which is not a child we are waiting
+    /// for, is such an escapee.
+    fn sweep(&self) {
+        let Some((uid, _)) = self.ids() else { return };
+        let me = std::process::id().to_string();
+        for _ in 0..10 {
+            let mut found = false;
+            for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                let name = e.file_name();
+                let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                    continue;
+                };
+                let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
+                    continue;
+                };
+                let field = |k: &str| {
+                    status
+                        .lines()
+                        .find_map(|l| l.strip_prefix(k))
+                        .and_then(|v| v.split_whitespace().next().map(str::to_string))
+                };
+                if field("PPid:").as_deref() == Some(me.as_str())
+                    && field("Uid:").is_some_and(|u| u == uid.to_string())
+                {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                    // Reap it: it is our child now.
+                    let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+                    found = true;
+                }
+            }
+            if !found {
+                break;
+            }
+        }
     }
 
     /// The app's user and group, when processes drop to them.
@@ -149,7 +191,9 @@ impl Sandbox {
             }
         }
         let child = cmd.spawn().with_context(|| describe_cmd(cmd))?;
-        Ok(wait_group(child, limit, None))
+        let outcome = wait_group(child, limit, None);
+        self.sweep();
+        Ok(outcome)
     }
 
     /// Like [`Sandbox::run`], keeping at most `cap` bytes of stdout (stderr goes to `errors`).
@@ -172,6 +216,7 @@ impl Sandbox {
         };
         let child = cmd.spawn().with_context(|| describe_cmd(cmd))?;
         let mut outcome = wait_group(child, limit, Some((&out, cap)));
+        self.sweep();
         let mut out = out;
         out.seek(SeekFrom::Start(0))?;
         out.take(cap).read_to_end(&mut outcome.stdout)?;

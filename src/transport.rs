@@ -180,6 +180,11 @@ impl Remote {
         }
     }
 
+    /// Whether the installed agent is exactly this jib's.
+    pub async fn agent_matches(&self) -> bool {
+        self.agent_version().await.as_deref() == Some(protocol::version_line().as_str())
+    }
+
     async fn agent_version(&self) -> Option<String> {
         let out = match &self.session {
             Some(s) => s
@@ -218,7 +223,14 @@ impl Remote {
                 std::fs::rename(&tmp, &self.agent)?;
                 Ok(())
             }
-            Some(s) => {
+            Some(s) => self.upload(s, &self.agent, bytes).await,
+        }
+    }
+
+    /// Writes `bytes` as an executable at `path` on the host, atomically.
+    async fn upload(&self, s: &openssh::Session, path: &Path, bytes: &[u8]) -> Result<()> {
+        {
+            {
                 // A fixed script; the path travels as a positional parameter, quoted by openssh.
                 const SCRIPT: &str = r#"set -e; d=$(dirname "$1"); mkdir -p "$d"; t="$1.tmp.$$"; cat > "$t"; chmod 755 "$t"; mv -f "$t" "$1""#;
                 let mut child = s
@@ -226,7 +238,7 @@ impl Remote {
                     .arg("-c")
                     .arg(SCRIPT)
                     .arg("jib-install")
-                    .arg(self.agent_str())
+                    .arg(path.to_string_lossy().as_ref())
                     .stdin(openssh::Stdio::piped())
                     .stdout(openssh::Stdio::null())
                     .stderr(openssh::Stdio::piped())
@@ -246,15 +258,11 @@ impl Remote {
                 let status = child.wait().await?;
                 if w.is_err() || !status.success() {
                     bail!(
-                        "could not install jib-agent at {} on {}: {}\n  the ssh user needs write access to {}; \
-                         run `jib setup` (it explains how) or create it: sudo mkdir -p {0} && sudo chown $USER {0}",
-                        self.agent.display(),
+                        "could not install jib-agent at {} on {}: {}\n  when jib runs there as root for this ssh user, \
+                         `jib setup` upgrades it (through sudo, or a script for an administrator)",
+                        path.display(),
                         self.host,
                         err.trim(),
-                        self.agent
-                            .parent()
-                            .map(|p| p.display().to_string())
-                            .unwrap_or_default()
                     );
                 }
                 Ok(())
@@ -442,6 +450,116 @@ impl Remote {
             }
         };
         Ok(status.code().unwrap_or(255))
+    }
+
+    /// Runs a fixed program over the connection (no shell, no user input); its status and
+    /// output. Local mode runs it here.
+    pub async fn run_fixed(&self, argv: &[&str]) -> Result<(bool, String)> {
+        let out = match &self.session {
+            Some(s) => s
+                .command(argv[0])
+                .args(&argv[1..])
+                .stdin(openssh::Stdio::null())
+                .output()
+                .await
+                .with_context(|| format!("cannot run {} on {}", argv[0], self.host))?,
+            None => tokio::process::Command::new(argv[0])
+                .args(&argv[1..])
+                .stdin(StdStdio::null())
+                .output()
+                .await
+                .with_context(|| format!("cannot run {}", argv[0]))?,
+        };
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        ))
+    }
+
+    /// Whether commands reach the host as root (uid 0).
+    pub async fn is_root(&self) -> Result<bool> {
+        let (ok, uid) = self.run_fixed(&["id", "-u"]).await?;
+        Ok(ok && uid == "0")
+    }
+
+    /// The ssh user's name on the host.
+    pub async fn user_name(&self) -> Result<String> {
+        let (ok, name) = self.run_fixed(&["id", "-un"]).await?;
+        if !ok || name.is_empty() {
+            bail!("cannot tell who the ssh user is on {}", self.host);
+        }
+        Ok(name)
+    }
+
+    /// Uploads this jib's agent into the ssh user's own cache (`~/.cache/jib/`), for the one-time
+    /// root steps to run; returns its absolute path and sha256.
+    pub async fn stage_agent(&self) -> Result<(String, String)> {
+        use sha2::Digest;
+        let local = local_agent_binary()?;
+        let bytes = std::fs::read(&local)
+            .with_context(|| format!("cannot read the agent binary {}", local.display()))?;
+        let sha = hex::encode(sha2::Sha256::digest(&bytes));
+        let (ok, home) = self.run_fixed(&["pwd"]).await?;
+        if !ok || !home.starts_with('/') {
+            bail!("cannot tell the ssh user's home directory on {}", self.host);
+        }
+        let path = format!("{home}/.cache/jib/jib-agent-{}", &sha[..16]);
+        let staged = Remote {
+            host: self.host.clone(),
+            session: None,
+            agent: PathBuf::from(&path),
+            by: self.by.clone(),
+        };
+        match &self.session {
+            Some(s) => self.upload(s, &staged.agent, &bytes).await?,
+            None => staged.install_agent(&bytes).await?,
+        }
+        Ok((path, sha))
+    }
+
+    /// Sends one request to `argv` (an agent under sudo) instead of the installed agent;
+    /// `first` is written before the request (sudo's password).
+    pub async fn call_program(
+        &self,
+        argv: &[String],
+        first: Option<&str>,
+        req: &Request,
+        mut on_event: impl FnMut(&Event),
+    ) -> Result<Reply, CallError> {
+        let t = |e: anyhow::Error| CallError::Transport(e);
+        let mut line = first
+            .map(|p| format!("{p}\n").into_bytes())
+            .unwrap_or_default();
+        line.extend(self.envelope_line(req)?);
+        let Some(s) = &self.session else {
+            return Err(t(anyhow!("local mode needs no root steps")));
+        };
+        let mut child = s
+            .command(&argv[0])
+            .args(&argv[1..])
+            .stdin(openssh::Stdio::piped())
+            .stdout(openssh::Stdio::piped())
+            .stderr(openssh::Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| t(anyhow!("cannot run {} on {}: {e}", argv[0], self.host)))?;
+        let streams: Streams = (
+            child.stdin().take().map(|w| Box::new(w) as BoxedWrite),
+            child.stdout().take().map(|r| Box::new(r) as BoxedRead),
+            child.stderr().take().map(|r| Box::new(r) as BoxedRead),
+        );
+        let (i, o, e) = streams;
+        let out = exchange(i, o, e, &line, &mut on_event, &mut |_| Ok(Vec::new())).await;
+        let verb = req.verb();
+        match finish(out, AgentChild::Ssh(child).wait().await, &self.host, verb) {
+            Ok(r) => Ok(r),
+            Err(Attempt::Failed(e)) => Err(e),
+            Err(Attempt::WrongAgent) => Err(t(anyhow!(
+                "{} on {} did not answer (a wrong sudo password, or sudo refused)",
+                argv.join(" "),
+                self.host
+            ))),
+        }
     }
 
     /// Ends this command's use of the connection. A persistent master stays up for the next

@@ -80,7 +80,17 @@ fn which_all(name: &str) -> impl Iterator<Item = PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     let name = name.to_string();
     std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/local/bin"), PathBuf::from("/usr/bin")])
+        // An unprivileged user's PATH often lacks the sbin directories nginx and sshd live in.
+        .chain(
+            [
+                "/usr/local/bin",
+                "/usr/bin",
+                "/usr/local/sbin",
+                "/usr/sbin",
+                "/sbin",
+            ]
+            .map(PathBuf::from),
+        )
         .collect::<Vec<_>>()
         .into_iter()
         .map(move |d| d.join(&name))
@@ -168,6 +178,7 @@ fn run_freeze(dir: &Path, sandbox: &Sandbox) -> Result<String> {
             c.args(["pip", "freeze", "--python"])
                 .arg(dir.join("bin/python"))
                 .env("UV_PYTHON_DOWNLOADS", "never")
+                .env("UV_NO_CONFIG", "1")
                 .env("UV_NO_CACHE", "1");
             c
         }
@@ -199,7 +210,7 @@ pub fn normalize_lock(text: &str) -> String {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .filter_map(|l| {
-            let (name, rest) = l.split_once("==").or_else(|| l.split_once(" @ "))?;
+            let (name, rest) = l.split_once("==")?;
             let name = name.trim().to_ascii_lowercase().replace('_', "-");
             if matches!(name.as_str(), "pip" | "setuptools" | "wheel" | "distribute") {
                 return None;
@@ -213,16 +224,13 @@ pub fn normalize_lock(text: &str) -> String {
                     && t.chars()
                         .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
             };
-            let sep = if l.contains("==") { "==" } else { " @ " };
-            let ok_rest = if sep == "==" {
-                plain(rest, ".+!-_")
-            } else {
-                plain(rest, ".+!-_:/@%=~#&?")
-            };
-            if !plain(&name, ".-") || !ok_rest {
+            // Direct references (`name @ file:///…`) are dropped: another venv built from
+            // this list would install whatever that path holds then. A venv that has one
+            // cannot be reproduced, and the comparison after a locked build says so.
+            if !plain(&name, ".-") || !plain(rest, ".+!-_") {
                 return None;
             }
-            Some(format!("{name}{sep}{rest}"))
+            Some(format!("{name}=={rest}"))
         })
         .collect();
     lines.sort();
@@ -323,10 +331,11 @@ pub fn ensure(
                 dir: dir.clone(),
                 tool,
             };
-            // Sealed: the agent's own directory now, so plain writes are safe.
-            std::fs::write(dir.join(LOCK), lock).map_err(|e| internal(e.into()))?;
+            // Sealed: nobody else can add to the directory now; what the build left under
+            // these names goes first.
+            write_record(&dir, LOCK, lock.as_bytes()).map_err(|e| internal(e.into()))?;
             let json = serde_json::to_vec_pretty(&v).map_err(|e| internal(e.into()))?;
-            std::fs::write(dir.join(READY), json).map_err(|e| internal(e.into()))?;
+            write_record(&dir, READY, &json).map_err(|e| internal(e.into()))?;
             Ok((v, false))
         }
         Err(e) => {
@@ -383,6 +392,12 @@ fn build(
     let logf = crate::fsafe::open_append(log, 0o640)?;
     let limit = Duration::from_secs(30 * 60);
     let run = |cmd: &mut Command, what: &str| -> Result<()> {
+        // The apps' user can write its home (the sandbox's working directory): no uv.toml or
+        // pip.conf planted there may redirect an install.
+        cmd.current_dir("/")
+            .env("UV_NO_CONFIG", "1")
+            .env("PIP_CONFIG_FILE", "/dev/null")
+            .env("PIP_NO_INPUT", "1");
         let out = sandbox.run(cmd, limit, Some(&logf))?;
         if !out.success() {
             bail!("{what} {}", out.describe(limit));
@@ -468,14 +483,39 @@ fn find_uv(for_other_user: bool) -> Option<PathBuf> {
         .find(|p| p.exists() && (!for_other_user || world_runnable(p)))
 }
 
+/// `lib/python3.X/site-packages` of a sealed venv: real directories all the way (a link the
+/// build planted could point the workers at a directory the app can write).
 fn site_packages(dir: &Path) -> Result<PathBuf> {
-    for e in std::fs::read_dir(dir.join("lib"))? {
-        let p = e?.path().join("site-packages");
-        if p.is_dir() {
-            return Ok(p);
+    let real_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+    let lib = dir.join("lib");
+    if real_dir(&lib) {
+        for e in std::fs::read_dir(&lib)?.flatten() {
+            let p = e.path().join("site-packages");
+            if real_dir(&e.path()) && real_dir(&p) {
+                return Ok(p);
+            }
         }
     }
     bail!("no site-packages under {}", dir.display())
+}
+
+/// Writes one of the agent's records into a sealed venv: whatever the build left under that
+/// name (a link to a root file, say) is removed first, and the file is created afresh.
+fn write_record(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(name);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(&path)?;
+    std::io::Write::write_all(&mut f, bytes)
 }
 
 /// The venv's Python version, from its `pyvenv.cfg` (never by running its interpreter as
@@ -484,8 +524,12 @@ fn python_version(dir: &Path) -> Option<String> {
     let cfg = crate::fsafe::read_to_string(&dir.join("pyvenv.cfg"), 1 << 16).ok()?;
     cfg.lines().find_map(|l| {
         let (k, v) = l.split_once('=')?;
-        matches!(k.trim(), "version" | "version_info")
-            .then(|| v.trim().split('.').take(3).collect::<Vec<_>>().join("."))
+        let v = v.trim().split('.').take(3).collect::<Vec<_>>().join(".");
+        // Written by the build: only a version is taken from it.
+        (matches!(k.trim(), "version" | "version_info")
+            && !v.is_empty()
+            && v.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+        .then_some(v)
     })
 }
 

@@ -311,13 +311,16 @@ fn follow_file(path: &Path, em: &Emitter) {
             let mut reader = std::io::BufReader::new(&mut *f);
             // Bytes, not UTF-8: a log line in another encoding must not stop the follow.
             let mut line = Vec::new();
-            while let Ok(n) = reader.read_until(b'\n', &mut line) {
+            // At most 64 KiB a line: an app can write a 50 GB line without a newline.
+            while let Ok(n) =
+                std::io::Read::take(&mut reader, 64 << 10).read_until(b'\n', &mut line)
+            {
                 if n == 0 {
                     break;
                 }
                 pos += n as u64;
                 let text = String::from_utf8_lossy(&line);
-                if line.ends_with(b"\n") {
+                if line.ends_with(b"\n") || partial.len() + line.len() >= 64 << 10 {
                     partial.push_str(text.trim_end_matches('\n'));
                     em.send(&Event::Log {
                         line: std::mem::take(&mut partial),

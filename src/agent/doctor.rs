@@ -146,6 +146,12 @@ fn nginx_check(server: &ServerConfig) -> Check {
         cmd = vec!["nginx".into()];
     }
     cmd.push("-t".into());
+    // Under /usr/sbin, which an unprivileged user's PATH may lack.
+    if !cmd[0].contains('/')
+        && let Some(p) = crate::venv::which(&cmd[0])
+    {
+        cmd[0] = p.display().to_string();
+    }
     let out = Command::new(&cmd[0])
         .args(&cmd[1..])
         .stdin(Stdio::null())

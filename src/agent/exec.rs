@@ -161,6 +161,18 @@ pub fn run(hex_request: Option<&str>) -> i32 {
             Some(RemoteError::new("handshake", "not an exec request")),
         );
     };
+    let peer = super::ctl::Peer::current();
+    if let Some(p) = &peer
+        && let Err(e) = p.check(&server)
+    {
+        return hello_and_fail(json, Some(e));
+    }
+    if peer.is_some() && !json {
+        // serve started us for a user: their terminal arrived as plain descriptors. Make it
+        // ours (as root: taken from the forwarding process's session), so Ctrl-C, job control
+        // and a hang-up reach the command.
+        take_terminal();
+    }
     let prepared = find_app(&server, &app, "exec")
         .and_then(|(l, a)| prepare(&a, &command).map(|p| (l, p)))
         .and_then(|(layout, mut p)| {
@@ -195,6 +207,23 @@ pub fn run(hex_request: Option<&str>) -> i32 {
     }
 }
 
+/// Becomes the session leader of a new session whose controlling terminal is stdin.
+fn take_terminal() {
+    use std::os::fd::AsRawFd;
+    let fd = std::io::stdin().as_raw_fd();
+    if !nix::unistd::isatty(std::io::stdin()).unwrap_or(false) || nix::unistd::setsid().is_err() {
+        return;
+    }
+    // SAFETY: TIOCSCTTY on our own stdin; 1 = take it even if another session has it (root).
+    unsafe {
+        nix::libc::ioctl(fd, nix::libc::TIOCSCTTY, 1);
+    }
+    // SAFETY: plain tcsetpgrp(3) on our own stdin.
+    unsafe {
+        nix::libc::tcsetpgrp(fd, nix::libc::getpgrp());
+    }
+}
+
 struct Prepared {
     argv: Vec<String>,
     cwd: std::path::PathBuf,
@@ -207,7 +236,11 @@ pub fn app_environment(
     meta: &release::ReleaseMeta,
     venv_dir: &Path,
 ) -> BTreeMap<String, String> {
-    let mut env: BTreeMap<String, String> = std::env::vars().collect();
+    // Nothing of the agent's own environment (root's shell, ssh's variables) but these.
+    let mut env: BTreeMap<String, String> = ["PATH", "LANG", "LC_ALL", "TERM", "TZ"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect();
     env.extend(meta.env.clone());
     if let Ok(b) = crate::fsafe::read(&app.env_file(), 1 << 20)
         && let Ok(own) = serde_json::from_slice::<BTreeMap<String, String>>(&b)

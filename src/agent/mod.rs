@@ -2,6 +2,7 @@
 //! lines of [`Event`]; `jib-agent serve` supervises the emperor and the router.
 
 pub mod apps;
+pub mod ctl;
 pub mod deploy;
 pub mod doctor;
 pub mod exec;
@@ -47,7 +48,11 @@ impl Emitter {
     }
 
     pub fn send(&self, ev: &Event) {
-        if let Ok(line) = serde_json::to_string(ev) {
+        if std::env::var_os("JIB_HUMAN").is_some() {
+            // An administrator running `jib setup --root-script`'s script reads this.
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", describe(ev));
+        } else if let Ok(line) = serde_json::to_string(ev) {
             let mut out = std::io::stdout().lock();
             // The CLI may be gone (connection lost); the deploy still finishes consistently.
             let _ = writeln!(out, "{line}");
@@ -220,6 +225,29 @@ fn record(
     let _ = crate::audit::append(&layout, &entry);
 }
 
+/// What only root may ask for: `setup` writes what root runs (the nginx site, the systemd
+/// unit, the agent itself), so a user may only re-run one that would change nothing.
+fn peer_may(req: &Request, peer: &ctl::Peer) -> Result<(), RemoteError> {
+    let Request::Setup { server, .. } = req else {
+        return Ok(());
+    };
+    let layout = Layout::new(&server.root);
+    let current = setup::running_serve(&layout).is_some_and(|info| {
+        info.version == crate::protocol::version_line() && &info.config == server
+    });
+    if current {
+        return Ok(());
+    }
+    Err(RemoteError::new(
+        "setup",
+        format!(
+            "{} may deploy here, but changing the environment (or upgrading the agent) needs root",
+            peer.user
+        ),
+    )
+    .hint("run `jib setup` again: it asks to use sudo, or prints a script for an administrator (`jib setup --root-script`)"))
+}
+
 /// `jib-agent <verb>`: one request in, events out. Exit status 0 on success, 1 on failure.
 pub fn run_verb(verb: &str) -> Result<i32> {
     let stdin = std::io::stdin();
@@ -258,14 +286,26 @@ pub fn run_verb(verb: &str) -> Result<i32> {
     if req.verb() != verb {
         bail!("request for {:?} sent to `jib-agent {verb}`", req.verb());
     }
-    let by = env.by;
+    // A call serve runs for an unprivileged user: only within its root, never as root.
+    let peer = ctl::Peer::current();
+    let by = match &peer {
+        Some(p) => format!("{} [{}]", env.by, p.user),
+        None => env.by,
+    };
+    if let Some(p) = &peer
+        && let Err(e) = p.check(req.server()).and_then(|()| peer_may(&req, p))
+    {
+        em.send(&Event::Failed { error: e });
+        return Ok(1);
+    }
     let started = Instant::now();
     let audit = audit_start(&req, &by);
     let result: Result<Reply, RemoteError> = match req {
         Request::Setup {
             server,
             install_deps,
-        } => setup::setup(&server, install_deps, &em),
+            grant,
+        } => setup::setup(&server, install_deps, grant.as_deref(), &em),
         Request::Deploy(d) => deploy::deploy(*d, &mut input, &em),
         Request::List { server } => apps::list(&server),
         Request::Status { server, app } => apps::status(&server, &app),

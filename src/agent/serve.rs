@@ -48,6 +48,12 @@ pub fn serve(root: &Path) -> Result<()> {
     pidfile.set_len(0)?;
     writeln!(&pidfile, "{}", std::process::id())?;
 
+    // Never start apps or the router as root because the apps' user cannot be looked up now
+    // (a directory service not up yet, a renamed user): refuse, and let systemd retry.
+    if server.run_as.is_some() && nix::unistd::geteuid().is_root() {
+        crate::identity::app_user(server.run_as.as_deref())?
+            .context("run_as names no user that can be resolved; not starting apps as root")?;
+    }
     write_files(&server, &layout)?;
     let rt = tokio::runtime::Runtime::new()?;
     let result = rt.block_on(supervise(&server, &layout));
@@ -59,15 +65,8 @@ pub fn serve(root: &Path) -> Result<()> {
 /// Template, WSGI shim and nginx site. A changed template is applied to every app by touching
 /// its link (the emperor watches the links themselves).
 fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
-    for d in [
-        layout.sockets(),
-        layout.app_sockets(),
-        layout.subscriptions(),
-    ] {
-        if !d.is_dir() {
-            bail!("{} is missing: run `jib setup`", d.display());
-        }
-    }
+    // They may sit in /tmp (long roots), emptied at boot: never bind in one someone else made.
+    check_socket_dirs(server, layout)?;
     write_if_changed(&layout.shim(), include_bytes!("../assets/jib_wsgi.py"))?;
     write_if_changed(
         &layout.supervisor(),
@@ -118,6 +117,32 @@ fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
                     server.nginx_reload.join(" ")
                 )),
             }
+        }
+    }
+    Ok(())
+}
+
+/// The socket directories as `jib setup` made them: real directories, the router's and the
+/// subscriptions' root's, the apps' sockets root's or the apps' user's, none writable by others.
+fn check_socket_dirs(server: &ServerConfig, layout: &Layout) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    let app = crate::identity::app_user(server.run_as.as_deref())?.map(|(u, _)| u.uid.as_raw());
+    for (d, app_may_own) in [
+        (layout.sockets(), false),
+        (layout.app_sockets(), true),
+        (layout.subscriptions(), false),
+    ] {
+        let m = std::fs::symlink_metadata(&d)
+            .with_context(|| format!("{} is missing: run `jib setup`", d.display()))?;
+        let owner_ok = m.uid() == me || (app_may_own && Some(m.uid()) == app);
+        if !m.is_dir() || !owner_ok || m.mode() & 0o002 != 0 {
+            bail!(
+                "{} is not the directory `jib setup` made (owner uid {}, mode {:o}); remove it and run `jib setup`",
+                d.display(),
+                m.uid(),
+                m.mode() & 0o7777
+            );
         }
     }
     Ok(())
@@ -193,6 +218,10 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
         tokio::spawn(not_found_server(listener, server.domain.clone()));
     }
     tokio::spawn(announce_not_found(layout.clone()));
+    // Unprivileged deploy users reach this root's agent through its control socket.
+    if nix::unistd::geteuid().is_root() {
+        super::ctl::listen(layout)?;
+    }
 
     let (s1, l1) = (server.clone(), layout.clone());
     let (s2, l2) = (server.clone(), layout.clone());
@@ -274,6 +303,7 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
     emp[0].stop().await;
     let _ = std::fs::remove_file(layout.notfound_socket());
     let _ = std::fs::remove_file(layout.notfound_router_socket());
+    let _ = std::fs::remove_file(super::ctl::socket(layout));
     log("stopped");
     Ok(())
 }
@@ -298,18 +328,26 @@ async fn announce_not_found(layout: Layout) {
 
 /// Answers the router's fallback traffic (hosts with no app) with a 404 page.
 async fn not_found_server(listener: tokio::net::UnixListener, domain: String) {
-    while let Ok((mut s, _)) = listener.accept().await {
+    loop {
+        // An error (out of descriptors, say) must not end the 404 server for good.
+        let Ok((mut s, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
         let domain = domain.clone();
         tokio::spawn(async move {
-            let mut buf = vec![0u8; 4];
-            if s.read_exact(&mut buf).await.is_err() {
+            // Whoever connects (the apps' user can) gets 5 seconds to say what it wants.
+            let read = async {
+                let mut buf = vec![0u8; 4];
+                s.read_exact(&mut buf).await?;
+                let size = u16::from_le_bytes([buf[1], buf[2]]) as usize;
+                buf.resize(4 + size, 0);
+                s.read_exact(&mut buf[4..]).await?;
+                Ok::<_, std::io::Error>(buf)
+            };
+            let Ok(Ok(buf)) = tokio::time::timeout(Duration::from_secs(5), read).await else {
                 return;
-            }
-            let size = u16::from_le_bytes([buf[1], buf[2]]) as usize;
-            buf.resize(4 + size, 0);
-            if s.read_exact(&mut buf[4..]).await.is_err() {
-                return;
-            }
+            };
             let host = router::uwsgi_host(&buf).unwrap_or_default();
             let body = router::not_found_page(&host, &domain);
             let resp = format!(

@@ -65,6 +65,81 @@ pub(super) fn missing_prerequisites(server: &ServerConfig) -> Vec<Missing> {
     out
 }
 
+/// Puts this very binary at `<root>/.jib/bin/jib-agent`, root's, where systemd starts it and
+/// where ssh users find it (a setup through sudo runs a copy the ssh user uploaded).
+fn install_self(layout: &Layout) -> Result<String, RemoteError> {
+    let err = |m: String| RemoteError::new("agent", m);
+    let me = std::env::current_exe().map_err(|e| err(e.to_string()))?;
+    let dest = layout.agent_bin();
+    if me == dest {
+        return Ok("in place".into());
+    }
+    let bin = dest
+        .parent()
+        .ok_or_else(|| err("no bin directory".into()))?;
+    crate::fsafe::ensure_dir(bin, 0o755, Some((0, 0))).map_err(|e| err(e.to_string()))?;
+    let bytes = std::fs::read(&me).map_err(|e| err(format!("{}: {e}", me.display())))?;
+    let tmp = dest.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o755)
+        .open(&tmp)
+        .map_err(|e| err(format!("{}: {e}", tmp.display())))?;
+    std::io::Write::write_all(&mut f, &bytes).map_err(|e| err(e.to_string()))?;
+    drop(f);
+    std::fs::rename(&tmp, &dest).map_err(|e| err(format!("{}: {e}", dest.display())))?;
+    Ok(format!("installed {}", dest.display()))
+}
+
+/// Creates the `jib` group when missing and adds `user` to it.
+fn grant_access(user: &str) -> Result<(), RemoteError> {
+    let err = |m: String| RemoteError::new("access", m);
+    crate::config::check_user_name(user).map_err(err)?;
+    let u = nix::unistd::User::from_name(user)
+        .ok()
+        .flatten()
+        .ok_or_else(|| err(format!("no user {user} on this server")))?;
+    if u.uid.is_root() {
+        return Ok(());
+    }
+    let group = super::ctl::GROUP;
+    if nix::unistd::Group::from_name(group)
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        run_admin(&["groupadd", "--system", group]).map_err(err)?;
+    }
+    let g = nix::unistd::Group::from_name(group)
+        .ok()
+        .flatten()
+        .ok_or_else(|| err(format!("the group {group} could not be created")))?;
+    if !g.mem.iter().any(|m| m == user) && u.gid != g.gid {
+        run_admin(&["usermod", "-aG", group, user]).map_err(err)?;
+    }
+    Ok(())
+}
+
+fn run_admin(argv: &[&str]) -> Result<(), String> {
+    let out = Command::new(argv[0])
+        .args(&argv[1..])
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", argv[0]))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` failed: {}",
+            argv.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
 fn can_sudo() -> bool {
     Command::new("sudo")
         .args(["-n", "true"])
@@ -78,6 +153,7 @@ fn can_sudo() -> bool {
 pub fn setup(
     server: &ServerConfig,
     install_deps: bool,
+    grant: Option<&str>,
     em: &Emitter,
 ) -> Result<Reply, RemoteError> {
     // Before anything is written from it (the site, the unit, the ini template).
@@ -142,6 +218,26 @@ pub fn setup(
         Ok(((), Some(server.root.display().to_string())))
     })?;
 
+    if root_user && super::ctl::Peer::current().is_none() {
+        em.step("agent", || {
+            let detail = install_self(&layout)?;
+            Ok(((), Some(detail)))
+        })?;
+        if let Some(user) = grant {
+            em.step("access", || {
+                grant_access(user)?;
+                Ok((
+                    (),
+                    Some(format!("{user} may deploy (group {})", super::ctl::GROUP)),
+                ))
+            })?;
+            messages.push(format!(
+                "{user} deploys through the root agent (group {}): it can run code as {} and nothing as root",
+                super::ctl::GROUP,
+                server.run_as.as_deref().unwrap_or("the apps' user")
+            ));
+        }
+    }
     em.step("service", || {
         let how = start_service(server, &layout)?;
         Ok(((), Some(how)))
@@ -161,7 +257,7 @@ pub fn setup(
 fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteError> {
     let err = |p: &Path, e: std::io::Error| {
         RemoteError::new("layout", format!("cannot create {}: {e}", p.display())).hint(format!(
-            "give the ssh user a writable root: sudo mkdir -p {0} && sudo chown $USER {0}",
+            "run `jib setup` as root, or as a user with sudo (it runs the root steps through sudo, or prints them: --root-script); don't give the ssh user the root itself ({0})",
             server.root.display()
         ))
     };
@@ -173,15 +269,16 @@ fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteErro
         nix::unistd::geteuid().as_raw(),
         nix::unistd::getegid().as_raw(),
     );
-    // Socket directories may sit in /tmp (long roots): someone else's must never be used.
-    for d in [
-        layout.sockets(),
-        layout.app_sockets(),
-        layout.subscriptions(),
+    // Socket directories may sit in /tmp (long roots): someone else's must never be used, and
+    // the ones root binds in (s/, u/) must be root's from the start.
+    for (d, app_may_own) in [
+        (layout.sockets(), false),
+        (layout.app_sockets(), true),
+        (layout.subscriptions(), false),
     ] {
         use std::os::unix::fs::MetadataExt;
         if let Ok(m) = std::fs::symlink_metadata(&d) {
-            let ours = m.uid() == me.0 || app.is_some_and(|a| a.0 == m.uid());
+            let ours = m.uid() == me.0 || (app_may_own && app.is_some_and(|a| a.0 == m.uid()));
             if !ours || !m.is_dir() {
                 return Err(RemoteError::new(
                     "layout",
@@ -340,6 +437,13 @@ fn start_service(server: &ServerConfig, layout: &Layout) -> Result<String, Remot
             .open(&log)
             .map_err(|e| err(format!("cannot open {}: {e}", log.display())))?;
         let mut cmd = Command::new(&agent);
+        // serve's environment reaches everything it starts: none of this call's.
+        cmd.env_clear()
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
+            .env("LANG", "C.UTF-8");
         cmd.arg("serve")
             .arg("--root")
             .arg(&server.root)

@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // Started by ssh as an unprivileged user of a root a root agent serves: hand the call over.
+    if let Some(code) = jib::agent::ctl::forward(&args) {
+        std::process::exit(code);
+    }
     let code = match args
         .iter()
         .map(String::as_str)

@@ -73,6 +73,12 @@ pub enum Command {
         /// Install missing system packages (needs root or passwordless sudo on the server)
         #[arg(long)]
         install_deps: bool,
+        /// As an unprivileged ssh user: print the one-time root steps as a script for an administrator, instead of running them through sudo
+        #[arg(long)]
+        root_script: bool,
+        /// Don't ask for the sudo password: use `sudo -n` (fails if sudo wants a password)
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// Deploy a branch (default: the current one) to <branch>.<domain>
     Push {
@@ -362,9 +368,20 @@ pub fn main() -> i32 {
         | Command::Rollback { .. }
         | Command::Releases { .. }
         | Command::Audit { .. } => runtime().and_then(|rt| rt.block_on(promote::run(&cli))),
-        Command::Setup { install_deps } => {
-            runtime().and_then(|rt| rt.block_on(setup::run(&cli, *install_deps)))
-        }
+        Command::Setup {
+            install_deps,
+            root_script,
+            yes,
+        } => runtime().and_then(|rt| {
+            rt.block_on(setup::run(
+                &cli,
+                setup::SetupArgs {
+                    install_deps: *install_deps,
+                    root_script: *root_script,
+                    yes: *yes,
+                },
+            ))
+        }),
         Command::Push {
             branch,
             force,

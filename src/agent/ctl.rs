@@ -1,0 +1,413 @@
+//! The control socket: how an unprivileged ssh user (`deploy@server`) reaches the root agent.
+//!
+//! `jib-agent serve` (root) listens on `<root>/.jib/agent.sock`. The `jib-agent <verb>` that ssh
+//! starts as `deploy` finds that socket next to its own binary, connects, and hands over its
+//! stdin, stdout and stderr (SCM_RIGHTS) with its arguments. serve checks who connected
+//! (SO_PEERCRED: root, or a member of the `jib` group), then runs the same verb as root on those
+//! very descriptors, marked as coming from that user, and reports its exit status back. The
+//! verb then refuses what only root may do (see [`Peer`]). Nothing is relayed: the verb reads
+//! the request and the pack from the ssh channel and writes its events there, and a terminal
+//! (`jib shell`) is the user's own.
+
+use std::io::{IoSlice, IoSliceMut, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result};
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags};
+use serde::{Deserialize, Serialize};
+
+use crate::layout::Layout;
+use crate::protocol::{Event, RemoteError};
+
+/// The group whose members may use the control socket.
+pub const GROUP: &str = "jib";
+
+/// Set on a verb serve runs for a user: who it acts for.
+const PEER_USER_ENV: &str = "JIB_PEER_USER";
+/// Set with it: the root the serve that ran it is for.
+const PEER_ROOT_ENV: &str = "JIB_PEER_ROOT";
+
+/// The largest argument list accepted (an exec request rides in it).
+const MAX_HEADER: usize = 1 << 20;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    argv: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Answer {
+    /// Accepted: the verb runs.
+    Accepted,
+    /// Refused before anything ran.
+    Refused { error: RemoteError },
+    /// The verb's exit status.
+    Exit { code: i32 },
+}
+
+/// Who a verb acts for when serve runs it on a user's behalf (`None`: root itself, over ssh).
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub user: String,
+    pub root: PathBuf,
+}
+
+impl Peer {
+    /// The peer of this process, when serve started it for one. Only a root process trusts
+    /// the marker (anyone may set variables for a process of their own).
+    pub fn current() -> Option<Peer> {
+        if !nix::unistd::geteuid().is_root() {
+            return None;
+        }
+        let user = std::env::var(PEER_USER_ENV).ok()?;
+        let root = std::env::var_os(PEER_ROOT_ENV)?;
+        Some(Peer {
+            user,
+            root: PathBuf::from(root),
+        })
+    }
+
+    /// Refuses a request this user may not make: another root than the one this serve is
+    /// for, or an environment whose apps would run as root.
+    pub fn check(&self, server: &crate::protocol::ServerConfig) -> Result<(), RemoteError> {
+        if server.root != self.root {
+            return Err(RemoteError::new(
+                "request",
+                format!(
+                    "{} is not the environment this socket serves ({})",
+                    server.root.display(),
+                    self.root.display()
+                ),
+            )
+            .hint("check root in deploy.toml"));
+        }
+        match crate::identity::app_user(server.run_as.as_deref()) {
+            Ok(Some(_)) => Ok(()),
+            _ => Err(RemoteError::new(
+                "request",
+                format!(
+                    "{} runs apps without run_as: deploying there as {} would run code as root",
+                    self.root.display(),
+                    self.user
+                ),
+            )
+            .hint("set run_as in deploy.toml to an unprivileged user and run `jib setup` (as root or through sudo)")),
+        }
+    }
+}
+
+/// Where a root's control socket is.
+pub fn socket(layout: &Layout) -> PathBuf {
+    layout.state().join("agent.sock")
+}
+
+/// The root whose agent binary this is (`<root>/.jib/bin/jib-agent`).
+fn own_root() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?;
+    let state = bin.parent()?;
+    (bin.file_name()? == "bin" && state.file_name()? == ".jib")
+        .then(|| state.parent().map(Path::to_path_buf))
+        .flatten()
+}
+
+/// For a `jib-agent <args>` not running as root: hands the call to the root agent of its root
+/// when there is one, and returns the exit status. `None`: no root agent here (local mode,
+/// or a root owned by this user), so the verb runs in this process.
+pub fn forward(args: &[String]) -> Option<i32> {
+    if nix::unistd::geteuid().is_root() || !matches!(args.first(), Some(v) if !v.starts_with('-')) {
+        return None;
+    }
+    let root = own_root()?;
+    let layout = Layout::new(&root);
+    let sock = socket(&layout);
+    // A root this user set up for itself has no root agent listening.
+    std::fs::symlink_metadata(&sock).ok()?;
+    let json = args.first().is_some_and(|v| v != "exec") || args.len() == 1;
+    Some(match call(&sock, args) {
+        Ok(code) => code,
+        Err(error) => {
+            report(json, error);
+            1
+        }
+    })
+}
+
+fn user_name() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| nix::unistd::getuid().to_string())
+}
+
+/// Tells the CLI why the call could not be handed over, in the form it reads.
+fn report(json: bool, error: RemoteError) {
+    if json {
+        let hello = Event::Hello {
+            version: crate::protocol::version_line(),
+        };
+        println!("{}", serde_json::to_string(&hello).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string(&Event::Failed { error }).unwrap_or_default()
+        );
+    } else {
+        eprintln!("jib: {error}");
+        if let Some(h) = &error.hint {
+            eprintln!("  next: {h}");
+        }
+    }
+}
+
+fn call(sock: &Path, args: &[String]) -> Result<i32, RemoteError> {
+    let me = user_name();
+    let mut stream = UnixStream::connect(sock).map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::PermissionDenied => format!(
+                "add {me} to the group {GROUP} on the server (sudo usermod -aG {GROUP} {me})"
+            ),
+            _ => "jib-agent serve is not running: run `jib setup` (it uses sudo) or ask an administrator to run it".to_string(),
+        };
+        RemoteError::new(
+            "connect",
+            format!("cannot reach the root agent at {}: {e}", sock.display()),
+        )
+        .hint(hint)
+    })?;
+    let body = serde_json::to_vec(&Header {
+        argv: args.to_vec(),
+    })
+    .map_err(|e| RemoteError::new("connect", e.to_string()))?;
+    let len = (body.len() as u32).to_le_bytes();
+    let fds: [RawFd; 3] = [0, 1, 2];
+    // A refusal may come (and the connection close) before we are done sending: then the
+    // answer below says why, so a failed send is not the error to report.
+    let sent = nix::sys::socket::sendmsg::<()>(
+        stream.as_raw_fd(),
+        &[IoSlice::new(&len)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .is_ok();
+    if sent {
+        let _ = stream.write_all(&body);
+    }
+    // The verb owns our stdio now; we only wait for its verdict.
+    let mut reader = std::io::BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut reader, &mut line)
+            .map_err(|e| RemoteError::new("connect", e.to_string()))?;
+        if n == 0 {
+            return Err(RemoteError::new(
+                "connect",
+                "the root agent closed the connection without an answer",
+            )
+            .hint("see the agent's log (journalctl -u jib-agent-*) and try again"));
+        }
+        match serde_json::from_str::<Answer>(&line) {
+            Ok(Answer::Accepted) => {}
+            Ok(Answer::Refused { error }) => return Err(error),
+            Ok(Answer::Exit { code }) => return Ok(code),
+            Err(e) => return Err(RemoteError::new("connect", format!("bad answer: {e}"))),
+        }
+    }
+}
+
+/// serve's side: accepts calls until the process ends (a thread of its own).
+pub fn listen(layout: &Layout) -> Result<()> {
+    let sock = socket(layout);
+    let _ = std::fs::remove_file(&sock);
+    let listener = UnixListener::bind(&sock)
+        .with_context(|| format!("cannot listen on {}", sock.display()))?;
+    // Anyone may connect; who may use it is decided by SO_PEERCRED (so a membership of the
+    // group added after the user logged in counts at once).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666))?;
+    }
+    let layout = layout.clone();
+    std::thread::Builder::new()
+        .name("ctl".into())
+        .spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else {
+                    // Out of descriptors, say: keep serving once some are free.
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    continue;
+                };
+                let layout = layout.clone();
+                // No thread to be had: the connection is dropped, the listener lives on.
+                let _ = std::thread::Builder::new().spawn(move || {
+                    let _ = handle(conn, &layout);
+                });
+            }
+        })
+        .context("cannot start the control socket's thread")?;
+    Ok(())
+}
+
+/// The peer's user name when it may use this socket: root, or a member of [`GROUP`].
+fn authorize(stream: &UnixStream) -> Result<String, RemoteError> {
+    let cred = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
+        .map_err(|e| RemoteError::new("connect", format!("SO_PEERCRED: {e}")))?;
+    let uid = nix::unistd::Uid::from_raw(cred.uid());
+    let user = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .ok_or_else(|| RemoteError::new("connect", format!("uid {uid} has no user name")))?;
+    if uid.is_root() {
+        return Ok(user.name);
+    }
+    let group = nix::unistd::Group::from_name(GROUP).ok().flatten();
+    let member = group.as_ref().is_some_and(|g| {
+        user.gid == g.gid
+            || g.mem.iter().any(|m| m == &user.name)
+            || std::ffi::CString::new(user.name.as_bytes())
+                .ok()
+                .and_then(|n| nix::unistd::getgrouplist(&n, user.gid).ok())
+                .is_some_and(|gs| gs.contains(&g.gid))
+    });
+    if member {
+        return Ok(user.name);
+    }
+    Err(RemoteError::new(
+        "connect",
+        format!("{} is not in the group {GROUP}", user.name),
+    )
+    .hint(format!(
+        "an administrator adds it: sudo usermod -aG {GROUP} {}",
+        user.name
+    )))
+}
+
+/// The verbs a user may ask for: never `serve`, never an option of the binary itself.
+fn allowed(argv: &[String]) -> bool {
+    match argv
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["exec"] => true,
+        ["exec", "--request", hex] => hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        [verb] => *verb != "serve" && verb.bytes().all(|b| b.is_ascii_lowercase()),
+        _ => false,
+    }
+}
+
+fn handle(stream: UnixStream, layout: &Layout) -> Result<()> {
+    let send = |s: &UnixStream, a: &Answer| -> Result<()> {
+        let mut s = s;
+        writeln!(s, "{}", serde_json::to_string(a)?)?;
+        Ok(())
+    };
+    // Who it is, before reading a byte: anyone may connect, only members get further.
+    let user = match authorize(&stream) {
+        Ok(u) => u,
+        Err(error) => return send(&stream, &Answer::Refused { error }),
+    };
+    // The call arrives at once or not at all.
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    // The length and the three descriptors arrive together.
+    let mut len = [0u8; 4];
+    let mut space = nix::cmsg_space!([RawFd; 3]);
+    let fds: Vec<OwnedFd> = {
+        let mut iov = [IoSliceMut::new(&mut len)];
+        let msg = nix::sys::socket::recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )?;
+        let mut fds = Vec::new();
+        for c in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(raw) = c {
+                // SAFETY: descriptors just received are ours alone.
+                fds.extend(
+                    raw.into_iter()
+                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
+            }
+        }
+        fds
+    };
+    let n = u32::from_le_bytes(len) as usize;
+    if fds.len() != 3 || n > MAX_HEADER {
+        let error = RemoteError::new("connect", "malformed call");
+        return send(&stream, &Answer::Refused { error });
+    }
+    let mut body = vec![0u8; n];
+    (&stream).read_exact(&mut body)?;
+    let header: Header = serde_json::from_slice(&body)?;
+    stream.set_read_timeout(None)?;
+    if !allowed(&header.argv) {
+        let error = RemoteError::new(
+            "connect",
+            format!(
+                "{:?} is not something jib-agent does for users",
+                header.argv
+            ),
+        );
+        return send(&stream, &Answer::Refused { error });
+    }
+    let mut fds = fds.into_iter();
+    let (Some(stdin), Some(stdout), Some(stderr)) = (fds.next(), fds.next(), fds.next()) else {
+        return Ok(());
+    };
+    // The root agent's own binary, never one the user could have written.
+    let agent = std::env::current_exe()?;
+    let mut cmd = Command::new(agent);
+    // Nothing of serve's environment: a verb's environment is what jib sets.
+    cmd.env_clear();
+    for keep in ["PATH", "LANG", "TZ"] {
+        if let Some(v) = std::env::var_os(keep) {
+            cmd.env(keep, v);
+        }
+    }
+    let child = cmd
+        .args(&header.argv)
+        .env(PEER_USER_ENV, &user)
+        .env(PEER_ROOT_ENV, &layout.root)
+        .current_dir(layout.state())
+        .stdin(Stdio::from(stdin))
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(stderr))
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            let error = RemoteError::new("connect", format!("cannot start the agent: {e}"));
+            return send(&stream, &Answer::Refused { error });
+        }
+    };
+    send(&stream, &Answer::Accepted)?;
+    let code = child
+        .wait()
+        .map(|s| {
+            use std::os::unix::process::ExitStatusExt;
+            s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+        })
+        .unwrap_or(1);
+    send(&stream, &Answer::Exit { code })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_verbs_are_forwarded() {
+        let v = |a: &[&str]| allowed(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert!(v(&["deploy"]) && v(&["exec"]) && v(&["exec", "--request", "7b7d"]));
+        assert!(!v(&["serve"]) && !v(&["serve", "--root", "/"]));
+        assert!(!v(&["--version"]) && !v(&["exec", "--request", "x y"]) && !v(&[]));
+        assert!(!v(&["deploy", "extra"]) && !v(&["../x"]));
+    }
+}
