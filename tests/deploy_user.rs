@@ -185,7 +185,7 @@ fn without_sudo_the_root_steps_are_a_script_an_administrator_runs() {
     let text_script = String::from_utf8_lossy(&out.stdout).into_owned();
     let staged = text_script
         .lines()
-        .find_map(|l| l.strip_prefix("agent='"))
+        .find_map(|l| l.strip_prefix("upload='"))
         .and_then(|l| l.strip_suffix('\''))
         .expect("the script names the agent")
         .to_string();
@@ -202,6 +202,9 @@ fn the_control_socket_grants_nothing_beyond_deploying() {
     w.jib_ok(&["setup"]);
     w.jib_ok(&["push", "main"]);
     let stranger = ensure_user("jibstranger", false);
+    let _ = Command::new("gpasswd")
+        .args(["-d", "jibstranger", "jib"])
+        .output();
     let cfg = ssh_config_for(&w, "jibstranger");
     // Not in the group: refused, with the fix.
     let out = jib_as(&w, &cfg, &["list"]);
@@ -300,4 +303,147 @@ fn the_control_socket_grants_nothing_beyond_deploying() {
         jib::protocol::Request::List { server: stored },
     );
     assert!(out.contains("not in the group jib"), "{out}");
+}
+
+#[test]
+fn doctor_explains_what_a_deploy_user_lacks() {
+    let w = world_for_deploy_user();
+    // Its own user, out of the group whatever an earlier run left.
+    ensure_user("jibdoctor", false);
+    let _ = Command::new("gpasswd")
+        .args(["-d", "jibdoctor", "jib"])
+        .output();
+    let cfg = ssh_config_for(&w, "jibdoctor");
+    let check = |out: &Output, name: &str| -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)));
+        v.as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no {name} check: {v}"))
+    };
+    // Before setup: no agent, and the user cannot install one; it says how to get there.
+    let out = jib_as(&w, &cfg, &["doctor", "--json"]);
+    let agent = check(&out, "agent");
+    assert_eq!(agent["status"], "fail", "{agent}");
+    assert!(agent.to_string().contains("--root-script"), "{agent}");
+    assert!(agent.to_string().contains("not root"), "{agent}");
+
+    // After setup (by root), but not in the group: refused, with the fix.
+    w.jib_ok(&["setup"]);
+    let out = jib_as(&w, &cfg, &["doctor", "--json"]);
+    let access = check(&out, "access");
+    assert_ne!(access["status"], "ok", "{access}");
+    assert!(
+        access.to_string().contains("usermod -aG jib jibdoctor"),
+        "{access}"
+    );
+
+    // In the group: it reaches the root agent.
+    {
+        let lock = std::fs::File::create("/tmp/jib-test-useradd.lock").unwrap();
+        lock.lock().unwrap();
+        admin(Command::new("usermod").args(["-aG", "jib", "jibdoctor"]));
+    }
+    let out = jib_as(&w, &cfg, &["doctor", "--json"]);
+    let access = check(&out, "access");
+    assert_eq!(access["status"], "ok", "{access}");
+    assert!(
+        access
+            .to_string()
+            .contains("jibdoctor deploys through the root agent"),
+        "{access}"
+    );
+    assert_eq!(check(&out, "serve")["status"], "ok");
+}
+
+#[test]
+fn a_deploy_user_gets_a_shell_follows_logs_and_promotes_without_dropping_requests() {
+    let mut w = world_for_deploy_user();
+    w.add_prod(false, "run_as = \"nobody\"\n");
+    // Its own user: another test takes jibdeploy's sudo rights away.
+    ensure_user("jibops", true);
+    let cfg = ssh_config_for(&w, "jibops");
+    ok(jib_as(&w, &cfg, &["setup", "--yes"]), "setup dev");
+    ok(
+        jib_as(&w, &cfg, &["setup", "-e", "prod", "--yes"]),
+        "setup prod",
+    );
+    ok(jib_as(&w, &cfg, &["push", "main"]), "push");
+
+    // A shell in a real terminal, as run_as, with Ctrl-C reaching it.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jib"));
+    cmd.args(["shell", "main", "--bash"])
+        .current_dir(&w.repo)
+        .env("TERM", "dumb")
+        .env("JIB_SSH_CONFIG", &cfg);
+    use expectrl::{ControlCode, Expect};
+    let mut p = expectrl::Session::spawn(cmd).unwrap();
+    p.set_expect_timeout(Some(std::time::Duration::from_secs(30)));
+    p.send_line("echo uid=$(id -u)").unwrap();
+    p.expect(format!("uid={}", nobody()).as_str()).unwrap();
+    p.send_line("sleep 30; echo not-interrupted").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    p.send(ControlCode::EndOfText).unwrap();
+    p.send_line("echo after-ctrl-c").unwrap();
+    p.expect("after-ctrl-c").unwrap();
+    p.send_line("exit 3").unwrap();
+    match p.get_process_mut().wait().unwrap() {
+        expectrl::process::unix::WaitStatus::Exited(_, code) => assert_eq!(code, 3),
+        other => panic!("jib shell did not exit normally: {other:?}"),
+    }
+
+    // logs -f streams what the app logs.
+    let mut child = w
+        .jib_cmd(&["logs", "main", "-f", "-n", "0"])
+        .env("JIB_SSH_CONFIG", &cfg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(l);
+        }
+    });
+    let seen = (0..40).any(|_| {
+        let _ = w.get("main", "/followed-by-deploy-user");
+        rx.recv_timeout(std::time::Duration::from_millis(500))
+            .is_ok_and(|l| l.contains("followed-by-deploy-user"))
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen, "jib logs -f showed no request");
+
+    // Promote under load: zero failed requests.
+    ok(
+        jib_as(&w, &cfg, &["promote", "main", "--yes"]),
+        "first promote",
+    );
+    w.write(
+        "hello.py",
+        &std::fs::read_to_string(w.repo.join("hello.py"))
+            .unwrap()
+            .replace("uid=", "v2 uid="),
+    );
+    w.commit("v2");
+    ok(jib_as(&w, &cfg, &["push", "main"]), "push v2");
+    let load = Load::start(w.port, PROD_NAME, 4);
+    let out = jib_as(&w, &cfg, &["promote", "main", "--yes"]);
+    let r = load.stop();
+    ok(out, "promote under load");
+    assert_eq!(
+        r.bad, 0,
+        "failed requests during the promote: {:?}",
+        r.bodies
+    );
+    assert!(r.ok > 0);
+    assert_eq!(w.get_prod("/"), (200, format!("v2 uid={} -\n", nobody())));
+    ok(jib_as(&w, &cfg, &["rollback", "prod"]), "rollback");
+    assert_eq!(w.get_prod("/"), (200, format!("uid={} -\n", nobody())));
 }

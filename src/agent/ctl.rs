@@ -128,13 +128,69 @@ pub fn forward(args: &[String]) -> Option<i32> {
     // A root this user set up for itself has no root agent listening.
     std::fs::symlink_metadata(&sock).ok()?;
     let json = args.first().is_some_and(|v| v != "exec") || args.len() == 1;
-    Some(match call(&sock, args) {
-        Ok(code) => code,
+    match call(&sock, args) {
+        Ok(code) => Some(code),
+        // `jib doctor` explains instead: it runs here, as this user, and says why the root
+        // agent refused (the request is still unread on stdin).
+        Err(error) if args.first().is_some_and(|v| v == "doctor") => {
+            let why = match &error.hint {
+                Some(h) => format!("{}\n{h}", error.message),
+                None => error.message.clone(),
+            };
+            // SAFETY: single-threaded at this point (before any verb runs).
+            unsafe { std::env::set_var(REFUSED_ENV, why) };
+            None
+        }
         Err(error) => {
             report(json, error);
-            1
+            Some(1)
         }
-    })
+    }
+}
+
+/// Set for a `jib-agent doctor` that runs as the ssh user because the root agent refused it.
+const REFUSED_ENV: &str = "JIB_ACCESS_REFUSED";
+
+/// How this process reaches the root agent, for `jib doctor`: (ok, what, how to fix).
+pub fn access(layout: &Layout) -> (bool, String, String) {
+    let me = user_name();
+    if let Some(p) = Peer::current() {
+        return (
+            true,
+            format!("{} deploys through the root agent (group {GROUP})", p.user),
+            String::new(),
+        );
+    }
+    if nix::unistd::geteuid().is_root() {
+        return (true, "root".into(), String::new());
+    }
+    if let Ok(why) = std::env::var(REFUSED_ENV) {
+        let (what, fix) = why.split_once('\n').unwrap_or((why.as_str(), ""));
+        return (false, what.to_string(), fix.to_string());
+    }
+    let sock = socket(layout);
+    if std::fs::symlink_metadata(&sock).is_err() {
+        let sudo = match Command::new("sudo")
+            .args(["-n", "true"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+        {
+            Ok(s) if s.success() => "it may use sudo: `jib setup` runs the root steps".to_string(),
+            Ok(_) => "it may not use sudo without a password: `jib setup` in a terminal asks for it, or `jib setup --root-script` prints the steps for an administrator".to_string(),
+            Err(_) => "sudo is not installed: `jib setup --root-script` prints the root steps for an administrator".to_string(),
+        };
+        return (
+            false,
+            format!(
+                "{me} is not root and no root agent serves {}",
+                layout.root.display()
+            ),
+            sudo,
+        );
+    }
+    (true, format!("{me} (as itself)"), String::new())
 }
 
 fn user_name() -> String {

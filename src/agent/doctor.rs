@@ -11,6 +11,10 @@ use crate::protocol::{Check, Reply, RouterKind, ServerConfig};
 pub fn doctor(server: &ServerConfig, python: &str) -> Reply {
     let layout = Layout::new(&server.root);
     let mut checks = vec![Check::ok("agent", crate::protocol::version_line())];
+    checks.push(match super::ctl::access(&layout) {
+        (true, what, _) => Check::ok("access", what),
+        (false, what, fix) => Check::fail("access", what, fix),
+    });
 
     let missing = missing_prerequisites(server);
     if missing.is_empty() {

@@ -224,6 +224,14 @@ pub fn setup(
             Ok(((), Some(detail)))
         })?;
         if let Some(user) = grant {
+            // Every call of that user would be refused: say so now, not at the first push.
+            if server.run_as.is_none() {
+                return Err(RemoteError::new(
+                    "access",
+                    format!("{user} is to deploy here, but the environment sets no run_as: its apps would run as root"),
+                )
+                .hint("add run_as = \"<an unprivileged user>\" to the environment in deploy.toml (create it: sudo useradd --system --user-group jibapps) and run `jib setup` again"));
+            }
             em.step("access", || {
                 grant_access(user)?;
                 Ok((
@@ -262,6 +270,26 @@ fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteErro
         ))
     };
     std::fs::create_dir_all(&server.root).map_err(|e| err(&server.root, e))?;
+    if nix::unistd::geteuid().is_root() {
+        // Whoever owns the root can swap `.jib` and so choose what root runs.
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(&server.root).map_err(|e| err(&server.root, e))?;
+        if m.uid() != 0 || m.mode() & 0o022 != 0 {
+            return Err(RemoteError::new(
+                "layout",
+                format!(
+                    "{} belongs to uid {} (mode {:o}): whoever can write it could change what the root agent runs",
+                    server.root.display(),
+                    m.uid(),
+                    m.mode() & 0o7777
+                ),
+            )
+            .hint(format!(
+                "make it root's: sudo chown root: {0} && sudo chmod go-w {0}; deploy users get in through the group jib instead",
+                server.root.display()
+            )));
+        }
+    }
     let who = crate::identity::app_user(server.run_as.as_deref())
         .map_err(|e| RemoteError::new("layout", format!("{e:#}")))?;
     let app = who.as_ref().map(|(u, g)| (u.uid.as_raw(), g.gid.as_raw()));

@@ -154,7 +154,20 @@ async fn remote_checks(p: &Project) -> Vec<Check> {
         Err(e) => out.push(Check::fail(
             "agent",
             e.to_string(),
-            "run `jib setup` to install the agent",
+            // An unprivileged ssh user cannot install it: the root agent comes first.
+            if p.env.is_local() || remote.is_root().await.unwrap_or(true) {
+                "run `jib setup` to install the agent".to_string()
+            } else {
+                format!(
+                    "the ssh user is not root: `jib setup` installs the root agent through sudo, \
+                     or `jib setup --root-script` prints the steps for an administrator{}",
+                    match remote.run_fixed(&["sudo", "-n", "true"]).await {
+                        Ok((true, _)) => " (sudo works without a password here)",
+                        Ok((false, _)) => " (sudo wants a password here, or is not allowed)",
+                        Err(_) => "",
+                    }
+                )
+            },
         )),
     }
     remote.close().await;

@@ -204,15 +204,20 @@ fn print_root_script(
     println!(
         "#!/bin/sh\n\
          # jib setup of {root} on {host}: the one-time steps that need root. Run it there as root,\n\
-         # e.g. `sudo sh setup.sh`. It checks the agent {staged} is the one jib uploaded,\n\
-         # installs it as {root}/.jib/bin/jib-agent and runs its setup.\n\
+         # e.g. `sudo sh setup.sh`. It checks that a copy of {staged} is the agent jib\n\
+         # uploaded, and runs its setup (which installs it as {root}/.jib/bin/jib-agent).\n\
          set -eu\n\
-         agent='{staged}'\n\
+         upload='{staged}'\n\
+         # A copy only root can change, checked and run: the upload's owner cannot swap it.\n\
+         agent=$(mktemp /root/jib-agent.XXXXXX 2>/dev/null || mktemp)\n\
+         trap 'rm -f \"$agent\"' EXIT\n\
+         cat \"$upload\" > \"$agent\"\n\
          echo '{sha}  '\"$agent\" | sha256sum -c --quiet -\n\
+         chmod 700 \"$agent\"\n\
          JIB_HUMAN=1 \"$agent\" setup <<'JIB_REQUEST'\n\
          {json}\n\
          JIB_REQUEST\n\
-         rm -f \"$agent\"\n",
+         rm -f \"$upload\"\n",
         root = req.server().root.display(),
         host = remote.host,
     );
