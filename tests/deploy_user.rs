@@ -447,3 +447,53 @@ fn a_deploy_user_gets_a_shell_follows_logs_and_promotes_without_dropping_request
     ok(jib_as(&w, &cfg, &["rollback", "prod"]), "rollback");
     assert_eq!(w.get_prod("/"), (200, format!("uid={} -\n", nobody())));
 }
+
+#[test]
+fn sudo_asks_for_the_password_on_the_local_terminal() {
+    let w = world_for_deploy_user();
+    let user = ensure_user("jibpw", false);
+    // sudo with a password (and a fresh timestamp: no cached credentials).
+    let rule = "jibpw ALL=(root) ALL\nDefaults:jibpw timestamp_timeout=0\n";
+    let path = "/etc/sudoers.d/jib-test-jibpw";
+    std::fs::write(path, rule).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o440)).unwrap();
+    let mut chpasswd = Command::new("chpasswd")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    chpasswd
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"jibpw:correct horse\n")
+        .unwrap();
+    assert!(chpasswd.wait().unwrap().success());
+    let cfg = ssh_config_for(&w, "jibpw");
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jib"));
+    cmd.arg("setup")
+        .current_dir(&w.repo)
+        .env("TERM", "dumb")
+        .env("NO_COLOR", "1")
+        .env("JIB_SSH_CONFIG", &cfg);
+    use expectrl::Expect;
+    let mut p = expectrl::Session::spawn(cmd).unwrap();
+    p.set_expect_timeout(Some(std::time::Duration::from_secs(60)));
+    p.expect("[sudo] password for jibpw").unwrap();
+    p.send_line("correct horse").unwrap();
+    p.expect("is ready").unwrap();
+    match p.get_process_mut().wait().unwrap() {
+        expectrl::process::unix::WaitStatus::Exited(_, code) => assert_eq!(code, 0),
+        other => panic!("jib setup did not exit normally: {other:?}"),
+    }
+    // Setup ran as root (the password reached sudo on its stdin: `Remote::call_program`).
+    let agent = std::fs::metadata(w.root.join(".jib/bin/jib-agent")).unwrap();
+    assert_eq!(agent.uid(), 0);
+    ok(
+        jib_as(&w, &cfg, &["push", "main"]),
+        "push after a password setup",
+    );
+    let _ = user;
+}
