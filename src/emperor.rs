@@ -198,21 +198,7 @@ pub fn reload(app: &AppLayout, server: &ServerConfig) -> Result<Reload> {
             .and_then(|f| f.set_modified(std::time::SystemTime::now()));
     }
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    // The FIFO sits in a directory the app's user owns: no symlinks, and it must be a FIFO.
-    let fifo = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
-        .open(app.fifo())
-        .and_then(|f| {
-            use std::os::unix::fs::FileTypeExt;
-            if f.metadata()?.file_type().is_fifo() {
-                Ok(f)
-            } else {
-                Err(std::io::Error::other("not a FIFO"))
-            }
-        });
-    match fifo {
+    match open_fifo(app) {
         Ok(mut f) => {
             f.write_all(b"c")?;
             Ok(Reload::Chain)
@@ -222,6 +208,47 @@ pub fn reload(app: &AppLayout, server: &ServerConfig) -> Result<Reload> {
             enlist(app, server)?;
             touch_link(&app.ini())?;
             Ok(Reload::Started)
+        }
+    }
+}
+
+/// The app master's FIFO, for writing. It sits in a directory the app's user owns: no
+/// symlinks, never blocking, and it must be a FIFO.
+fn open_fifo(app: &AppLayout) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOFOLLOW)
+        .open(app.fifo())?;
+    if f.metadata()?.file_type().is_fifo() {
+        Ok(f)
+    } else {
+        Err(std::io::Error::other("not a FIFO"))
+    }
+}
+
+/// Wakes an app's master while a chain reload runs. The master advances the chain once per
+/// pass of its loop, which otherwise sleeps up to a second (`check-interval`); any byte on
+/// its FIFO wakes it, and one without a handler (`x`) does nothing else (DESIGN.md §8). The
+/// FIFO stays open between bytes: the master recreates it whenever a writer closes it.
+pub struct Waker(Option<std::fs::File>);
+
+impl Waker {
+    pub fn new(app: &AppLayout) -> Waker {
+        Waker(open_fifo(app).ok())
+    }
+
+    pub fn wake(&mut self, app: &AppLayout) {
+        use std::io::Write;
+        if self.0.is_none() {
+            self.0 = open_fifo(app).ok();
+        }
+        if let Some(f) = self.0.as_mut()
+            && let Err(e) = f.write_all(b"x")
+            && e.kind() != std::io::ErrorKind::WouldBlock
+        {
+            // A new master (or none): open again next time.
+            self.0 = None;
         }
     }
 }

@@ -57,6 +57,20 @@ impl Layout {
     pub fn locks(&self) -> PathBuf {
         self.state().join("locks")
     }
+    /// An app's deploy lock. A directory of their own: a branch named `repo` or `venv-<hash>`
+    /// must not take the repository's or a venv's lock.
+    pub fn app_locks(&self) -> PathBuf {
+        self.locks().join("apps")
+    }
+    pub fn app_lock(&self, app: &str) -> PathBuf {
+        self.app_locks().join(format!("{app}.lock"))
+    }
+    pub fn repo_lock(&self) -> PathBuf {
+        self.locks().join("repo.lock")
+    }
+    pub fn venv_lock(&self, key: &str) -> PathBuf {
+        self.locks().join(format!("venv-{key}.lock"))
+    }
     pub fn logs(&self) -> PathBuf {
         self.state().join("log")
     }

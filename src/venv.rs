@@ -290,7 +290,7 @@ pub fn ensure(
     }
     let internal = |e: anyhow::Error| RemoteError::new("venv", format!("{e:#}"));
     // One builder per hash; others wait and then reuse its result.
-    let _lock = Lock::wait(&layout.locks().join(format!("venv-{key}.lock"))).map_err(internal)?;
+    let _lock = Lock::wait(&layout.venv_lock(&key)).map_err(internal)?;
     if let Some(v) = read_ready(&dir) {
         return Ok((v, true));
     }

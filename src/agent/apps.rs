@@ -554,7 +554,7 @@ pub fn destroy(
 
 /// True while another app's deploy (push, promote, rollback) holds its lock.
 fn deploy_running(layout: &Layout, except: &str) -> bool {
-    std::fs::read_dir(layout.locks())
+    std::fs::read_dir(layout.app_locks())
         .into_iter()
         .flatten()
         .flatten()
@@ -563,7 +563,7 @@ fn deploy_running(layout: &Layout, except: &str) -> bool {
             let Some(app) = name.strip_suffix(".lock") else {
                 return false;
             };
-            if app == except || app == "repo" || app.starts_with("venv-") {
+            if app == except {
                 return false;
             }
             std::fs::File::open(e.path()).is_ok_and(|f| f.try_lock_shared().is_err())
@@ -598,7 +598,7 @@ pub fn gc_venvs(layout: &Layout, except: &str) -> u64 {
         }
         // Under the venv's build lock, and asked again once we hold it: a deploy may have
         // finished building or recording it meanwhile.
-        if let Ok(_l) = crate::lock::Lock::wait(&layout.locks().join(format!("venv-{name}.lock")))
+        if let Ok(_l) = crate::lock::Lock::wait(&layout.venv_lock(&name))
             && !keep(&name)
         {
             freed += dir_size(&v.path());

@@ -279,7 +279,7 @@ pub(super) fn lock_app(
         since: release::utc_now(),
         what,
     };
-    let lock_path = layout.locks().join(format!("{app}.lock"));
+    let lock_path = layout.app_lock(app);
     match Lock::acquire(&lock_path, &me, Duration::from_secs(wait_secs), |h| {
         if let Some(h) = h {
             em.send(&Event::Waiting { holder: h.clone() });
@@ -593,6 +593,7 @@ pub fn wait_live(
                 .is_ok_and(|m| m >= t)
         })
     };
+    let mut waker = emperor::Waker::new(app);
     while start.elapsed() < timeout {
         let res = health::get(addr, &host, path, Duration::from_secs(10));
         match health::judge(&res, path, release) {
@@ -623,7 +624,14 @@ pub fn wait_live(
             let _ = emperor::reload(app, server);
             kicked = Instant::now();
         }
-        std::thread::sleep(Duration::from_millis(50));
+        // Old workers left: nudge the master on to the next one (no wait for its loop).
+        if emperor::workers(app)
+            .iter()
+            .any(|(p, r)| r != release || !fresh(p))
+        {
+            waker.wake(app);
+        }
+        std::thread::sleep(Duration::from_millis(25));
     }
     Err(last)
 }
@@ -633,7 +641,7 @@ pub(super) fn open_repo(layout: &Layout) -> Result<Repository, RemoteError> {
     if let Ok(r) = Repository::open_bare(&path) {
         return Ok(r);
     }
-    let _l = Lock::wait(&layout.locks().join("repo.lock")).map_err(internal("receive"))?;
+    let _l = Lock::wait(&layout.repo_lock()).map_err(internal("receive"))?;
     Repository::open_bare(&path)
         .or_else(|_| Repository::init_bare(&path))
         .map_err(|e| {
