@@ -367,6 +367,51 @@ pub struct PromoteRequest {
     pub lock_wait_secs: u64,
 }
 
+/// Where a release is in its life. Lowercase on the wire and on disk (`release.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReleaseState {
+    /// Exported and switching; not yet healthy.
+    Pending,
+    /// Passed its health check.
+    Ok,
+    /// Never became healthy (or was interrupted).
+    Failed,
+}
+
+impl std::fmt::Display for ReleaseState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ReleaseState::Pending => "pending",
+            ReleaseState::Ok => "ok",
+            ReleaseState::Failed => "failed",
+        })
+    }
+}
+
+/// What kind of failure a [`RemoteError`] is, for the callers that act on it (exit codes,
+/// fallbacks). Most failures are just [`ErrorKind::Failed`]: the message says the rest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    #[default]
+    Failed,
+    /// Another push, promote, rollback or destroy of the app holds its lock.
+    Locked,
+    /// No such app here, or it has no release.
+    NotDeployed,
+    /// Only root may do this (a deploy user's setup that would change something).
+    NeedsRoot,
+    /// The root agent could not be reached, or refused the caller.
+    Unreachable,
+}
+
+impl ErrorKind {
+    fn is_failed(&self) -> bool {
+        *self == ErrorKind::Failed
+    }
+}
+
 /// A release as it runs: enough to recreate it exactly elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Artifact {
@@ -374,8 +419,7 @@ pub struct Artifact {
     pub branch: String,
     pub release: String,
     pub commit: String,
-    /// Release state (`ok`, `failed`, `pending`).
-    pub state: String,
+    pub state: ReleaseState,
     /// It answered its health check just now.
     pub healthy: bool,
     pub venv: String,
@@ -633,8 +677,7 @@ pub struct ReleaseInfo {
     pub commit: String,
     pub created: String,
     pub by: String,
-    /// `ok`, `failed` or `pending`.
-    pub state: String,
+    pub state: ReleaseState,
     pub current: bool,
     pub venv: String,
     /// Branch the code came from.
@@ -659,6 +702,8 @@ pub struct RemoteError {
     /// True when the previous release is still the one serving.
     #[serde(default)]
     pub previous_serving: bool,
+    #[serde(default, skip_serializing_if = "ErrorKind::is_failed")]
+    pub kind: ErrorKind,
 }
 
 impl RemoteError {
@@ -669,7 +714,12 @@ impl RemoteError {
             hint: None,
             log_tail: Vec::new(),
             previous_serving: false,
+            kind: ErrorKind::Failed,
         }
+    }
+    pub fn kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
     }
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());

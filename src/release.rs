@@ -11,6 +11,7 @@ use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use serde::{Deserialize, Serialize};
 
 use crate::layout::AppLayout;
+pub use crate::protocol::ReleaseState;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReleaseMeta {
@@ -30,7 +31,7 @@ pub struct ReleaseMeta {
     pub created: String,
     pub by: String,
     /// `pending` until the health check passes, then `ok`; `failed` when it never did.
-    pub state: String,
+    pub state: ReleaseState,
     /// For promoted releases: `<env>/<app>@<release>` they were copied from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_from: Option<String>,
@@ -257,10 +258,10 @@ pub fn list(app: &AppLayout) -> Vec<ReleaseMeta> {
 pub fn prune(app: &AppLayout, keep: usize) -> Result<Vec<String>> {
     let current = crate::layout::link_target_name(&app.current());
     let all = list(app);
-    let good: Vec<&ReleaseMeta> = all.iter().filter(|r| r.state == "ok").collect();
+    let good: Vec<&ReleaseMeta> = all.iter().filter(|r| r.state == ReleaseState::Ok).collect();
     let newest_failed = all
         .last()
-        .filter(|r| r.state == "failed")
+        .filter(|r| r.state == ReleaseState::Failed)
         .map(|r| r.id.as_str());
     let keep_ids: Vec<&str> = good
         .iter()

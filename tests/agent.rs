@@ -42,7 +42,7 @@ fn a_second_push_waits_or_names_the_holder() {
     w.jib_ok(&["push"]);
 
     // Someone else's deploy holds the lock (the agent's lock file, taken as the agent takes it).
-    let lock_path = w.root.join(".jib/locks/main.lock");
+    let lock_path = w.root.join(".jib/locks/apps/main.lock");
     let mut held = std::fs::OpenOptions::new()
         .write(true)
         .open(&lock_path)

@@ -306,7 +306,7 @@ fn a_second_promote_waits_or_names_the_holder() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let lock = w.tmp.path().join("prod/.jib/locks/prod.lock");
+    let lock = w.tmp.path().join("prod/.jib/locks/apps/prod.lock");
     let start = std::time::Instant::now();
     while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("promote slow")) {
         assert!(

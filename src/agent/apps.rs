@@ -37,7 +37,8 @@ pub fn find_app(
         step,
         format!("no app named {app:?} is deployed on this server"),
     )
-    .hint(hint))
+    .hint(hint)
+    .kind(crate::protocol::ErrorKind::NotDeployed))
 }
 
 /// Apps with a current release, a vassal link or releases, sorted.
@@ -105,7 +106,9 @@ pub fn status_of(server: &ServerConfig, layout: &Layout, name: &str) -> AppStatu
     } else {
         "running"
     };
-    let last_failed = all.last().is_some_and(|r| r.state == "failed");
+    let last_failed = all
+        .last()
+        .is_some_and(|r| r.state == crate::release::ReleaseState::Failed);
     AppStatus {
         app: name.to_string(),
         branch: current

@@ -234,6 +234,7 @@ fn call(sock: &Path, args: &[String]) -> Result<i32, RemoteError> {
             format!("cannot reach the root agent at {}: {e}", sock.display()),
         )
         .hint(hint)
+        .kind(crate::protocol::ErrorKind::Unreachable)
     })?;
     let body = serde_json::to_vec(&Header {
         argv: args.to_vec(),
@@ -269,7 +270,9 @@ fn call(sock: &Path, args: &[String]) -> Result<i32, RemoteError> {
         }
         match serde_json::from_str::<Answer>(&line) {
             Ok(Answer::Accepted) => {}
-            Ok(Answer::Refused { error }) => return Err(error),
+            Ok(Answer::Refused { error }) => {
+                return Err(error.kind(crate::protocol::ErrorKind::Unreachable));
+            }
             Ok(Answer::Exit { code }) => return Ok(code),
             Err(e) => return Err(RemoteError::new("connect", format!("bad answer: {e}"))),
         }

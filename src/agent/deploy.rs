@@ -17,7 +17,7 @@ use crate::lock::{Acquire, Lock};
 use crate::protocol::{
     BuildSpec, DeployRequest, Event, LockHolder, PackHeader, RemoteError, Reply, ServerConfig,
 };
-use crate::release::{self, ReleaseMeta};
+use crate::release::{self, ReleaseMeta, ReleaseState};
 use crate::venv;
 
 pub(super) fn internal(step: &str) -> impl Fn(anyhow::Error) -> RemoteError + '_ {
@@ -99,7 +99,7 @@ pub fn deploy(
         && let Some(cur) = &previous
         && cur.commit == req.commit
         && cur.spec_digest == digest
-        && cur.state == "ok"
+        && cur.state == ReleaseState::Ok
         && matches!(health::get(addr, &host, &req.spec.health_path, Duration::from_secs(5)),
                     Ok(r) if r.release.as_deref() == Some(cur.id.as_str()) && (200..400).contains(&r.status))
     {
@@ -146,7 +146,7 @@ pub fn deploy(
         health_path: req.spec.health_path.clone(),
         created: release::utc_now(),
         by: req.by.clone(),
-        state: "pending".into(),
+        state: ReleaseState::Pending,
         processes: req.spec.processes.clone(),
         cron: req.spec.cron.clone(),
         promoted_from: None,
@@ -293,9 +293,9 @@ pub(super) fn lock_app(
                 .map(|h| h.to_string())
                 .unwrap_or_else(|| "another deploy".into());
             Err(
-                RemoteError::new("lock", format!("{app} is being deployed by {who}")).hint(
-                    "wait for it to finish, or pass --lock-wait <seconds> to queue behind it",
-                ),
+                RemoteError::new("lock", format!("{app} is being deployed by {who}"))
+                    .hint("wait for it to finish, or pass --lock-wait <seconds> to queue behind it")
+                    .kind(crate::protocol::ErrorKind::Locked),
             )
         }
     }
@@ -365,7 +365,7 @@ impl Activation<'_> {
         release::write_meta(&rel_dir, meta).map_err(internal("export"))?;
         let keep = self.spec.keep_releases;
         let fail = |meta: &mut ReleaseMeta, e: RemoteError| -> RemoteError {
-            meta.state = "failed".into();
+            meta.state = ReleaseState::Failed;
             let _ = release::write_meta(&rel_dir, meta);
             let _ = release::prune(app, keep);
             e
@@ -445,7 +445,7 @@ impl Activation<'_> {
             return Err(e);
         }
 
-        meta.state = "ok".into();
+        meta.state = ReleaseState::Ok;
         release::write_meta(&rel_dir, meta).map_err(internal("finish"))?;
         if let Err(e) = release::prune(app, keep) {
             em.warn(format!("could not remove old releases: {e:#}"));
@@ -525,16 +525,16 @@ pub(super) fn recover_interrupted(app: &AppLayout, server: &ServerConfig, em: &E
     let Some(cur) = release::current(app) else {
         return;
     };
-    if cur.state != "pending" {
+    if cur.state != ReleaseState::Pending {
         return;
     }
     let mut cur = cur;
-    cur.state = "failed".into();
+    cur.state = ReleaseState::Failed;
     let _ = release::write_meta(&app.release(&cur.id), &cur);
     if let Some(good) = release::list(app)
         .into_iter()
         .rev()
-        .find(|r| r.state == "ok")
+        .find(|r| r.state == ReleaseState::Ok)
     {
         em.warn(format!(
             "an interrupted deploy left {} on release {}; switching back to {}",

@@ -245,7 +245,8 @@ fn peer_may(req: &Request, peer: &ctl::Peer) -> Result<(), RemoteError> {
             peer.user
         ),
     )
-    .hint("run `jib setup` again: it asks to use sudo, or prints a script for an administrator (`jib setup --root-script`)"))
+    .hint("run `jib setup` again: it asks to use sudo, or prints a script for an administrator (`jib setup --root-script`)")
+    .kind(crate::protocol::ErrorKind::NeedsRoot))
 }
 
 /// `jib-agent <verb>`: one request in, events out. Exit status 0 on success, 1 on failure.

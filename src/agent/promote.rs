@@ -15,7 +15,7 @@ use crate::emperor;
 use crate::health;
 use crate::layout::Layout;
 use crate::protocol::{Artifact, PromoteRequest, RemoteError, Reply, ServerConfig};
-use crate::release::{self, ReleaseMeta};
+use crate::release::{self, ReleaseMeta, ReleaseState};
 use crate::venv;
 
 /// What `app` runs now: its current release, venv and exact package set.
@@ -23,9 +23,11 @@ pub fn artifact(server: &ServerConfig, name: &str) -> Result<Reply, RemoteError>
     let (layout, app) = find_app(server, name, "artifact")?;
     let Some(cur) = release::current(&app) else {
         return Err(
-            RemoteError::new("artifact", format!("{name} has no current release")).hint(format!(
-                "its deploys failed; push it again: jib push {name}"
-            )),
+            RemoteError::new("artifact", format!("{name} has no current release"))
+                .hint(format!(
+                    "its deploys failed; push it again: jib push {name}"
+                ))
+                .kind(crate::protocol::ErrorKind::NotDeployed),
         );
     };
     let venv = venv::read_venv(&layout.venvs().join(&cur.venv)).ok_or_else(|| {
@@ -57,7 +59,7 @@ pub fn artifact(server: &ServerConfig, name: &str) -> Result<Reply, RemoteError>
         branch: cur.branch.clone(),
         release: cur.id.clone(),
         commit: cur.commit.clone(),
-        state: cur.state.clone(),
+        state: cur.state,
         healthy,
         venv: cur.venv.clone(),
         python_version: venv.python_version.clone(),
@@ -164,7 +166,7 @@ pub fn promote(
         health_path: req.spec.health_path.clone(),
         created: release::utc_now(),
         by: req.by.clone(),
-        state: "pending".into(),
+        state: ReleaseState::Pending,
         processes: req.spec.processes.clone(),
         cron: req.spec.cron.clone(),
         promoted_from: Some(from),
@@ -221,7 +223,7 @@ pub fn rollback(
     let current = release::current(&app);
     let good: Vec<ReleaseMeta> = release::list(&app)
         .into_iter()
-        .filter(|r| r.state == "ok")
+        .filter(|r| r.state == ReleaseState::Ok)
         .collect();
     let cur_id = current.as_ref().map(|c| c.id.clone()).unwrap_or_default();
     let choices = || {

@@ -554,7 +554,7 @@ pub async fn send(
 pub fn call_failure(host: &str, e: CallError) -> Failure {
     match e {
         CallError::Remote(r) => {
-            let code = if r.step == "lock" {
+            let code = if r.kind == crate::protocol::ErrorKind::Locked {
                 exit::LOCKED
             } else {
                 exit::REMOTE

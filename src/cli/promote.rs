@@ -85,7 +85,11 @@ async fn running(project: &Project, app: &str) -> Result<Option<Artifact>, Failu
         Ok(Reply::Artifact(a)) => Ok(Some(a)),
         Ok(other) => Err(fail(exit::REMOTE)(anyhow!("unexpected answer {other:?}"))),
         // No such app, or no release yet: a first promote.
-        Err(crate::transport::CallError::Remote(e)) if e.step == "artifact" => Ok(None),
+        Err(crate::transport::CallError::Remote(e))
+            if e.kind == crate::protocol::ErrorKind::NotDeployed =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(call_failure(&host, e)),
     }
 }
@@ -122,7 +126,7 @@ async fn promote(cli: &Cli, o: &Options<'_>) -> Result<(), Failure> {
             "{branch} has no release running in {from_name}: push it first (jib push {branch})"
         )));
     };
-    if art.state != "ok" || !art.healthy {
+    if art.state != crate::protocol::ReleaseState::Ok || !art.healthy {
         return Err(refuse(format!(
             "{branch}'s current release {} in {from_name} is not healthy (state {}{}): fix it and push again, then promote",
             art.release,

@@ -8,7 +8,7 @@
 use std::io::IsTerminal;
 
 use super::{Cli, Failure, Project, call_failure, exit, fail, ui::Progress};
-use crate::protocol::{Envelope, Reply, Request};
+use crate::protocol::{Envelope, ErrorKind, Reply, Request};
 use crate::transport::{CallError, Remote};
 
 #[derive(Debug, Clone, Copy)]
@@ -115,7 +115,8 @@ async fn unprivileged(
             .await
         {
             Ok(reply) => return messages(reply).map(Some),
-            Err(CallError::Remote(e)) if e.step == "setup" || e.step == "connect" => {}
+            Err(CallError::Remote(e))
+                if matches!(e.kind, ErrorKind::NeedsRoot | ErrorKind::Unreachable) => {}
             Err(e) => return Err(call_failure(&remote.host, e)),
         }
         progress.clear();
