@@ -200,18 +200,7 @@ pub fn ensure_dir(path: &Path, mode: u32, owner: Option<(u32, u32)>) -> std::io:
             ));
         }
     }
-    let fd = rustix::fs::openat(
-        &dir,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| {
-        std::io::Error::new(
-            io(e).kind(),
-            format!("{} is not a directory ({e})", path.display()),
-        )
-    })?;
+    let fd = open_dir_at(&dir, name, path)?;
     if let Some((uid, gid)) = owner {
         rustix::fs::fchown(&fd, Some(uid_of(uid)), Some(gid_of(gid))).map_err(io)?;
     }

@@ -173,6 +173,25 @@ pub struct Envelope {
     pub request: Request,
 }
 
+impl Envelope {
+    /// The agent's side of the handshake: the request line, read by this agent's version.
+    pub fn accept(line: &str) -> Result<Envelope, RemoteError> {
+        let me = version_line();
+        let env: Envelope = serde_json::from_str(line).map_err(|e| {
+            RemoteError::new("handshake", format!("{me} cannot read this request ({e})"))
+                .hint("the CLI reinstalls a matching agent; if this persists, run `jib setup`")
+        })?;
+        if env.client != me {
+            return Err(RemoteError::new(
+                "handshake",
+                format!("this agent is {me}, the CLI is {}", env.client),
+            )
+            .hint("the CLI reinstalls a matching agent"));
+        }
+        Ok(env)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "verb", rename_all = "lowercase")]
 pub enum Request {

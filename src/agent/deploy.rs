@@ -10,6 +10,7 @@ use git2::{Oid, Repository};
 use sha2::{Digest, Sha256};
 
 use super::Emitter;
+use super::pipeline::{self, Build, Objects, Packages, Ship};
 use crate::emperor;
 use crate::health;
 use crate::layout::{AppLayout, Layout};
@@ -69,34 +70,38 @@ pub fn deploy(
     input: &mut impl std::io::BufRead,
     em: &Emitter,
 ) -> Result<Reply, RemoteError> {
-    let (commit, layout, app) = open_target(&req.server, &req.app, &req.commit, em)?;
-
-    let repo = open_repo(&layout)?;
-    receive_objects(&layout, &repo, commit, input, em)?;
-    let _ = repo.reference(&format!("refs/jib/{}", req.app), commit, true, "jib push");
-
-    let _lock = lock_app(
-        &layout,
-        &req.app,
-        &req.by,
-        format!("push {} ({})", req.branch, &req.commit[..12]),
-        req.lock_wait_secs,
-        em,
-    )?;
+    let ship = Ship {
+        server: &req.server,
+        spec: &req.spec,
+        app: &req.app,
+        commit: &req.commit,
+        branch: &req.branch,
+        by: &req.by,
+        doing: format!(
+            "push {} ({})",
+            req.branch,
+            req.commit.get(..12).unwrap_or(&req.commit)
+        ),
+        lock_wait_secs: req.lock_wait_secs,
+        label: &req.branch,
+        reflog: "jib push",
+    };
+    let opened = pipeline::open(&ship, Objects::FromCli, input, em)?;
 
     // What this release would be, besides its code: same digest + same commit = nothing to do.
     let python = venv::find_python(&req.spec.python)?;
-    let requirements = read_requirements(&repo, commit, req.spec.requirements.as_deref())?;
+    let requirements = read_requirements(
+        &opened.repo,
+        opened.commit,
+        req.spec.requirements.as_deref(),
+    )?;
     let venv_hash = venv::hash(&python, &requirements);
     let digest = spec_digest(&req, &venv_hash);
     let addr = health::local_addr(&req.server.listen).map_err(internal("health check"))?;
     let host = req.server.app_host(&req.app);
     let url = crate::config::app_url(&req.app, &req.server);
-    recover_interrupted(&app, &req.server, em);
-    let previous = release::current(&app);
-
     if !req.force
-        && let Some(cur) = &previous
+        && let Some(cur) = &opened.previous
         && cur.commit == req.commit
         && cur.spec_digest == digest
         && cur.state == ReleaseState::Ok
@@ -104,69 +109,34 @@ pub fn deploy(
                     Ok(r) if r.release.as_deref() == Some(cur.id.as_str()) && (200..400).contains(&r.status))
     {
         return Ok(Reply::Deploy {
-            app: req.app,
+            app: req.app.clone(),
             url,
             release: cur.id.clone(),
-            commit: req.commit,
+            commit: req.commit.clone(),
             venv: cur.venv.clone(),
             venv_reused: true,
             unchanged: true,
         });
     }
 
-    let id = release::new_id(&app, &req.commit);
-    let rel_dir = app.release(&id);
-    em.step("export", || {
-        let n = export_release(&req.server, &layout, &repo, commit, &rel_dir)?;
-        Ok(((), Some(format!("{n} files"))))
-    })?;
-
-    let (venv, reused) = build_venv(
-        &layout,
-        &app,
-        &req.server,
-        &python,
-        venv::Deps::Requirements(&requirements),
+    let shipped = opened.ship(
+        "export",
+        |n| format!("{n} files"),
+        Build {
+            python: &python,
+            packages: Packages::Requirements(&requirements),
+        },
+        digest,
+        None,
         em,
-    )
-    .inspect_err(|_| {
-        let _ = std::fs::remove_dir_all(&rel_dir);
-    })?;
-
-    let mut meta = ReleaseMeta {
-        id: id.clone(),
-        app: req.app.clone(),
-        branch: req.branch.clone(),
-        commit: req.commit.clone(),
-        entry: req.spec.entry.clone(),
-        venv: venv.hash.clone(),
-        site_packages: venv.site_packages.clone(),
-        env: app_env(&req.spec, &req.app, &req.branch, &url),
-        spec_digest: digest,
-        health_path: req.spec.health_path.clone(),
-        created: release::utc_now(),
-        by: req.by.clone(),
-        state: ReleaseState::Pending,
-        processes: req.spec.processes.clone(),
-        cron: req.spec.cron.clone(),
-        promoted_from: None,
-    };
-    Activation {
-        server: &req.server,
-        layout: &layout,
-        app: &app,
-        spec: &req.spec,
-        label: &req.branch,
-        em,
-    }
-    .run(&mut meta, &venv, previous.as_ref())?;
+    )?;
     Ok(Reply::Deploy {
-        app: req.app,
+        app: req.app.clone(),
         url,
-        release: id,
-        commit: req.commit,
-        venv: venv.hash,
-        venv_reused: reused,
+        release: shipped.id,
+        commit: req.commit.clone(),
+        venv: shipped.venv.hash,
+        venv_reused: shipped.venv_reused,
         unchanged: false,
     })
 }
@@ -672,7 +642,7 @@ pub(super) fn receive_pack(
     Ok(())
 }
 
-fn read_requirements(
+pub(super) fn read_requirements(
     repo: &Repository,
     commit: Oid,
     path: Option<&str>,

@@ -124,31 +124,10 @@ pub fn run(hex_request: Option<&str>) -> i32 {
             }
         },
     };
-    let env: Envelope = match serde_json::from_str(&line) {
+    let env = match Envelope::accept(&line) {
         Ok(e) => e,
-        Err(e) => {
-            return hello_and_fail(
-                json,
-                Some(RemoteError::new(
-                    "handshake",
-                    format!("{} cannot read this request ({e})", version_line()),
-                )),
-            );
-        }
+        Err(e) => return hello_and_fail(json, Some(e)),
     };
-    if env.client != version_line() {
-        return hello_and_fail(
-            json,
-            Some(RemoteError::new(
-                "handshake",
-                format!(
-                    "this agent is {}, the CLI is {}",
-                    version_line(),
-                    env.client
-                ),
-            )),
-        );
-    }
     let Request::Exec {
         server,
         app,

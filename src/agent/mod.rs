@@ -6,6 +6,7 @@ pub mod ctl;
 pub mod deploy;
 pub mod doctor;
 pub mod exec;
+mod pipeline;
 pub mod promote;
 pub mod serve;
 pub mod setup;
@@ -260,29 +261,13 @@ pub fn run_verb(verb: &str) -> Result<i32> {
     em.send(&Event::Hello {
         version: me.clone(),
     });
-    let env: Envelope = match serde_json::from_str(&line) {
+    let env = match Envelope::accept(&line) {
         Ok(e) => e,
-        Err(e) => {
-            em.send(&Event::Failed {
-                error: RemoteError::new(
-                    "handshake",
-                    format!("{me} cannot read this request ({e})"),
-                )
-                .hint("the CLI reinstalls a matching agent; if this persists, run `jib setup`"),
-            });
+        Err(error) => {
+            em.send(&Event::Failed { error });
             return Ok(3);
         }
     };
-    if env.client != me {
-        em.send(&Event::Failed {
-            error: RemoteError::new(
-                "handshake",
-                format!("this agent is {me}, the CLI is {}", env.client),
-            )
-            .hint("the CLI reinstalls a matching agent"),
-        });
-        return Ok(3);
-    }
     let req = env.request;
     if req.verb() != verb {
         bail!("request for {:?} sent to `jib-agent {verb}`", req.verb());

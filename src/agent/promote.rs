@@ -6,11 +6,8 @@ use std::time::Duration;
 
 use super::Emitter;
 use super::apps::find_app;
-use super::deploy::{
-    Activation, app_env, build_venv, check_server, export_release, internal, known_commits,
-    lock_app, open_repo, open_target, receive_objects, receive_pack, recover_interrupted,
-    wait_live,
-};
+use super::deploy::{check_server, internal, lock_app, recover_interrupted, wait_live};
+use super::pipeline::{self, Build, Objects, Packages, Ship};
 use crate::emperor;
 use crate::health;
 use crate::layout::Layout;
@@ -75,120 +72,63 @@ pub fn promote(
     em: &Emitter,
 ) -> Result<Reply, RemoteError> {
     let a = &req.artifact;
-    let (commit, layout, app) = open_target(&req.server, &req.app, &a.commit, em)?;
-    let from = format!("{}/{}@{}", req.from_env, a.app, a.release);
-
+    let ship = Ship {
+        server: &req.server,
+        spec: &req.spec,
+        app: &req.app,
+        commit: &a.commit,
+        branch: &a.branch,
+        by: &req.by,
+        doing: format!(
+            "promote {} ({})",
+            a.branch,
+            a.commit.get(..12).unwrap_or(&a.commit)
+        ),
+        lock_wait_secs: req.lock_wait_secs,
+        label: &req.app,
+        reflog: "jib promote",
+    };
     // Always built from git objects, never from the source's files (its app user could have
     // changed them). Same server: the objects come from the source root's repository; else
     // the CLI sends what this server lacks.
-    let repo = open_repo(&layout)?;
-    let copied = match req.same_host.then(|| source_repo(&a.src)).flatten() {
-        Some(src_repo) if repo.find_commit(commit).is_err() => {
-            let pack = crate::git::Repo::open_bare(&src_repo)
-                .and_then(|r| r.pack_missing(commit, &known_commits(&layout)))
-                .map_err(internal("files"))?;
-            receive_pack(&repo, &mut pack.as_slice(), pack.len() as u64)?;
-            true
-        }
-        Some(_) => true,
-        None => false,
+    let objects = match req.same_host.then(|| source_repo(&a.src)).flatten() {
+        Some(repo) => Objects::FromRoot(repo),
+        None => Objects::FromCli,
     };
-    receive_objects(&layout, &repo, commit, input, em)?;
-    let _ = repo.reference(
-        &format!("refs/jib/{}", req.app),
-        commit,
-        true,
-        "jib promote",
-    );
-
-    let _lock = lock_app(
-        &layout,
-        &req.app,
-        &req.by,
-        format!("promote {} ({})", a.branch, &a.commit[..12]),
-        req.lock_wait_secs,
-        em,
-    )?;
-    recover_interrupted(&app, &req.server, em);
-    let previous = release::current(&app);
-
+    let opened = pipeline::open(&ship, objects, input, em)?;
+    let copied = opened.copied;
     // The venv: the exact set the branch ran, from an interpreter of the same version.
     let python = venv::find_python(&req.spec.python)?;
-    let id = release::new_id(&app, &a.commit);
-    let rel_dir = app.release(&id);
-    let files = em.step("files", || {
-        let n = export_release(&req.server, &layout, &repo, commit, &rel_dir)?;
-        Ok(if copied {
-            (
-                "copied",
-                Some(format!("{n} files, objects copied from {}", a.app)),
-            )
-        } else {
-            ("objects", Some(format!("{n} files")))
-        })
-    })?;
-    let (venv, reused) = build_venv(
-        &layout,
-        &app,
-        &req.server,
-        &python,
-        venv::Deps::Locked(&a.lock),
+    let shipped = opened.ship(
+        "files",
+        |n| {
+            if copied {
+                format!("{n} files, objects copied from {}", a.app)
+            } else {
+                format!("{n} files")
+            }
+        },
+        Build {
+            python: &python,
+            packages: Packages::Locked {
+                lock: &a.lock,
+                python_version: &a.python_version,
+                from: &a.app,
+            },
+        },
+        venv::lock_digest(&a.lock),
+        Some(format!("{}/{}@{}", req.from_env, a.app, a.release)),
         em,
-    )
-    .and_then(|(v, reused)| {
-        if venv::minor_version(&v.python_version) != venv::minor_version(&a.python_version) {
-            return Err(RemoteError::new(
-                "venv",
-                format!(
-                    "{} ran on Python {}, this server's app.python is {}",
-                    a.app, a.python_version, v.python_version
-                ),
-            )
-            .hint("install the same Python version here, or set app.python so both environments use it"));
-        }
-        Ok((v, reused))
-    })
-    .inspect_err(|_| {
-        let _ = std::fs::remove_dir_all(&rel_dir);
-    })?;
-
-    let url = crate::config::app_url(&req.app, &req.server);
-    let mut meta = ReleaseMeta {
-        id: id.clone(),
-        app: req.app.clone(),
-        branch: a.branch.clone(),
-        commit: a.commit.clone(),
-        entry: req.spec.entry.clone(),
-        venv: venv.hash.clone(),
-        site_packages: venv.site_packages.clone(),
-        env: app_env(&req.spec, &req.app, &a.branch, &url),
-        spec_digest: venv::lock_digest(&a.lock),
-        health_path: req.spec.health_path.clone(),
-        created: release::utc_now(),
-        by: req.by.clone(),
-        state: ReleaseState::Pending,
-        processes: req.spec.processes.clone(),
-        cron: req.spec.cron.clone(),
-        promoted_from: Some(from),
-    };
-    Activation {
-        server: &req.server,
-        layout: &layout,
-        app: &app,
-        spec: &req.spec,
-        label: &req.app,
-        em,
-    }
-    .run(&mut meta, &venv, previous.as_ref())?;
+    )?;
     Ok(Reply::Promote {
-        app: req.app,
-        url,
-        release: id,
+        app: req.app.clone(),
+        url: crate::config::app_url(&req.app, &req.server),
+        release: shipped.id,
         commit: a.commit.clone(),
-        previous: previous.map(|p| p.id).unwrap_or_default(),
-        venv: venv.hash,
-        venv_reused: reused,
-        files: files.to_string(),
+        previous: shipped.previous.map(|p| p.id).unwrap_or_default(),
+        venv: shipped.venv.hash,
+        venv_reused: shipped.venv_reused,
+        files: if copied { "copied" } else { "objects" }.to_string(),
     })
 }
 
