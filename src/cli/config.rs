@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::Exit;
 use super::{Cli, Failure, Project, exit, fail};
 use crate::config::app_url;
 
@@ -107,13 +108,17 @@ pub fn run(cli: &Cli, json: bool) -> Result<(), Failure> {
     // Every environment unless -e names one (so a deploy.toml without `dev` works too).
     let start = match &cli.dir {
         Some(d) => d.clone(),
-        None => std::env::current_dir()?,
+        None => std::env::current_dir().exit(exit::CONFIG)?,
     };
-    let dir = crate::git::Repo::discover(&start)?.workdir()?;
-    let cfg = crate::config::Config::load(&dir.join(crate::config::FILE_NAME))?;
+    let dir = crate::git::Repo::discover(&start)
+        .exit(exit::CONFIG)?
+        .workdir()
+        .exit(exit::CONFIG)?;
+    let cfg =
+        crate::config::Config::load(&dir.join(crate::config::FILE_NAME)).exit(exit::CONFIG)?;
     let names: Vec<String> = match &cli.env {
         Some(e) => {
-            cfg.environment(e)?;
+            cfg.environment(e).exit(exit::CONFIG)?;
             vec![e.clone()]
         }
         None => cfg.env.keys().cloned().collect(),

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::anyhow;
 
+use super::Exit;
 use super::{Cli, Failure, exit, fail};
 
 /// Answers given as flags; what is missing is detected or asked for.
@@ -144,10 +145,10 @@ fn assigned_call(src: &str, call: &str) -> Option<String> {
 pub fn run(cli: &Cli, args: &InitArgs) -> Result<(), Failure> {
     let start = match &cli.dir {
         Some(d) => d.clone(),
-        None => std::env::current_dir()?,
+        None => std::env::current_dir().exit(exit::CONFIG)?,
     };
-    let repo = crate::git::Repo::discover(&start)?;
-    let dir = repo.workdir()?;
+    let repo = crate::git::Repo::discover(&start).exit(exit::CONFIG)?;
+    let dir = repo.workdir().exit(exit::CONFIG)?;
     let path = dir.join(crate::config::FILE_NAME);
     if path.exists() && !args.force {
         return Err(fail(exit::CONFIG)(anyhow!(

@@ -1,4 +1,6 @@
-//! The laptop CLI: `jib setup`, `jib push`, `jib completions`.
+//! The laptop CLI: the clap definition of every command, the dispatch to the file that runs
+//! it (push, promote, manage, setup, init, config, doctor, prune), exit codes, and how an
+//! agent failure becomes a message and a code (`call_failure`).
 
 mod config;
 mod doctor;
@@ -311,12 +313,18 @@ pub struct Failure {
     pub error: anyhow::Error,
 }
 
-impl<E: Into<anyhow::Error>> From<E> for Failure {
-    fn from(e: E) -> Self {
-        Failure {
-            code: exit::CONFIG,
+/// Gives an error its exit code where it arises, like `.context()`: there is no blanket
+/// conversion, so every `?` in the CLI says what kind of failure it is.
+pub trait Exit<T> {
+    fn exit(self, code: i32) -> Result<T, Failure>;
+}
+
+impl<T, E: Into<anyhow::Error>> Exit<T> for Result<T, E> {
+    fn exit(self, code: i32) -> Result<T, Failure> {
+        self.map_err(|e| Failure {
+            code,
             error: e.into(),
-        }
+        })
     }
 }
 
@@ -441,15 +449,16 @@ impl Project {
     pub fn open_env(cli: &Cli, env_name: &str) -> Result<Project, Failure> {
         let start = match &cli.dir {
             Some(d) => d.clone(),
-            None => std::env::current_dir()?,
+            None => std::env::current_dir().exit(exit::CONFIG)?,
         };
-        let repo = crate::git::Repo::discover(&start)?;
-        let dir = repo.workdir()?;
-        let config = Config::load(&dir.join(crate::config::FILE_NAME))?;
-        let env = config.environment(env_name)?.clone();
+        let repo = crate::git::Repo::discover(&start).exit(exit::CONFIG)?;
+        let dir = repo.workdir().exit(exit::CONFIG)?;
+        let config = Config::load(&dir.join(crate::config::FILE_NAME)).exit(exit::CONFIG)?;
+        let env = config.environment(env_name).exit(exit::CONFIG)?.clone();
         let project = config.project_name(&dir);
-        let mut server =
-            env.server_config(env_name, &config.app, || local_root(&project, env_name))?;
+        let mut server = env
+            .server_config(env_name, &config.app, || local_root(&project, env_name))
+            .exit(exit::CONFIG)?;
         server.supervise = !config.processes.is_empty() || !config.cron.is_empty();
         Ok(Project {
             repo,
@@ -495,10 +504,12 @@ impl Project {
     pub fn app_for(&self, arg: Option<&str>) -> Result<String, Failure> {
         let branch = match arg {
             Some(b) => b.to_string(),
-            None => self.repo.current_branch()?,
+            None => self.repo.current_branch().exit(exit::CONFIG)?,
         };
-        if self.repo.branches()?.contains(&branch) || !crate::slug::is_app_name(&branch) {
-            return Ok(crate::slug::app_name(&branch)?);
+        if self.repo.branches().exit(exit::CONFIG)?.contains(&branch)
+            || !crate::slug::is_app_name(&branch)
+        {
+            return crate::slug::app_name(&branch).exit(exit::CONFIG);
         }
         Ok(branch)
     }

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::anyhow;
 
+use super::Exit;
 use super::manage::call;
 use super::ui::{Progress, format_ms, sanitize};
 use super::{Cli, Command, Failure, Project, call_failure, exit, fail};
@@ -97,7 +98,7 @@ async fn running(project: &Project, app: &str) -> Result<Option<Artifact>, Failu
 async fn promote(cli: &Cli, o: &Options<'_>) -> Result<(), Failure> {
     let t0 = Instant::now();
     let first = Project::open(cli)?;
-    let (to_name, to_env) = first.config.promote_target(o.to)?;
+    let (to_name, to_env) = first.config.promote_target(o.to).exit(exit::CONFIG)?;
     // deploy.toml's promote_from, else an explicit -e, else dev.
     let from_name = to_env
         .promote_from
@@ -115,7 +116,7 @@ async fn promote(cli: &Cli, o: &Options<'_>) -> Result<(), Failure> {
     let prod_app = target.env.promoted_app(&to_name);
     let branch = match o.branch {
         Some(b) => b.to_string(),
-        None => source.repo.current_branch()?,
+        None => source.repo.current_branch().exit(exit::CONFIG)?,
     };
     let app = source.app_for(Some(&branch))?;
     let refuse = |msg: String| fail(exit::REMOTE)(anyhow!(msg));

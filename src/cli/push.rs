@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use super::Exit;
 use super::{Cli, Failure, Project, exit, fail, ui::Progress};
 use crate::protocol::{DeployRequest, Reply, Request};
 use crate::slug;
@@ -25,11 +26,11 @@ pub async fn run(
     }
     let branch = match branch {
         Some(b) => b.to_string(),
-        None => project.repo.current_branch()?,
+        None => project.repo.current_branch().exit(exit::CONFIG)?,
     };
-    let commit = project.repo.branch_head(&branch)?;
-    let app = slug::app_name(&branch)?;
-    let branches = project.repo.branches()?;
+    let commit = project.repo.branch_head(&branch).exit(exit::CONFIG)?;
+    let app = slug::app_name(&branch).exit(exit::CONFIG)?;
+    let branches = project.repo.branches().exit(exit::CONFIG)?;
     let clash = slug::collisions(&branch, branches.iter().map(String::as_str));
     if !clash.is_empty() {
         return Err(fail(exit::CONFIG)(anyhow::anyhow!(
