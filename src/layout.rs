@@ -78,6 +78,11 @@ impl Layout {
     pub fn audit_log(&self) -> PathBuf {
         self.state().join("audit.log")
     }
+    /// The users (besides root) allowed to deploy to this root through its control socket,
+    /// one name a line; root's file, written by `jib setup`.
+    pub fn users_file(&self) -> PathBuf {
+        self.state().join("users")
+    }
     pub fn pidfile(&self) -> PathBuf {
         self.state().join("agent.pid")
     }

@@ -117,6 +117,36 @@ impl ServerConfig {
             path("tls.key", &t.key, check_abs_path(&t.key))?;
             text("tls.listen", &t.listen, check_listen(&t.listen))?;
         }
+        // Root runs it after each site change: nginx itself (or its service) only, with plain
+        // arguments — never a program the configuration names.
+        if let Some(program) = self.nginx_reload.first() {
+            let allowed = [
+                "nginx",
+                "/usr/sbin/nginx",
+                "/usr/local/sbin/nginx",
+                "systemctl",
+                "/bin/systemctl",
+                "/usr/bin/systemctl",
+                "service",
+                "/usr/sbin/service",
+            ];
+            if !allowed.contains(&program.as_str()) {
+                return Err(format!(
+                    "nginx.reload runs {program:?}: it must run nginx (or systemctl/service reload nginx)"
+                ));
+            }
+            for a in &self.nginx_reload[1..] {
+                if a.is_empty()
+                    || !a
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._/=:@-".contains(c))
+                {
+                    return Err(format!(
+                        "nginx.reload argument {a:?} has characters jib does not pass to root's commands"
+                    ));
+                }
+            }
+        }
         if let Some(a) = &self.app
             && !crate::slug::is_app_name(a)
         {

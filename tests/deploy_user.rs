@@ -225,6 +225,8 @@ fn the_control_socket_grants_nothing_beyond_deploying() {
         }
         admin(Command::new("usermod").args(["-aG", "jib", "jibdeploy"]));
     }
+    // Granted this root (as `jib setup` through sudo would).
+    std::fs::write(w.root.join(".jib/users"), "jibdeploy\n").unwrap();
     let agent = w.root.join(".jib/bin/jib-agent");
     let stored: jib::protocol::ServerConfig =
         serde_json::from_slice(&std::fs::read(w.root.join(".jib/server.json")).unwrap()).unwrap();
@@ -338,12 +340,18 @@ fn doctor_explains_what_a_deploy_user_lacks() {
         "{access}"
     );
 
-    // In the group: it reaches the root agent.
+    // In the group but not granted this root (the group is the whole server's): refused.
     {
         let lock = std::fs::File::create("/tmp/jib-test-useradd.lock").unwrap();
         lock.lock().unwrap();
         admin(Command::new("usermod").args(["-aG", "jib", "jibdoctor"]));
     }
+    let out = jib_as(&w, &cfg, &["doctor", "--json"]);
+    let access = check(&out, "access");
+    assert_ne!(access["status"], "ok", "{access}");
+    assert!(access.to_string().contains("may not deploy to"), "{access}");
+    // Granted this root (what `jib setup` through sudo writes): it reaches the root agent.
+    std::fs::write(w.root.join(".jib/users"), "jibdoctor\n").unwrap();
     let out = jib_as(&w, &cfg, &["doctor", "--json"]);
     let access = check(&out, "access");
     assert_eq!(access["status"], "ok", "{access}");

@@ -313,7 +313,24 @@ pub fn listen(layout: &Layout) -> Result<()> {
 }
 
 /// The peer's user name when it may use this socket: root, or a member of [`GROUP`].
-fn authorize(stream: &UnixStream) -> Result<String, RemoteError> {
+/// The users `jib setup` let deploy to this root.
+pub fn allowed_users(layout: &Layout) -> Vec<String> {
+    crate::fsafe::read_to_string(&layout.users_file(), 1 << 20)
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether `user` may use this root: a member of [`GROUP`] whom setup granted this root (the
+/// group is the whole server's; the list keeps dev's deployers out of prod).
+pub fn may_use(layout: &Layout, user: &str) -> bool {
+    allowed_users(layout).iter().any(|u| u == user)
+}
+
+fn authorize(stream: &UnixStream, layout: &Layout) -> Result<String, RemoteError> {
     let cred = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
         .map_err(|e| RemoteError::new("connect", format!("SO_PEERCRED: {e}")))?;
     let uid = nix::unistd::Uid::from_raw(cred.uid());
@@ -333,8 +350,20 @@ fn authorize(stream: &UnixStream) -> Result<String, RemoteError> {
                 .and_then(|n| nix::unistd::getgrouplist(&n, user.gid).ok())
                 .is_some_and(|gs| gs.contains(&g.gid))
     });
-    if member {
+    if member && may_use(layout, &user.name) {
         return Ok(user.name);
+    }
+    if member {
+        return Err(RemoteError::new(
+            "connect",
+            format!(
+                "{} may not deploy to {} (it is not in {})",
+                user.name,
+                layout.root.display(),
+                layout.users_file().display()
+            ),
+        )
+        .hint("run `jib setup` for this environment as that user (it grants it through sudo or a root script)"));
     }
     Err(RemoteError::new(
         "connect",
@@ -368,7 +397,7 @@ fn handle(stream: UnixStream, layout: &Layout) -> Result<()> {
         Ok(())
     };
     // Who it is, before reading a byte: anyone may connect, only members get further.
-    let user = match authorize(&stream) {
+    let user = match authorize(&stream, layout) {
         Ok(u) => u,
         Err(error) => return send(&stream, &Answer::Refused { error }),
     };

@@ -142,15 +142,19 @@ pub fn run(hex_request: Option<&str>) -> i32 {
     };
     let peer = super::ctl::Peer::current();
     if let Some(p) = &peer
-        && let Err(e) = p.check(&server)
+        && let Err(e) = p
+            .check(&server)
+            .and_then(|()| super::deploy::check_server(&server).map(|_| ()))
     {
         return hello_and_fail(json, Some(e));
     }
-    if peer.is_some() && !json {
+    if let Some(p) = &peer
+        && !json
+    {
         // serve started us for a user: their terminal arrived as plain descriptors. Make it
         // ours (as root: taken from the forwarding process's session), so Ctrl-C, job control
         // and a hang-up reach the command.
-        take_terminal();
+        take_terminal(&p.user);
     }
     let prepared = find_app(&server, &app, "exec")
         .and_then(|(l, a)| prepare(&a, &command).map(|p| (l, p)))
@@ -187,10 +191,19 @@ pub fn run(hex_request: Option<&str>) -> i32 {
 }
 
 /// Becomes the session leader of a new session whose controlling terminal is stdin.
-fn take_terminal() {
+fn take_terminal(user: &str) {
     use std::os::fd::AsRawFd;
     let fd = std::io::stdin().as_raw_fd();
-    if !nix::unistd::isatty(std::io::stdin()).unwrap_or(false) || nix::unistd::setsid().is_err() {
+    // Only the user's own terminal (an ssh pty is its user's): never one it merely holds.
+    let owner = nix::unistd::User::from_name(user)
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw());
+    let theirs = rustix::fs::fstat(std::io::stdin()).is_ok_and(|m| Some(m.st_uid) == owner);
+    if !theirs
+        || !nix::unistd::isatty(std::io::stdin()).unwrap_or(false)
+        || nix::unistd::setsid().is_err()
+    {
         return;
     }
     // SAFETY: TIOCSCTTY on our own stdin; 1 = take it even if another session has it (root).

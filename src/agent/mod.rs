@@ -284,6 +284,15 @@ pub fn run_verb(verb: &str) -> Result<i32> {
         em.send(&Event::Failed { error: e });
         return Ok(1);
     }
+    // Everything a user's call acts on is the environment root set up, never the request's
+    // own idea of it (doctor would run its nginx command): setup itself was checked above.
+    if peer.is_some()
+        && !matches!(req, Request::Setup { .. })
+        && let Err(e) = deploy::check_server(req.server())
+    {
+        em.send(&Event::Failed { error: e });
+        return Ok(1);
+    }
     let started = Instant::now();
     let audit = audit_start(&req, &by);
     let result: Result<Reply, RemoteError> = match req {

@@ -137,7 +137,13 @@ pub fn promote(
 fn source_repo(src: &std::path::Path) -> Option<std::path::PathBuf> {
     let root = src.ancestors().nth(4)?;
     let layout = Layout::new(root);
-    (layout.server_json().is_file() && layout.repo().is_dir()).then(|| layout.repo())
+    // A root jib set up and only root can change (not a look-alike someone built), and, for
+    // a user's call, one that user may deploy to as well.
+    let trusted =
+        !nix::unistd::geteuid().is_root() || super::setup::check_ancestors(&layout.state()).is_ok();
+    let allowed = super::ctl::Peer::current().is_none_or(|p| super::ctl::may_use(&layout, &p.user));
+    (trusted && allowed && layout.server_json().is_file() && layout.repo().is_dir())
+        .then(|| layout.repo())
 }
 
 pub fn rollback(

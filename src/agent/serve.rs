@@ -50,6 +50,9 @@ pub fn serve(root: &Path) -> Result<()> {
 
     // Never start apps or the router as root because the apps' user cannot be looked up now
     // (a directory service not up yet, a renamed user): refuse, and let systemd retry.
+    if nix::unistd::geteuid().is_root() {
+        super::setup::check_ancestors(root).map_err(anyhow::Error::msg)?;
+    }
     if server.run_as.is_some() && nix::unistd::geteuid().is_root() {
         crate::identity::app_user(server.run_as.as_deref())?
             .context("run_as names no user that can be resolved; not starting apps as root")?;

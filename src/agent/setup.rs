@@ -95,7 +95,7 @@ fn install_self(layout: &Layout) -> Result<String, RemoteError> {
 }
 
 /// Creates the `jib` group when missing and adds `user` to it.
-fn grant_access(user: &str) -> Result<(), RemoteError> {
+fn grant_access(user: &str, server: &ServerConfig, layout: &Layout) -> Result<(), RemoteError> {
     let err = |m: String| RemoteError::new("access", m);
     crate::config::check_user_name(user).map_err(err)?;
     let u = nix::unistd::User::from_name(user)
@@ -119,6 +119,38 @@ fn grant_access(user: &str) -> Result<(), RemoteError> {
         .ok_or_else(|| err(format!("the group {group} could not be created")))?;
     if !g.mem.iter().any(|m| m == user) && u.gid != g.gid {
         run_admin(&["usermod", "-aG", group, user]).map_err(err)?;
+    }
+    if server.run_as.as_deref() == Some(user) {
+        return Err(err(format!(
+            "{user} is also run_as: the apps' own code could then deploy (give apps a user of their own)"
+        )));
+    }
+    // This root only: the group is the whole server's.
+    let mut users = super::ctl::allowed_users(layout);
+    if !users.iter().any(|u| u == user) {
+        users.push(user.to_string());
+        let text: String = users.iter().map(|u| format!("{u}\n")).collect();
+        write_if_changed(&layout.users_file(), text.as_bytes())
+            .map_err(|e| err(format!("{}: {e}", layout.users_file().display())))?;
+    }
+    Ok(())
+}
+
+/// Every directory above the root: root's and not writable by others (unless sticky, like
+/// /tmp) — whoever can rename the root's directory can replace what root runs from it.
+pub fn check_ancestors(root: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    for dir in root.ancestors() {
+        let m = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let sticky = m.mode() & 0o1000 != 0;
+        if m.uid() != 0 || (m.mode() & 0o022 != 0 && !sticky) || m.file_type().is_symlink() {
+            return Err(format!(
+                "{} (above or at the root) belongs to uid {} with mode {:o}: whoever can write it could replace what the root agent runs",
+                dir.display(),
+                m.uid(),
+                m.mode() & 0o7777
+            ));
+        }
     }
     Ok(())
 }
@@ -233,7 +265,7 @@ pub fn setup(
                 .hint("add run_as = \"<an unprivileged user>\" to the environment in deploy.toml (create it: sudo useradd --system --user-group jibapps) and run `jib setup` again"));
             }
             em.step("access", || {
-                grant_access(user)?;
+                grant_access(user, server, &layout)?;
                 Ok((
                     (),
                     Some(format!("{user} may deploy (group {})", super::ctl::GROUP)),
@@ -271,24 +303,14 @@ fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteErro
     };
     std::fs::create_dir_all(&server.root).map_err(|e| err(&server.root, e))?;
     if nix::unistd::geteuid().is_root() {
-        // Whoever owns the root can swap `.jib` and so choose what root runs.
-        use std::os::unix::fs::MetadataExt;
-        let m = std::fs::symlink_metadata(&server.root).map_err(|e| err(&server.root, e))?;
-        if m.uid() != 0 || m.mode() & 0o022 != 0 {
-            return Err(RemoteError::new(
-                "layout",
-                format!(
-                    "{} belongs to uid {} (mode {:o}): whoever can write it could change what the root agent runs",
-                    server.root.display(),
-                    m.uid(),
-                    m.mode() & 0o7777
-                ),
-            )
-            .hint(format!(
-                "make it root's: sudo chown root: {0} && sudo chmod go-w {0}; deploy users get in through the group jib instead",
+        // Whoever owns the root, or a directory above it, can swap `.jib` and so choose what
+        // root runs.
+        check_ancestors(&server.root).map_err(|m| {
+            RemoteError::new("layout", m).hint(format!(
+                "make {} and the directories above it root's and not writable by others (sudo chown root: <dir> && sudo chmod go-w <dir>); deploy users get in through the group jib instead",
                 server.root.display()
-            )));
-        }
+            ))
+        })?;
     }
     let who = crate::identity::app_user(server.run_as.as_deref())
         .map_err(|e| RemoteError::new("layout", format!("{e:#}")))?;
