@@ -274,6 +274,13 @@ pub enum Request {
     /// command: its stdin, stdout, stderr and exit status are the command's. The hello goes to
     /// stderr. With a terminal the request travels hex-encoded in argv (`exec --request <hex>`)
     /// because stdin is the terminal.
+    /// Keeps an exec request on the server for a terminal exec to pick up
+    /// (`jib-agent exec --stashed <token>`): with a terminal, stdin is the user's, and a
+    /// request in argv would show its environment (a database URL) to every local user.
+    Stash {
+        server: ServerConfig,
+        exec: Box<Request>,
+    },
     Exec {
         server: ServerConfig,
         app: String,
@@ -351,6 +358,7 @@ impl Request {
             Request::Env { .. } => "env",
             Request::Destroy { .. } => "destroy",
             Request::Exec { .. } => "exec",
+            Request::Stash { .. } => "stash",
             Request::Deploy(_) => "deploy",
             Request::Artifact { .. } => "artifact",
             Request::Promote(_) => "promote",
@@ -373,6 +381,7 @@ impl Request {
             | Request::Env { server, .. }
             | Request::Destroy { server, .. }
             | Request::Exec { server, .. }
+            | Request::Stash { server, .. }
             | Request::Artifact { server, .. }
             | Request::Rollback { server, .. }
             | Request::Audit { server, .. }
@@ -592,6 +601,10 @@ impl std::fmt::Display for LockHolder {
 pub enum Reply {
     Setup {
         messages: Vec<String>,
+    },
+    /// A stashed exec request: `jib-agent exec --stashed <token>` runs it, once.
+    Stashed {
+        token: String,
     },
     List {
         apps: Vec<AppStatus>,

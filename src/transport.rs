@@ -422,19 +422,28 @@ impl Remote {
 
     /// `jib exec -i` / `jib shell`: the command gets a real terminal (`ssh -t` over the same
     /// master connection); returns its exit status.
-    pub async fn exec_tty(&self, req: &Request) -> Result<i32> {
-        // The request rides in argv, hex-encoded (only [0-9a-f] reaches the remote shell),
-        // because stdin is the terminal.
-        let hex = hex::encode(
-            self.envelope_line(req)
-                .map_err(|e| anyhow!("{e}"))?
-                .trim_ascii_end(),
-        );
+    pub async fn exec_tty(&self, req: &Request) -> Result<i32, CallError> {
+        // stdin is the terminal, and argv is everyone's to read (the request may carry a
+        // database URL): the request waits on the server, and only its one-time token rides
+        // in argv.
+        let stash = Request::Stash {
+            server: req.server().clone(),
+            exec: Box::new(req.clone()),
+        };
+        let token = match self.call(&stash, |_| {}, |_| Ok(Vec::new())).await? {
+            protocol::Reply::Stashed { token } => token,
+            other => {
+                return Err(CallError::Transport(anyhow!(
+                    "unexpected answer from the agent: {other:?}"
+                )));
+            }
+        };
         let status = match &self.session {
             None => std::process::Command::new(&self.agent)
-                .args(["exec", "--request", &hex])
+                .args(["exec", "--stashed", &token])
                 .status()
-                .with_context(|| format!("cannot run {}", self.agent.display()))?,
+                .with_context(|| format!("cannot run {}", self.agent.display()))
+                .map_err(CallError::Transport)?,
             Some(s) => {
                 let mut cmd = std::process::Command::new("ssh");
                 cmd.arg("-S")
@@ -444,9 +453,11 @@ impl Remote {
                     cmd.arg("-F").arg(cfg);
                 }
                 // The root was validated free of quotes and spaces; quote it all the same.
-                let remote = format!("'{}' exec --request {hex}", self.agent_str());
+                let remote = format!("'{}' exec --stashed {token}", self.agent_str());
                 cmd.arg(ssh_destination(&self.host)).arg("--").arg(remote);
-                cmd.status().context("cannot run ssh")?
+                cmd.status()
+                    .context("cannot run ssh")
+                    .map_err(CallError::Transport)?
             }
         };
         Ok(status.code().unwrap_or(255))

@@ -299,8 +299,15 @@ fn each_branch_has_its_own_database_and_a_shell_into_it() {
     p.set_expect_timeout(Some(Duration::from_secs(30)));
     use expectrl::Expect;
     p.expect("shop_feature>").unwrap();
-    // The interactive shell's own argv has no URL either. (The terminal's request itself still
-    // rides hex-encoded in the laptop's `ssh … exec --request <hex>` argv: issue 11.)
+    // The interactive shell's own argv has no URL either, and no command line anywhere (the
+    // laptop's ssh, the agent's) holds it plainly or hex-encoded: the terminal's request was
+    // stashed on the server, only a one-time token rides in argv.
+    let anywhere: Vec<String> = processes()
+        .into_iter()
+        .map(|(cmdline, _)| cmdline)
+        .filter(|c| c.contains(&secret) || c.contains(&hex(&secret)))
+        .collect();
+    assert!(anywhere.is_empty(), "{anywhere:?}");
     let shells: Vec<String> = processes()
         .into_iter()
         .filter(|(_, environ)| environ.contains(&in_env))

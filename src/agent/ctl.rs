@@ -30,6 +30,10 @@ const PEER_USER_ENV: &str = "JIB_PEER_USER";
 /// Set with it: the root the serve that ran it is for.
 const PEER_ROOT_ENV: &str = "JIB_PEER_ROOT";
 
+/// Calls handled at once (each a thread, most a running verb).
+const MAX_IN_FLIGHT: usize = 64;
+static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// The largest argument list accepted (an exec request rides in it).
 const MAX_HEADER: usize = 1 << 20;
 
@@ -106,7 +110,7 @@ pub fn socket(layout: &Layout) -> PathBuf {
 }
 
 /// The root whose agent binary this is (`<root>/.jib/bin/jib-agent`).
-fn own_root() -> Option<PathBuf> {
+pub fn own_root() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let bin = exe.parent()?;
     let state = bin.parent()?;
@@ -301,11 +305,21 @@ pub fn listen(layout: &Layout) -> Result<()> {
                     std::thread::sleep(std::time::Duration::from_millis(100));
                     continue;
                 };
+                // A bound on calls at once: a member flooding the socket must not use up the
+                // threads and processes serve itself needs. Over it, the call is dropped.
+                if IN_FLIGHT.load(std::sync::atomic::Ordering::SeqCst) >= MAX_IN_FLIGHT {
+                    continue;
+                }
+                IN_FLIGHT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let layout = layout.clone();
                 // No thread to be had: the connection is dropped, the listener lives on.
-                let _ = std::thread::Builder::new().spawn(move || {
+                let spawned = std::thread::Builder::new().spawn(move || {
                     let _ = handle(conn, &layout);
+                    IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 });
+                if spawned.is_err() {
+                    IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                }
             }
         })
         .context("cannot start the control socket's thread")?;
@@ -385,6 +399,7 @@ fn allowed(argv: &[String]) -> bool {
     {
         ["exec"] => true,
         ["exec", "--request", hex] => hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        ["exec", "--stashed", t] => t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()),
         [verb] => *verb != "serve" && verb.bytes().all(|b| b.is_ascii_lowercase()),
         _ => false,
     }
@@ -431,8 +446,21 @@ fn handle(stream: UnixStream, layout: &Layout) -> Result<()> {
         let error = RemoteError::new("connect", "malformed call");
         return send(&stream, &Answer::Refused { error });
     }
+    // The whole call within the deadline, however slowly it drips.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut body = vec![0u8; n];
-    (&stream).read_exact(&mut body)?;
+    let mut got = 0;
+    while got < n {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        stream.set_read_timeout(Some(left))?;
+        match (&stream).read(&mut body[got..])? {
+            0 => return Ok(()),
+            k => got += k,
+        }
+    }
     let header: Header = serde_json::from_slice(&body)?;
     stream.set_read_timeout(None)?;
     if !allowed(&header.argv) {

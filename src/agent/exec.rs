@@ -99,6 +99,86 @@ fn read_request_line() -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&line).into_owned())
 }
 
+/// Where stashed exec requests wait: root's only.
+fn stash_dir(layout: &crate::layout::Layout) -> std::path::PathBuf {
+    layout.state().join("requests")
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stashed {
+    /// Who stashed it through the control socket (`None`: root over ssh).
+    peer: Option<String>,
+    line: String,
+}
+
+/// `jib-agent stash`: keeps `req` (an exec of this root) for `exec --stashed`, root-only.
+pub fn stash(
+    server: &crate::protocol::ServerConfig,
+    req: Request,
+    by: &str,
+    peer: Option<&str>,
+) -> Result<crate::protocol::Reply, RemoteError> {
+    let err = |m: String| RemoteError::new("exec", m);
+    if !matches!(&req, Request::Exec { server: s, .. } if s == server) {
+        return Err(err(
+            "only an exec request of this environment can be stashed".into(),
+        ));
+    }
+    let layout = super::deploy::check_server(server)?;
+    let dir = stash_dir(&layout);
+    crate::fsafe::ensure_dir(&dir, 0o700, None).map_err(|e| err(e.to_string()))?;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .map_err(|e| err(format!("/dev/urandom: {e}")))?;
+    let token = hex::encode(bytes);
+    let envelope = Envelope {
+        client: version_line(),
+        by: by.to_string(),
+        request: req,
+    };
+    let content = serde_json::to_vec(&Stashed {
+        peer: peer.map(str::to_string),
+        line: serde_json::to_string(&envelope).map_err(|e| err(e.to_string()))?,
+    })
+    .map_err(|e| err(e.to_string()))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dir.join(&token))
+        .map_err(|e| err(e.to_string()))?;
+    std::io::Write::write_all(&mut f, &content).map_err(|e| err(e.to_string()))?;
+    Ok(crate::protocol::Reply::Stashed { token })
+}
+
+/// Takes a stashed request (once): only the user who stashed it may.
+fn unstash(token: &str) -> Result<String, RemoteError> {
+    let err = |m: &str| RemoteError::new("handshake", m.to_string());
+    if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(err("bad stash token"));
+    }
+    let root = super::ctl::own_root().ok_or_else(|| err("this agent is not a root's"))?;
+    let path = stash_dir(&crate::layout::Layout::new(root)).join(token);
+    let bytes = crate::fsafe::read(&path, 1 << 20).map_err(|_| err("no such stashed request"))?;
+    let _ = std::fs::remove_file(&path);
+    let stashed: Stashed = serde_json::from_slice(&bytes).map_err(|_| err("bad stash"))?;
+    let me = super::ctl::Peer::current().map(|p| p.user);
+    if stashed.peer != me {
+        return Err(err("that request was stashed by someone else"));
+    }
+    Ok(stashed.line)
+}
+
+/// A terminal exec whose request was stashed first.
+pub fn run_stashed(token: &str) -> i32 {
+    match unstash(token) {
+        Ok(line) => run_line(false, line),
+        Err(e) => hello_and_fail(false, Some(e)),
+    }
+}
+
 pub fn run(hex_request: Option<&str>) -> i32 {
     let json = hex_request.is_none();
     let line = match hex_request {
@@ -124,6 +204,10 @@ pub fn run(hex_request: Option<&str>) -> i32 {
             }
         },
     };
+    run_line(json, line)
+}
+
+fn run_line(json: bool, line: String) -> i32 {
     let env = match Envelope::accept(&line) {
         Ok(e) => e,
         Err(e) => return hello_and_fail(json, Some(e)),

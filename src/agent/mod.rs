@@ -332,6 +332,9 @@ pub fn run_verb(verb: &str) -> Result<i32> {
             app,
             drop_db,
         } => apps::destroy(&server, &app, drop_db.as_ref(), &by, &em),
+        Request::Stash { server, exec } => {
+            exec::stash(&server, *exec, &by, peer.as_ref().map(|p| p.user.as_str()))
+        }
         Request::Exec { .. } => Err(RemoteError::new(
             "exec",
             "exec is its own verb: `jib-agent exec`",

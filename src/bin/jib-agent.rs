@@ -21,6 +21,7 @@ fn main() {
         ["serve", "--root", root] => jib::agent::serve::serve(&PathBuf::from(root)).map(|()| 0),
         ["exec"] => Ok(jib::agent::exec::run(None)),
         ["exec", "--request", hex] => Ok(jib::agent::exec::run(Some(hex))),
+        ["exec", "--stashed", token] => Ok(jib::agent::exec::run_stashed(token)),
         [verb] if !verb.starts_with('-') => jib::agent::run_verb(verb),
         _ => {
             eprintln!(

@@ -450,10 +450,7 @@ async fn exec_with(
     let code = if tty {
         // The terminal belongs to the command: check the agent first, then hand over.
         match remote.ensure_agent().await {
-            Ok(_) => remote
-                .exec_tty(&req)
-                .await
-                .map_err(crate::transport::CallError::Transport),
+            Ok(_) => remote.exec_tty(&req).await,
             Err(e) => Err(crate::transport::CallError::Transport(e)),
         }
     } else {
