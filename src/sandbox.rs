@@ -33,6 +33,8 @@ pub struct Outcome {
     pub timed_out: bool,
     /// Captured stdout (with [`Sandbox::capture`]), at most the cap asked for.
     pub stdout: Vec<u8>,
+    /// Captured stderr (with [`Sandbox::capture`]), its first 4 KiB: for error messages.
+    pub stderr: Vec<u8>,
     /// Output beyond the cap was produced (the process was stopped).
     pub overflowed: bool,
 }
@@ -196,30 +198,24 @@ impl Sandbox {
         Ok(outcome)
     }
 
-    /// Like [`Sandbox::run`], keeping at most `cap` bytes of stdout (stderr goes to `errors`).
-    pub fn capture(
-        &self,
-        cmd: &mut Command,
-        limit: Duration,
-        cap: u64,
-        errors: Option<&File>,
-    ) -> Result<Outcome> {
-        // An anonymous in-memory file: no pipe to deadlock on, nothing on disk to trust.
-        let out = File::from(
-            rustix::fs::memfd_create("jib-capture", rustix::fs::MemfdFlags::CLOEXEC)
-                .context("memfd_create")?,
-        );
-        cmd.stdout(out.try_clone()?);
-        match errors {
-            Some(f) => cmd.stderr(f.try_clone()?),
-            None => cmd.stderr(Stdio::null()),
+    /// Like [`Sandbox::run`], keeping at most `cap` bytes of stdout and the start of stderr.
+    pub fn capture(&self, cmd: &mut Command, limit: Duration, cap: u64) -> Result<Outcome> {
+        // Anonymous in-memory files: no pipe to deadlock on, nothing on disk to trust.
+        let memfd = |name: &str| -> Result<File> {
+            Ok(File::from(
+                rustix::fs::memfd_create(name, rustix::fs::MemfdFlags::CLOEXEC)
+                    .context("memfd_create")?,
+            ))
         };
+        let (mut out, mut err) = (memfd("jib-stdout")?, memfd("jib-stderr")?);
+        cmd.stdout(out.try_clone()?).stderr(err.try_clone()?);
         let child = cmd.spawn().with_context(|| describe_cmd(cmd))?;
         let mut outcome = wait_group(child, limit, Some((&out, cap)));
         self.sweep();
-        let mut out = out;
         out.seek(SeekFrom::Start(0))?;
         out.take(cap).read_to_end(&mut outcome.stdout)?;
+        err.seek(SeekFrom::Start(0))?;
+        err.take(4096).read_to_end(&mut outcome.stderr)?;
         Ok(outcome)
     }
 }
@@ -242,6 +238,7 @@ fn wait_group(
         status: None,
         timed_out: false,
         stdout: Vec::new(),
+        stderr: Vec::new(),
         overflowed: false,
     };
     loop {
@@ -328,17 +325,13 @@ mod tests {
         unsafe { std::env::set_var("JIB_TEST_SECRET", "x") };
         let mut c = s.command("/bin/sh");
         c.arg("-c").arg("echo ${JIB_TEST_SECRET:-clean}; pwd");
-        let o = s
-            .capture(&mut c, Duration::from_secs(5), 1000, None)
-            .unwrap();
+        let o = s.capture(&mut c, Duration::from_secs(5), 1000).unwrap();
         assert!(o.success());
         let out = String::from_utf8_lossy(&o.stdout);
         assert!(out.starts_with("clean\n"), "{out}");
         let mut c = s.command("/bin/sh");
         c.arg("-c").arg("yes | head -c 100000");
-        let o = s
-            .capture(&mut c, Duration::from_secs(5), 1000, None)
-            .unwrap();
+        let o = s.capture(&mut c, Duration::from_secs(5), 1000).unwrap();
         assert!(o.stdout.len() <= 1000);
     }
 }

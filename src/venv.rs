@@ -195,7 +195,7 @@ fn run_freeze(dir: &Path, sandbox: &Sandbox) -> Result<String> {
         }
     };
     let limit = Duration::from_secs(120);
-    let out = sandbox.capture(&mut cmd, limit, 1 << 20, None)?;
+    let out = sandbox.capture(&mut cmd, limit, 1 << 20)?;
     if !out.success() {
         bail!("listing the packages {}", out.describe(limit));
     }

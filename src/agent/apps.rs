@@ -477,35 +477,20 @@ fn drop_database(
     // The URL (credentials) in the environment, not in argv where `ps` shows it.
     cmd.args(&argv[1..])
         .env(super::exec::MONGO_URL_ENV, &drop.url);
-    let errors = tempfile_in_memory().map_err(|e| err(format!("{e:#}")))?;
     let limit = Duration::from_secs(120);
-    let out = sandbox
-        .capture(&mut cmd, limit, 1 << 16, Some(&errors))
-        .map_err(|e| {
-            err(format!("cannot run {}: {e:#}", drop.shell))
-                .hint("install mongosh on the server (npm install -g mongosh), or set mongo.shell")
-        })?;
+    let out = sandbox.capture(&mut cmd, limit, 1 << 16).map_err(|e| {
+        err(format!("cannot run {}: {e:#}", drop.shell))
+            .hint("install mongosh on the server (npm install -g mongosh), or set mongo.shell")
+    })?;
     if !out.success() {
-        let mut msg = Vec::new();
-        let mut f = &errors;
-        let _ = std::io::Seek::seek(&mut f, SeekFrom::Start(0));
-        let _ = std::io::Read::read_to_end(&mut std::io::Read::take(f, 4096), &mut msg);
         return Err(err(format!(
             "{} {}: {}",
             drop.shell,
             out.describe(limit),
-            String::from_utf8_lossy(&msg).trim()
+            String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
     Ok(())
-}
-
-/// An anonymous in-memory file (for a sandboxed command's error output).
-fn tempfile_in_memory() -> anyhow::Result<std::fs::File> {
-    Ok(std::fs::File::from(rustix::fs::memfd_create(
-        "jib-errors",
-        rustix::fs::MemfdFlags::CLOEXEC,
-    )?))
 }
 
 pub fn destroy(

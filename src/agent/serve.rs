@@ -125,27 +125,15 @@ fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
     Ok(())
 }
 
-/// The socket directories as `jib setup` made them: real directories, the router's and the
-/// subscriptions' root's, the apps' sockets root's or the apps' user's, none writable by others.
+/// The socket directories as `jib setup` made them (see `setup::socket_dir_problem`).
 fn check_socket_dirs(server: &ServerConfig, layout: &Layout) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let me = nix::unistd::geteuid().as_raw();
     let app = crate::identity::app_user(server.run_as.as_deref())?.map(|(u, _)| u.uid.as_raw());
-    for (d, app_may_own) in [
-        (layout.sockets(), false),
-        (layout.app_sockets(), true),
-        (layout.subscriptions(), false),
-    ] {
-        let m = std::fs::symlink_metadata(&d)
-            .with_context(|| format!("{} is missing: run `jib setup`", d.display()))?;
-        let owner_ok = m.uid() == me || (app_may_own && Some(m.uid()) == app);
-        if !m.is_dir() || !owner_ok || m.mode() & 0o002 != 0 {
-            bail!(
-                "{} is not the directory `jib setup` made (owner uid {}, mode {:o}); remove it and run `jib setup`",
-                d.display(),
-                m.uid(),
-                m.mode() & 0o7777
-            );
+    for (d, app_may_own) in super::setup::socket_dirs(layout) {
+        if !d.is_dir() {
+            bail!("{} is missing: run `jib setup`", d.display());
+        }
+        if let Some(why) = super::setup::socket_dir_problem(&d, app_may_own, app) {
+            bail!("{why}; remove it and run `jib setup`");
         }
     }
     Ok(())

@@ -321,21 +321,10 @@ fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteErro
     );
     // Socket directories may sit in /tmp (long roots): someone else's must never be used, and
     // the ones root binds in (s/, u/) must be root's from the start.
-    for (d, app_may_own) in [
-        (layout.sockets(), false),
-        (layout.app_sockets(), true),
-        (layout.subscriptions(), false),
-    ] {
-        use std::os::unix::fs::MetadataExt;
-        if let Ok(m) = std::fs::symlink_metadata(&d) {
-            let ours = m.uid() == me.0 || (app_may_own && app.is_some_and(|a| a.0 == m.uid()));
-            if !ours || !m.is_dir() {
-                return Err(RemoteError::new(
-                    "layout",
-                    format!("{} belongs to another user (uid {})", d.display(), m.uid()),
-                )
+    for (d, app_may_own) in socket_dirs(layout) {
+        if let Some(why) = socket_dir_problem(&d, app_may_own, app.map(|a| a.0)) {
+            return Err(RemoteError::new("layout", why)
                 .hint("remove it, or choose a shorter root so sockets live under it"));
-            }
         }
     }
     let nginx_gid = server
@@ -372,6 +361,37 @@ fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteErro
         serde_json::to_vec_pretty(server).map_err(|e| RemoteError::new("layout", e.to_string()))?;
     write_if_changed(&layout.server_json(), &json).map_err(|e| err(&layout.server_json(), e))?;
     Ok(())
+}
+
+/// The socket directories, and whether the apps' user may own each (its own sockets, v/);
+/// root binds in the others.
+pub(super) fn socket_dirs(layout: &Layout) -> [(PathBuf, bool); 3] {
+    [
+        (layout.sockets(), false),
+        (layout.app_sockets(), true),
+        (layout.subscriptions(), false),
+    ]
+}
+
+/// What is wrong with an existing socket directory: not a real directory, someone else's,
+/// or writable by anyone. `None` when it is missing or fine.
+pub(super) fn socket_dir_problem(
+    d: &Path,
+    app_may_own: bool,
+    app_uid: Option<u32>,
+) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(d).ok()?;
+    let me = nix::unistd::geteuid().as_raw();
+    let owner_ok = m.uid() == me || (app_may_own && Some(m.uid()) == app_uid);
+    (!m.is_dir() || !owner_ok || m.mode() & 0o002 != 0).then(|| {
+        format!(
+            "{} is not a directory jib made (owner uid {}, mode {:o})",
+            d.display(),
+            m.uid(),
+            m.mode() & 0o7777
+        )
+    })
 }
 
 /// Venvs built before they were sealed belong to the apps' user: take them back, and forget
