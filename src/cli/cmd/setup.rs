@@ -7,21 +7,30 @@
 
 use std::io::IsTerminal;
 
-use super::{Cli, Failure, Project, call_failure, exit, fail, ui::Progress};
+use crate::cli::remote::call_failure;
+use crate::cli::ui::{Progress, note};
+use crate::cli::{Failure, Global, Project, exit, fail};
 use crate::protocol::{Envelope, ErrorKind, Reply, Request};
 use crate::transport::{CallError, Remote};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(clap::Args, Debug, Clone, Copy)]
 pub struct SetupArgs {
+    /// Install missing system packages (needs root or passwordless sudo on the server)
+    #[arg(long)]
     pub install_deps: bool,
+    /// As an unprivileged ssh user: print the one-time root steps as a script for an administrator, instead of running them through sudo
+    #[arg(long)]
     pub root_script: bool,
+    /// Don't ask for the sudo password: use `sudo -n` (fails if sudo wants a password)
+    #[arg(long, short = 'y')]
     pub yes: bool,
 }
 
-pub async fn run(cli: &Cli, args: SetupArgs) -> Result<(), Failure> {
-    let project = Project::open(cli)?;
+pub async fn run(g: &Global, args: &SetupArgs) -> Result<(), Failure> {
+    let args = *args;
+    let project = Project::open(g)?;
     let mut progress = Progress::new(false);
-    super::ui::note!(
+    note!(
         "Setting up {} on {} ({})",
         project.env_name,
         project.env.host,
@@ -43,9 +52,9 @@ pub async fn run(cli: &Cli, args: SetupArgs) -> Result<(), Failure> {
         return Ok(());
     };
     for m in messages {
-        super::ui::note!("  {m}");
+        note!("  {m}");
     }
-    super::ui::note!("✔ {} is ready: jib push <branch>", project.env.host);
+    note!("✔ {} is ready: jib push <branch>", project.env.host);
     Ok(())
 }
 
@@ -122,7 +131,7 @@ async fn unprivileged(
         progress.clear();
     }
     let root = project.server.root.display();
-    super::ui::note!(
+    note!(
         "  {user} is not root on {}: these one-time steps need root:\n    \
          - install jib-agent as {root}/.jib/bin/jib-agent, owned by root (what root runs must not be writable by {user})\n    \
          - create the group {group} and add {user} to it (its members deploy through the root agent, as run_as, never as root)\n    \
@@ -222,8 +231,6 @@ fn print_root_script(
         root = req.server().root.display(),
         host = remote.host,
     );
-    super::ui::note!(
-        "  wrote the root steps to stdout: run them on the server as root (sudo sh setup.sh)"
-    );
+    note!("  wrote the root steps to stdout: run them on the server as root (sudo sh setup.sh)");
     Ok(())
 }

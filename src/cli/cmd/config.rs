@@ -5,9 +5,16 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::Exit;
-use super::{Cli, Failure, Project, exit, fail};
-use crate::config::app_url;
+use crate::cli::project::open_repo;
+use crate::cli::{Exit, Failure, Global, Project, exit, fail};
+use crate::config::{Config, app_url};
+
+#[derive(clap::Args, Debug)]
+pub struct ConfigArgs {
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+}
 
 #[derive(Serialize)]
 struct Effective {
@@ -104,102 +111,27 @@ pub fn redact(name: &str, value: &str) -> String {
     value.to_string()
 }
 
-pub fn run(cli: &Cli, json: bool) -> Result<(), Failure> {
+pub fn run(g: &Global, args: &ConfigArgs) -> Result<(), Failure> {
+    let (_, dir) = open_repo(g)?;
+    let cfg = Config::load(&dir.join(crate::config::FILE_NAME)).exit(exit::CONFIG)?;
     // Every environment unless -e names one (so a deploy.toml without `dev` works too).
-    let start = match &cli.dir {
-        Some(d) => d.clone(),
-        None => std::env::current_dir().exit(exit::CONFIG)?,
-    };
-    let dir = crate::git::Repo::discover(&start)
-        .exit(exit::CONFIG)?
-        .workdir()
-        .exit(exit::CONFIG)?;
-    let cfg =
-        crate::config::Config::load(&dir.join(crate::config::FILE_NAME)).exit(exit::CONFIG)?;
-    let names: Vec<String> = match &cli.env {
+    let names: Vec<String> = match &g.env {
         Some(e) => {
             cfg.environment(e).exit(exit::CONFIG)?;
             vec![e.clone()]
         }
         None => cfg.env.keys().cloned().collect(),
     };
-    let cfg = &cfg;
     let mut env = BTreeMap::new();
     for name in names {
-        let p = Project::open_env(cli, &name)?;
-        let s = &p.server;
-        let spec = cfg.build_spec(&name, &p.env, "<branch>");
-        let promoted = p.env.is_promote_target();
-        env.insert(
-            name.clone(),
-            EnvView {
-                host: p.env.host.clone(),
-                root: s.root.display().to_string(),
-                kind: if promoted { "promote" } else { "branches" },
-                url: app_url(
-                    &if promoted {
-                        p.env.promoted_app(&name)
-                    } else {
-                        "<branch>".to_string()
-                    },
-                    s,
-                ),
-                domains: p.env.domains.clone(),
-                app: promoted.then(|| p.env.promoted_app(&name)),
-                promote_from: promoted
-                    .then(|| p.env.promote_from.clone().unwrap_or_else(|| "dev".into())),
-                router: format!("{:?}", s.router).to_lowercase(),
-                listen: s.listen.clone(),
-                nginx_site: s.nginx_site.as_ref().map(|p| p.display().to_string()),
-                nginx_reload: s.nginx_reload.clone(),
-                nginx_group: s.nginx_group.clone(),
-                run_as: s.run_as.clone(),
-                keep_releases: spec.keep_releases,
-                idle_secs: s.idle_secs,
-                tls: s.tls.as_ref().map(|t| {
-                    BTreeMap::from([
-                        ("cert".to_string(), t.cert.display().to_string()),
-                        ("key".to_string(), t.key.display().to_string()),
-                        ("listen".to_string(), t.listen.clone()),
-                    ])
-                }),
-                mongo: p.env.mongo.as_ref().map(|m| {
-                    let app = if promoted {
-                        p.env.promoted_app(&name)
-                    } else {
-                        "<branch>".to_string()
-                    };
-                    BTreeMap::from([
-                        ("shell".to_string(), m.shell.clone()),
-                        ("url".to_string(), redact("url", &m.url_for(&app))),
-                    ])
-                }),
-                vars: spec
-                    .env
-                    .iter()
-                    .map(|(k, v)| (k.clone(), redact(k, v)))
-                    .collect(),
-            },
-        );
+        let p = Project::open_env(g, &name)?;
+        env.insert(name.clone(), env_view(&cfg, &p, &name));
     }
     let view = Effective {
-        app: AppView {
-            name: cfg.project_name(&dir),
-            wsgi: cfg.app.wsgi.clone(),
-            requirements: cfg.app.requirements.clone(),
-            python: cfg.app.python.clone(),
-            health_path: cfg.app.health_path.clone(),
-            health_timeout: cfg.app.health_timeout,
-            keep_releases: cfg.app.keep_releases,
-            processes: cfg.app.processes,
-            release: cfg.app.release.clone(),
-            static_files: cfg.app.static_files.clone(),
-            workers: cfg.processes.clone(),
-            cron: cfg.cron.clone(),
-        },
+        app: app_view(&cfg, &dir),
         env,
     };
-    let out = if json {
+    let out = if args.json {
         serde_json::to_string_pretty(&view).map_err(|e| fail(exit::CONFIG)(e.into()))?
     } else {
         format!(
@@ -210,6 +142,71 @@ pub fn run(cli: &Cli, json: bool) -> Result<(), Failure> {
     };
     println!("{}", out.trim_end());
     Ok(())
+}
+
+fn app_view(cfg: &Config, dir: &std::path::Path) -> AppView {
+    AppView {
+        name: cfg.project_name(dir),
+        wsgi: cfg.app.wsgi.clone(),
+        requirements: cfg.app.requirements.clone(),
+        python: cfg.app.python.clone(),
+        health_path: cfg.app.health_path.clone(),
+        health_timeout: cfg.app.health_timeout,
+        keep_releases: cfg.app.keep_releases,
+        processes: cfg.app.processes,
+        release: cfg.app.release.clone(),
+        static_files: cfg.app.static_files.clone(),
+        workers: cfg.processes.clone(),
+        cron: cfg.cron.clone(),
+    }
+}
+
+/// Environment `name` as `p` opened it: a branches environment shows `<branch>` where an
+/// app's name goes.
+fn env_view(cfg: &Config, p: &Project, name: &str) -> EnvView {
+    let s = &p.server;
+    let spec = cfg.build_spec(name, &p.env, "<branch>");
+    let promoted = p.env.is_promote_target();
+    let app = if promoted {
+        p.env.promoted_app(name)
+    } else {
+        "<branch>".to_string()
+    };
+    EnvView {
+        host: p.env.host.clone(),
+        root: s.root.display().to_string(),
+        kind: if promoted { "promote" } else { "branches" },
+        url: app_url(&app, s),
+        domains: p.env.domains.clone(),
+        app: promoted.then(|| app.clone()),
+        promote_from: promoted.then(|| p.env.promote_from.clone().unwrap_or_else(|| "dev".into())),
+        router: format!("{:?}", s.router).to_lowercase(),
+        listen: s.listen.clone(),
+        nginx_site: s.nginx_site.as_ref().map(|p| p.display().to_string()),
+        nginx_reload: s.nginx_reload.clone(),
+        nginx_group: s.nginx_group.clone(),
+        run_as: s.run_as.clone(),
+        keep_releases: spec.keep_releases,
+        idle_secs: s.idle_secs,
+        tls: s.tls.as_ref().map(|t| {
+            BTreeMap::from([
+                ("cert".to_string(), t.cert.display().to_string()),
+                ("key".to_string(), t.key.display().to_string()),
+                ("listen".to_string(), t.listen.clone()),
+            ])
+        }),
+        mongo: p.env.mongo.as_ref().map(|m| {
+            BTreeMap::from([
+                ("shell".to_string(), m.shell.clone()),
+                ("url".to_string(), redact("url", &m.url_for(&app))),
+            ])
+        }),
+        vars: spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), redact(k, v)))
+            .collect(),
+    }
 }
 
 #[cfg(test)]

@@ -6,8 +6,9 @@ use std::path::Path;
 
 use anyhow::anyhow;
 
-use super::Exit;
-use super::{Cli, Failure, exit, fail};
+use crate::cli::project::open_repo;
+use crate::cli::ui::note;
+use crate::cli::{Failure, Global, exit, fail};
 
 /// Answers given as flags; what is missing is detected or asked for.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -142,13 +143,8 @@ fn assigned_call(src: &str, call: &str) -> Option<String> {
     })
 }
 
-pub fn run(cli: &Cli, args: &InitArgs) -> Result<(), Failure> {
-    let start = match &cli.dir {
-        Some(d) => d.clone(),
-        None => std::env::current_dir().exit(exit::CONFIG)?,
-    };
-    let repo = crate::git::Repo::discover(&start).exit(exit::CONFIG)?;
-    let dir = repo.workdir().exit(exit::CONFIG)?;
+pub fn run(g: &Global, args: &InitArgs) -> Result<(), Failure> {
+    let (_, dir) = open_repo(g)?;
     let path = dir.join(crate::config::FILE_NAME);
     if path.exists() && !args.force {
         return Err(fail(exit::CONFIG)(anyhow!(
@@ -165,7 +161,7 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Result<(), Failure> {
         )));
     }
     if let Some(f) = found.framework {
-        super::ui::note!(
+        note!(
             "Found a {f} project{}",
             found
                 .wsgi
@@ -174,6 +170,40 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Result<(), Failure> {
                 .unwrap_or_default()
         );
     }
+    let answers = answers(args, &found, &dir, interactive)?;
+    let text = render(&answers);
+    // Never write something jib itself would refuse.
+    crate::config::Config::parse(&text).map_err(fail(exit::CONFIG))?;
+    std::fs::write(&path, &text)
+        .map_err(|e| fail(exit::CONFIG)(anyhow!("cannot write {}: {e}", path.display())))?;
+    if let Some(n) = &found.note {
+        note!("! {n}");
+    }
+    note!("✔ wrote {}; next: jib setup, then jib push", path.display());
+    println!("{}", path.display());
+    Ok(())
+}
+
+/// What deploy.toml is written from.
+struct Answers {
+    name: String,
+    wsgi: String,
+    requirements: Option<String>,
+    python: String,
+    /// Django's settings module, set in `[app.env]`.
+    settings: Option<String>,
+    host: String,
+    domain: String,
+    root: Option<String>,
+}
+
+/// The flags, else what was detected, else (on a terminal) the user's answer.
+fn answers(
+    args: &InitArgs,
+    found: &Detected,
+    dir: &Path,
+    interactive: bool,
+) -> Result<Answers, Failure> {
     let theme = dialoguer::theme::SimpleTheme;
     let ask = |prompt: &str,
                given: &Option<String>,
@@ -217,63 +247,35 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Result<(), Failure> {
         &args.wsgi,
         found.wsgi.clone(),
     )?;
-    let requirements = match (&args.requirements, &found.requirements) {
-        (Some(r), _) => Some(r.clone()),
-        (None, Some(r)) => Some(r.clone()),
-        (None, None) => None,
-    };
-    let python = args
-        .python
-        .clone()
-        .or(found.python.clone())
-        .unwrap_or_else(|| "3".into());
-    let root = args.root.clone();
-    let name = args.name.clone().unwrap_or_else(|| {
-        dir.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "app".into())
-    });
-    let text = render(
-        &name,
-        &wsgi,
-        requirements.as_deref(),
-        &python,
-        found.settings.as_deref(),
-        &host,
-        &domain,
-        root.as_deref(),
-    );
-    // Never write something jib itself would refuse.
-    crate::config::Config::parse(&text).map_err(fail(exit::CONFIG))?;
-    std::fs::write(&path, &text)
-        .map_err(|e| fail(exit::CONFIG)(anyhow!("cannot write {}: {e}", path.display())))?;
-    if let Some(n) = &found.note {
-        super::ui::note!("! {n}");
-    }
-    super::ui::note!("✔ wrote {}; next: jib setup, then jib push", path.display());
-    println!("{}", path.display());
-    Ok(())
+    Ok(Answers {
+        name: args.name.clone().unwrap_or_else(|| {
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "app".into())
+        }),
+        wsgi,
+        requirements: args.requirements.clone().or(found.requirements.clone()),
+        python: args
+            .python
+            .clone()
+            .or(found.python.clone())
+            .unwrap_or_else(|| "3".into()),
+        settings: found.settings.clone(),
+        host,
+        domain,
+        root: args.root.clone(),
+    })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn render(
-    name: &str,
-    wsgi: &str,
-    requirements: Option<&str>,
-    python: &str,
-    settings: Option<&str>,
-    host: &str,
-    domain: &str,
-    root: Option<&str>,
-) -> String {
+fn render(a: &Answers) -> String {
     let q = |s: &str| toml::Value::String(s.to_string()).to_string();
     let mut t = String::new();
     t.push_str("# deploy.toml — written by `jib init`; every key is documented in deploy.toml.example.\n\n");
     t.push_str("[app]\n");
-    t.push_str(&format!("name = {}\n", q(name)));
+    t.push_str(&format!("name = {}\n", q(&a.name)));
     t.push_str("# WSGI entry point, importable from the repository root.\n");
-    t.push_str(&format!("wsgi = {}\n", q(wsgi)));
-    match requirements {
+    t.push_str(&format!("wsgi = {}\n", q(&a.wsgi)));
+    match &a.requirements {
         Some(r) => {
             t.push_str("# Its bytes and the Python key the shared venv: unchanged file, reused venv.\n");
             t.push_str(&format!("requirements = {}\n", q(r)));
@@ -283,21 +285,21 @@ fn render(
     t.push_str(
         "# Interpreter the venv is built from: \"3.11\" (python3.11 on the server) or a path.\n",
     );
-    t.push_str(&format!("python = {}\n", q(python)));
+    t.push_str(&format!("python = {}\n", q(&a.python)));
     t.push_str("# The new release must answer this path (2xx/3xx) or the deploy is undone.\nhealth_path = \"/\"\n");
-    if let Some(s) = settings {
+    if let Some(s) = &a.settings {
         t.push_str("\n[app.env]\n");
         t.push_str(&format!("DJANGO_SETTINGS_MODULE = {}\n", q(s)));
     }
     t.push_str("\n# `jib push <branch>` deploys here, at http://<branch>.<domain>.\n[env.dev]\n");
-    t.push_str(&format!("host = {}\n", q(host)));
-    if let Some(r) = root {
+    t.push_str(&format!("host = {}\n", q(&a.host)));
+    if let Some(r) = &a.root {
         t.push_str(&format!("root = {}\n", q(r)));
-    } else if host != crate::config::LOCAL_HOST {
+    } else if a.host != crate::config::LOCAL_HOST {
         t.push_str("root = \"/opt/apps\"\n");
     }
-    t.push_str(&format!("domain = {}\n", q(domain)));
-    if host != crate::config::LOCAL_HOST {
+    t.push_str(&format!("domain = {}\n", q(&a.domain)));
+    if a.host != crate::config::LOCAL_HOST {
         t.push_str("# When the agent runs as root, run apps as an unprivileged user:\n# run_as = \"jibapps\"\n");
     }
     t.push_str("\n# Production, fed by `jib promote <branch>`:\n# [env.prod]\n# host = \"deploy@www.example.com\"\n# root = \"/opt/prod\"\n# domains = [\"www.example.com\"]\n");
@@ -344,16 +346,16 @@ mod tests {
 
     #[test]
     fn what_it_writes_parses() {
-        let t = render(
-            "x",
-            "a:b",
-            None,
-            "3",
-            Some("a.settings"),
-            "deploy@h",
-            "dev.h",
-            None,
-        );
+        let t = render(&Answers {
+            name: "x".into(),
+            wsgi: "a:b".into(),
+            requirements: None,
+            python: "3".into(),
+            settings: Some("a.settings".into()),
+            host: "deploy@h".into(),
+            domain: "dev.h".into(),
+            root: None,
+        });
         let c = crate::config::Config::parse(&t).unwrap();
         assert_eq!(c.app.wsgi, "a:b");
         assert_eq!(c.env["dev"].host, "deploy@h");

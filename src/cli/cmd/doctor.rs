@@ -4,24 +4,28 @@
 
 use std::time::Instant;
 
-use super::ui::sanitize;
-use super::{Cli, Failure, Project, exit, fail};
+use crate::cli::ui::{format_ms, sanitize};
+use crate::cli::{Failure, Global, Project, exit, fail, output};
 use crate::protocol::{Check, Reply, Request};
 
-pub async fn run(cli: &Cli, json: bool) -> Result<(), Failure> {
-    let (mut checks, project) = local_checks(cli);
+#[derive(clap::Args, Debug)]
+pub struct DoctorArgs {
+    /// Print the checks as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(g: &Global, args: &DoctorArgs) -> Result<(), Failure> {
+    let (mut checks, project) = local_checks(g);
     // The server is only asked when everything here is right.
-    let project = project.filter(|_| checks.iter().all(|c| c.status != "fail"));
+    let project = project.filter(|_| !checks.iter().any(is_failure));
     if let Some(p) = &project {
         checks.extend(remote_checks(p).await);
         checks.push(dns_check(p));
     }
-    let failed = checks.iter().filter(|c| c.status == "fail").count();
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string(&checks).map_err(|e| fail(exit::CONFIG)(e.into()))?
-        );
+    let failed = checks.iter().filter(|c| is_failure(c)).count();
+    if args.json {
+        output::print_json(&checks)?;
     } else {
         if let Some(p) = &project {
             println!("jib doctor — environment {} on {}", p.env_name, p.env.host);
@@ -48,10 +52,16 @@ pub async fn run(cli: &Cli, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The one status that stops doctor asking the server, and makes it exit 1.
+fn is_failure(c: &Check) -> bool {
+    c.status == "fail"
+}
+
 /// git, ssh and deploy.toml on this machine; the project when it opens.
-fn local_checks(cli: &Cli) -> (Vec<Check>, Option<Project>) {
+fn local_checks(g: &Global) -> (Vec<Check>, Option<Project>) {
     let mut out = Vec::new();
-    let start = cli
+    // Unlike other commands, doctor reports a bad directory as a failed check.
+    let start = g
         .dir
         .clone()
         .or_else(|| std::env::current_dir().ok())
@@ -91,7 +101,7 @@ fn local_checks(cli: &Cli) -> (Vec<Check>, Option<Project>) {
             "install OpenSSH (Debian: apt-get install openssh-client)",
         )),
     }
-    match Project::open(cli) {
+    match Project::open(g) {
         Ok(p) => {
             out.push(Check::ok(
                 "config",
@@ -137,7 +147,7 @@ async fn remote_checks(p: &Project) -> Vec<Check> {
         format!(
             "{} in {}",
             p.env.host,
-            super::ui::format_ms(t.elapsed().as_millis() as u64)
+            format_ms(t.elapsed().as_millis() as u64)
         ),
     ));
     let req = Request::Doctor {
