@@ -20,8 +20,7 @@ fn django_sample_deploys_and_serves() {
 
     // A branch of it shares the venv: same dependency file, same hash.
     git(&w.repo, &["checkout", "-q", "-b", "feature"]);
-    let out = w.jib_ok(&["push", "--json"]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = w.jib_json(&["push", "--json"]);
     assert_eq!(v["venv_reused"], true, "{v}");
     assert!(w.get("feature", "/").1.contains("on feature"));
 }

@@ -138,8 +138,7 @@ fn env_values_survive_exactly_and_apply_on_reload() {
         "import os,sys; sys.stdout.write(os.environ['GREETING'])",
     ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), tricky);
-    let json: serde_json::Value =
-        serde_json::from_str(&w.jib_ok(&["env", "main", "list", "--reveal", "--json"])).unwrap();
+    let json = w.jib_json(&["env", "main", "list", "--reveal", "--json"]);
     assert_eq!(json["vars"]["GREETING"], tricky);
     // Stored 0600.
     use std::os::unix::fs::PermissionsExt;
@@ -284,7 +283,7 @@ fn list_status_destroy_and_open() {
     git(&w.repo, &["checkout", "-q", "-b", "feature/two"]);
     w.jib_ok(&["push"]);
 
-    let list: serde_json::Value = serde_json::from_str(&w.jib_ok(&["list", "--json"])).unwrap();
+    let list = w.jib_json(&["list", "--json"]);
     let apps: Vec<&str> = list
         .as_array()
         .unwrap()
@@ -308,8 +307,7 @@ fn list_status_destroy_and_open() {
         "{human}"
     );
 
-    let status: serde_json::Value =
-        serde_json::from_str(&w.jib_ok(&["status", "main", "--json"])).unwrap();
+    let status = w.jib_json(&["status", "main", "--json"]);
     assert_eq!(status["status"]["app"], "main");
     assert_eq!(status["releases"][0]["current"], true);
 

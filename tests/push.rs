@@ -29,18 +29,17 @@ fn push_serves_branches_side_by_side_and_redeploys() {
 
     // A new commit on main: new code live, same venv (the dependency file did not change).
     git(&w.repo, &["checkout", "-q", "main"]);
-    let first: serde_json::Value =
-        serde_json::from_str(&w.jib_ok(&["push", "--json", "--force"])).unwrap();
+    let first = w.jib_json(&["push", "--json", "--force"]);
     w.write("hello.py", &hello_py("howdy"));
     w.commit("howdy");
-    let second: serde_json::Value = serde_json::from_str(&w.jib_ok(&["push", "--json"])).unwrap();
+    let second = w.jib_json(&["push", "--json"]);
     assert_eq!(w.get("main", "/"), (200, "howdy from main\n".into()));
     assert_eq!(second["venv_reused"], true, "{second}");
     assert_eq!(first["venv"], second["venv"]);
     assert_ne!(first["release"], second["release"]);
 
     // Pushing the same commit again changes nothing.
-    let third: serde_json::Value = serde_json::from_str(&w.jib_ok(&["push", "--json"])).unwrap();
+    let third = w.jib_json(&["push", "--json"]);
     assert_eq!(third["unchanged"], true, "{third}");
     assert_eq!(third["release"], second["release"]);
 
@@ -69,11 +68,11 @@ fn a_dependency_change_builds_a_new_venv() {
     let w = World::new(Mode::Ssh);
     w.hello_app("hello");
     w.jib_ok(&["setup"]);
-    let a: serde_json::Value = serde_json::from_str(&w.jib_ok(&["push", "--json"])).unwrap();
+    let a = w.jib_json(&["push", "--json"]);
     assert_eq!(a["venv_reused"], false);
     w.write("requirements.txt", "six\n");
     w.commit("add a dependency");
-    let b: serde_json::Value = serde_json::from_str(&w.jib_ok(&["push", "--json"])).unwrap();
+    let b = w.jib_json(&["push", "--json"]);
     assert_eq!(b["venv_reused"], false, "{b}");
     assert_ne!(a["venv"], b["venv"]);
     assert_eq!(w.get("main", "/").0, 200);

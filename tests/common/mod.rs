@@ -346,6 +346,20 @@ impl World {
         text
     }
 
+    /// Runs jib, asserts it succeeded, and parses its stdout as JSON: stdout alone, since notes,
+    /// warnings and progress go to stderr.
+    pub fn jib_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.jib(args);
+        assert!(
+            out.status.success(),
+            "jib {args:?} failed:\n{}\n{}",
+            text(&out),
+            self.logs()
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("jib {args:?}: stdout is not JSON ({e}):\n{}", text(&out)))
+    }
+
     /// The server-side logs, for failure messages.
     pub fn logs(&self) -> String {
         let ls = Command::new("ls")
