@@ -10,8 +10,8 @@ use crate::protocol::{ErrorKind, ExecCommand, Reply, Request};
 use crate::transport::{CallError, Remote};
 
 /// One request to the environment's agent: connect (or reuse the master), send, render its
-/// progress (none when `quiet`), close.
-pub async fn call(project: &Project, req: Request, quiet: bool) -> Result<Reply, Failure> {
+/// progress (not when the command's output is `data`, see [`Progress::new`]), close.
+pub async fn call(project: &Project, req: Request, data: bool) -> Result<Reply, Failure> {
     let t = std::time::Instant::now();
     let remote = project.connect().await?;
     ui::debug(&format!(
@@ -19,7 +19,7 @@ pub async fn call(project: &Project, req: Request, quiet: bool) -> Result<Reply,
         remote.host,
         ui::format_ms(t.elapsed().as_millis() as u64)
     ));
-    let mut progress = Progress::new(quiet);
+    let mut progress = Progress::new(data);
     send(remote, &req, &mut progress, |_| Ok(Vec::new())).await
 }
 

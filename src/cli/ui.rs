@@ -1,4 +1,6 @@
-//! Terminal output: a spinner per step on a TTY, plain lines elsewhere (CI logs).
+//! What jib says on stderr: a spinner per remote step on a TTY (plain lines elsewhere, for CI
+//! logs), notes, questions and the final error, all sanitized since they quote the server.
+//! Results go to stdout (`output`).
 
 use std::borrow::Cow;
 use std::io::IsTerminal;
@@ -89,7 +91,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// `quiet`: this command prints no steps (its output is data, e.g. `--json`); `-v` shows
+    /// `data`: this command prints no steps (its output is data, e.g. `--json`); `-v` shows
     /// them anyway (on stderr), `-q` hides them always.
     pub fn new(data: bool) -> Self {
         Progress {

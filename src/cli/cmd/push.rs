@@ -1,5 +1,5 @@
 //! `jib push [<branch>]`: the branch's head, live at `<app>.<domain>`. Only the objects the
-//! server lacks travel; the agent builds, checks and switches (see `agent::deploy`).
+//! server lacks travel; the agent builds the release, checks it and switches to it.
 
 use std::time::Instant;
 
