@@ -1,8 +1,12 @@
 //! Health checks through the real front door (nginx or the HTTP router) with the app's Host
-//! header, so routing is tested along with the app.
+//! header, so routing is tested along with the app; and straight to a new instance's socket,
+//! before the router sends it anyone.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -34,14 +38,61 @@ pub fn local_addr(listen: &str) -> Result<SocketAddr> {
 /// One GET with `Host: host`, asking the app to tag its answer with its release.
 pub fn get(addr: SocketAddr, host: &str, path: &str, timeout: Duration) -> Result<Response> {
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
     write!(
         s,
         "GET {path} HTTP/1.0\r\nHost: {host}\r\nX-Jib-Health: 1\r\nUser-Agent: jib-agent\r\nConnection: close\r\n\r\n"
     )?;
-    // Enough for status and headers; a streaming (or trickling) endpoint must not hold the
-    // deploy: 256 KiB at most, and `timeout` for the whole answer, not per read.
+    read_response(s, timeout)
+}
+
+/// The same GET straight to one app instance's uwsgi socket, as the router would pass it:
+/// how a new instance is checked before any user request reaches it. The socket sits in a
+/// directory the apps' user owns, so it is opened without following a link and must be a
+/// socket; the answer is untrusted bytes like any app's.
+pub fn get_socket(sock: &Path, host: &str, path: &str, timeout: Duration) -> Result<Response> {
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::stat::{Mode, SFlag, fstat};
+    let fd = open(
+        sock,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("cannot open {}", sock.display()))?;
+    let st = fstat(&fd)?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFSOCK {
+        bail!("{} is not a socket", sock.display());
+    }
+    // Connecting through the descriptor reaches exactly the inode checked above.
+    let mut s = UnixStream::connect(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+    drop(fd);
+    s.set_write_timeout(Some(timeout))?;
+    let (name, port) = match host.rsplit_once(':') {
+        Some((n, p)) if p.parse::<u16>().is_ok() => (n, p),
+        _ => (host, "80"),
+    };
+    let (path_info, query) = path.split_once('?').unwrap_or((path, ""));
+    let vars = [
+        ("REQUEST_METHOD", "GET"),
+        ("REQUEST_URI", path),
+        ("PATH_INFO", path_info),
+        ("QUERY_STRING", query),
+        ("SERVER_PROTOCOL", "HTTP/1.0"),
+        ("SERVER_NAME", name),
+        ("SERVER_PORT", port),
+        ("REMOTE_ADDR", "127.0.0.1"),
+        ("HTTP_HOST", host),
+        ("HTTP_X_JIB_HEALTH", "1"),
+        ("HTTP_USER_AGENT", "jib-agent"),
+    ];
+    s.write_all(&crate::router::uwsgi_packet(0, 0, &vars))?;
+    read_response(s, timeout)
+}
+
+/// Reads an HTTP answer: enough for status and headers; a streaming (or trickling)
+/// endpoint must not hold the deploy: 256 KiB at most, and `timeout` for the whole answer,
+/// not per read.
+fn read_response(mut s: impl Read + Timed, timeout: Duration) -> Result<Response> {
     let deadline = std::time::Instant::now() + timeout;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
@@ -50,7 +101,7 @@ pub fn get(addr: SocketAddr, host: &str, path: &str, timeout: Duration) -> Resul
         if left.is_zero() {
             bail!("no complete answer within {}s", timeout.as_secs());
         }
-        s.set_read_timeout(Some(left))?;
+        s.read_timeout(left)?;
         match s.read(&mut chunk)? {
             0 => break,
             n => buf.extend_from_slice(&chunk[..n.min(256 * 1024 - buf.len())]),
@@ -72,6 +123,23 @@ pub fn get(addr: SocketAddr, host: &str, path: &str, timeout: Duration) -> Resul
         release,
         body: buf[body_at..].to_vec(),
     })
+}
+
+/// A stream whose reads can be given a deadline.
+trait Timed {
+    fn read_timeout(&self, left: Duration) -> std::io::Result<()>;
+}
+
+impl Timed for TcpStream {
+    fn read_timeout(&self, left: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(left))
+    }
+}
+
+impl Timed for UnixStream {
+    fn read_timeout(&self, left: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(left))
+    }
 }
 
 /// How an answer relates to the release we are waiting for.

@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-/// Unix socket paths are cut at 108 bytes (102 on some systems); leave room for the name.
-const MAX_SOCK_DIR: usize = 102 - 1 - crate::slug::MAX_LEN - ".sock".len() - 2;
+/// Unix socket paths are cut at 108 bytes (102 on some systems); leave room for the name:
+/// an instance's (`<app>~<gen>`).
+const MAX_SOCK_DIR: usize =
+    102 - 1 - crate::slug::MAX_LEN - crate::emperor::GEN_MAX_LEN - ".sock".len() - 2;
 
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -83,6 +85,10 @@ impl Layout {
     pub fn users_file(&self) -> PathBuf {
         self.state().join("users")
     }
+    /// Written by the Emperor (root): where a rescan signal goes.
+    pub fn emperor_pidfile(&self) -> PathBuf {
+        self.state().join("emperor.pid")
+    }
     pub fn pidfile(&self) -> PathBuf {
         self.state().join("agent.pid")
     }
@@ -107,6 +113,10 @@ impl Layout {
             nix::unistd::getuid(),
             &hex::encode(digest)[..12]
         ))
+    }
+    /// An app instance's socket (its vassal binds it as the apps' user).
+    pub fn app_socket(&self, instance: &str) -> PathBuf {
+        self.app_sockets().join(format!("{instance}.sock"))
     }
     pub fn router_socket(&self) -> PathBuf {
         self.sockets().join("router.sock")
@@ -200,6 +210,29 @@ impl AppLayout {
     pub fn env_file(&self) -> PathBuf {
         self.dir.join("env.json")
     }
+    /// An instance's vassal config, a link to the template: `<app>~<gen>.ini` for the
+    /// blue/green instances of an awake app, `<app>.ini` (`ini`) for an app that scales to zero.
+    pub fn instance_ini(&self, instance: &str) -> PathBuf {
+        self.dir.join(format!("{instance}.ini"))
+    }
+    /// While it exists, the instance does not announce itself to the router (`subscribe2 …
+    /// check=`). In the app's directory, which is root's: the app cannot lift it.
+    pub fn instance_hold(&self, instance: &str) -> PathBuf {
+        self.dir.join(format!("{instance}.hold"))
+    }
+    /// The release an instance runs, written by the agent before it starts it (the WSGI shim
+    /// reads it): an instance never changes release, whatever `current` does meanwhile.
+    pub fn instance_release(&self, instance: &str) -> PathBuf {
+        self.dir.join(format!("{instance}.release"))
+    }
+    /// An instance master's FIFO (in run/, which the app's user owns).
+    pub fn instance_fifo(&self, instance: &str) -> PathBuf {
+        self.dir.join("run").join(format!("{instance}.fifo"))
+    }
+    /// Left by the WSGI shim when the instance could not load the app (app-written).
+    pub fn instance_failed(&self, instance: &str) -> PathBuf {
+        self.dir.join("run").join(format!("{instance}.failed"))
+    }
 }
 
 /// The release a `current` link points at, as its directory name.
@@ -220,7 +253,9 @@ mod tests {
             &format!("/home/{}/.local/share/jib/project", "u".repeat(40)),
         ] {
             let l = Layout::new(root);
-            let longest = l.sockets().join(format!("{}.sock", "a".repeat(63)));
+            let longest = l
+                .sockets()
+                .join(format!("{}~123456789.sock", "a".repeat(63)));
             assert!(longest.as_os_str().len() <= 102, "{}", longest.display());
         }
         assert_eq!(

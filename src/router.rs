@@ -13,7 +13,7 @@ pub const NOT_FOUND_KEY: &str = "jib-not-found";
 
 /// A uwsgi-protocol packet: 4-byte header (modifier1, little-endian size, modifier2), then
 /// each var as length-prefixed key and value.
-pub fn uwsgi_packet(modifier1: u8, vars: &[(&str, &str)]) -> Vec<u8> {
+pub fn uwsgi_packet(modifier1: u8, modifier2: u8, vars: &[(&str, &str)]) -> Vec<u8> {
     let mut body = Vec::new();
     for (k, v) in vars {
         body.extend((k.len() as u16).to_le_bytes());
@@ -23,14 +23,49 @@ pub fn uwsgi_packet(modifier1: u8, vars: &[(&str, &str)]) -> Vec<u8> {
     }
     let mut p = vec![modifier1];
     p.extend((body.len() as u16).to_le_bytes());
-    p.push(0);
+    p.push(modifier2);
     p.extend(body);
     p
 }
 
 /// A uWSGI subscription packet (modifier1 224) announcing `address` under `key`.
 pub fn subscription_packet(key: &str, address: &str) -> Vec<u8> {
-    uwsgi_packet(224, &[("key", key), ("address", address)])
+    uwsgi_packet(224, 0, &[("key", key), ("address", address)])
+}
+
+/// The packet that takes `address` out of `key`'s nodes at once (modifier2 1). Unix-socket
+/// nodes are never retried, so a node must leave this way before it stops (DESIGN.md §4).
+pub fn unsubscription_packet(key: &str, address: &str) -> Vec<u8> {
+    uwsgi_packet(224, 1, &[("key", key), ("address", address)])
+}
+
+/// The keys an app's nodes subscribe under: its host names (a promotion target's exact
+/// names, else `<app>.<domain>`), and with the HTTP router on another port than 80 the same
+/// names with the port, since uWSGI's HTTP router keys on the Host header as sent.
+pub fn keys(server: &ServerConfig, app: &str) -> Vec<String> {
+    let names: Vec<String> = if server.names.is_empty() {
+        vec![format!("{app}.{}", server.domain)]
+    } else {
+        server.names.clone()
+    };
+    let mut keys = names.clone();
+    if server.router == RouterKind::Http
+        && let Some((_, port)) = server.listen.rsplit_once(':')
+        && port != "80"
+    {
+        keys.extend(names.iter().map(|n| format!("{n}:{port}")));
+    }
+    keys
+}
+
+/// Sends subscription packets to the router's subscription server (a unix datagram socket
+/// in a root-owned directory).
+pub fn announce(layout: &Layout, packets: &[Vec<u8>]) -> std::io::Result<()> {
+    let sock = std::os::unix::net::UnixDatagram::unbound()?;
+    for p in packets {
+        sock.send_to(p, layout.subscription_socket())?;
+    }
+    Ok(())
 }
 
 /// The router process as the agent runs it.
@@ -220,7 +255,7 @@ mod tests {
     use super::*;
 
     fn packet(vars: &[(&str, &str)]) -> Vec<u8> {
-        uwsgi_packet(0, vars)
+        uwsgi_packet(0, 0, vars)
     }
 
     #[test]

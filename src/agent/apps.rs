@@ -503,7 +503,8 @@ pub fn destroy(
     let (layout, app) = find_app(server, name, "destroy")?;
     let _lock = super::deploy::lock_app(&layout, name, by, format!("destroy {name}"), 30, em)?;
     em.step("stop", || {
-        emperor::dismiss(&app).map_err(|e| RemoteError::new("destroy", format!("{e:#}")))?;
+        emperor::dismiss(&app, &layout)
+            .map_err(|e| RemoteError::new("destroy", format!("{e:#}")))?;
         // The emperor stops the vassal within its poll; wait so no process outlives its files.
         let start = Instant::now();
         while !emperor::workers(&app).is_empty() && start.elapsed() < Duration::from_secs(20) {

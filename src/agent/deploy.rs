@@ -525,7 +525,9 @@ pub(super) fn restore(
     em: &Emitter,
 ) -> bool {
     let Some(prev) = previous else {
-        let _ = emperor::dismiss(app);
+        if let Some(root) = app.dir.parent() {
+            let _ = emperor::dismiss(app, &Layout::new(root));
+        }
         let _ = std::fs::remove_file(app.current());
         return false;
     };

@@ -80,12 +80,18 @@ fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
         emperor::template(server, layout).as_bytes(),
     )? {
         for app in emperor::apps(layout) {
-            let _ = emperor::touch_link(&layout.app(&app).ini());
+            let app = layout.app(&app);
+            for i in emperor::instances(&app) {
+                let _ = emperor::touch_link(&app.instance_ini(&i));
+            }
         }
     }
     for app in emperor::apps(layout) {
         let app = layout.app(&app);
-        let _ = emperor::prepare_dirs(&app, server).and_then(|()| emperor::own_link(&app, server));
+        for i in emperor::instances(&app) {
+            let _ = emperor::prepare_dirs(&app, server)
+                .and_then(|()| emperor::own_link(&app.instance_ini(&i), server));
+        }
     }
     if server.router == RouterKind::Nginx {
         let conf = layout.nginx_conf();

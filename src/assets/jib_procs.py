@@ -11,6 +11,7 @@ points at, with that release's environment (as jib_wsgi.py builds it, plus the v
 - `cron` in release.json (schedule -> shell command): `[sec] min hour dom month dow` with `*`,
   `*/n`, `a`, `a-b`, `a-b/n` and lists, in the server's local time; output goes to log/cron.log.
   A run is skipped while the previous run of the same entry is still going.
+- Of the supervisors of an app's instances, only the one holding run/procs.lock runs anything.
 - Every second it checks `current` and the mtime of run/restart: when either changed, everything
   is stopped (SIGTERM to each group, SIGKILL after 10 s) and started again from the new release.
 - run/procs.json describes what runs now; it is rewritten atomically whenever that changes.
@@ -18,6 +19,7 @@ points at, with that release's environment (as jib_wsgi.py builds it, plus the v
   exits 0. With nothing to run it keeps watching, since uWSGI would respawn it if it exited.
 Problems are logged to log/proc-supervisor.log; bad input never makes it exit.
 """
+import fcntl
 import json
 import os
 import re
@@ -128,6 +130,7 @@ class Supervisor:
         self.ppid = os.getppid()
         self.stopping = False
         self.loaded = None  # (release dir, restart mtime) of what runs now
+        self.lock = None  # run/procs.lock, once this supervisor is the app's
         self.release, self.env, self.cwd = None, None, None
         self.procs, self.crons = {}, {}
         self.cron_second = None
@@ -165,14 +168,36 @@ class Supervisor:
                     self.log("internal error:\n" + traceback.format_exc())
                 time.sleep(1.01 - time.time() % 1)  # wake just after each second starts
         finally:
-            self.stop_all()
-            self.write_state()
-            self.log("stopped")
+            if self.lock is not None:
+                self.stop_all()
+                self.write_state()
+                self.log("stopped")
+
+    def holds_lock(self):
+        """During a blue/green switch two instances of the app run, each with a supervisor:
+        only the one holding run/procs.lock runs anything; the next takes over once the old
+        instance (and its supervisor) is gone."""
+        if self.lock is None:
+            try:
+                fd = os.open(self.path("run", "procs.lock"),
+                             os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
+            except OSError as e:
+                self.log("cannot open run/procs.lock: %s" % e)
+                return False
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                return False
+            self.lock = fd
+        return True
 
     def tick(self):
         if os.getppid() != self.ppid:
             self.log("parent process gone, stopping")
             self.stopping = True
+            return
+        if not self.holds_lock():
             return
         try:
             mtime = os.stat(self.path("run", "restart")).st_mtime_ns

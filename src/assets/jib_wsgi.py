@@ -1,7 +1,8 @@
 """jib's WSGI entry point, shared by every app of a root (uWSGI `wsgi-file`).
 
-Each worker resolves `<app dir>/current` when it loads (lazy-apps), so a chain reload picks up
-the release `current` points at now; the release brings its venv, entry point and environment.
+Each worker loads the release its instance was started for (lazy-apps): the one the agent
+pinned, or `<app dir>/current` as it is when the worker starts (a chain reload of an app that
+scales to zero). The release brings its venv, entry point and environment.
 Run as a script it checks that a release imports, before any traffic is switched to it.
 """
 import importlib
@@ -9,6 +10,7 @@ import json
 import os
 import site
 import sys
+import traceback
 
 
 def load(app_dir, release_dir):
@@ -35,6 +37,20 @@ def load(app_dir, release_dir):
     return app, meta["id"]
 
 
+def release_dir(app_dir, instance):
+    """The release an instance runs: the one the agent pinned it to when it started it
+    (`<app dir>/<instance>.release`), else the one `current` points at."""
+    if instance and "/" not in instance:
+        try:
+            with open(os.path.join(app_dir, instance + ".release")) as f:
+                rid = f.read().strip()
+            if rid and "/" not in rid and not rid.startswith("."):
+                return os.path.join(app_dir, "releases", rid)
+        except FileNotFoundError:
+            pass
+    return os.path.realpath(os.path.join(app_dir, "current"))
+
+
 def wrap(app, release):
     """Tags health-check responses with the release that served them."""
 
@@ -56,7 +72,19 @@ if __name__ == "__main__":
     print("ok")
 else:
     _app_dir = os.environ["JIB_APP_DIR"]
-    _app, _release = load(_app_dir, os.path.realpath(os.path.join(_app_dir, "current")))
+    _instance = os.environ.get("JIB_INSTANCE", "")
+    try:
+        _app, _release = load(_app_dir, release_dir(_app_dir, _instance))
+    except BaseException:
+        # Tell a switch waiting on this instance at once, rather than at its timeout, and why;
+        # the traceback goes to the app's log as usual too.
+        if _instance and "/" not in _instance:
+            try:
+                with open(os.path.join(_app_dir, "run", _instance + ".failed"), "w") as _f:
+                    _f.write(traceback.format_exc()[-16000:])
+            except OSError:
+                pass
+        raise
     application = wrap(_app, _release)
     # Tell the agent which release this worker runs, so a deploy knows when every worker has it.
     _workers = os.path.join(_app_dir, "workers")
