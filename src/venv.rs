@@ -284,7 +284,7 @@ pub fn ensure(
         Deps::Locked(l) => l.as_bytes(),
     };
     let no_deps = matches!(deps, Deps::Locked(_));
-    let dir = layout.venvs().join(&key);
+    let dir = layout.venv(&key);
     if let Some(v) = read_ready(&dir) {
         return Ok((v, true));
     }
@@ -303,7 +303,7 @@ pub fn ensure(
     let owner = sandbox.ids();
     crate::fsafe::ensure_dir(&dir, 0o755, owner).map_err(|e| internal(e.into()))?;
     // The install list: the agent's file, readable by the installer, writable by nobody else.
-    let req_file = layout.venvs().join(format!("{key}.requirements.txt"));
+    let req_file = layout.venv_requirements(&key);
     std::fs::write(&req_file, requirements).map_err(|e| internal(e.into()))?;
     let _ = std::fs::set_permissions(&req_file, std::fs::Permissions::from_mode(0o644));
     let result = build(layout, python, &dir, &req_file, no_deps, log, sandbox).and_then(|tool| {

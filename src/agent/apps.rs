@@ -229,9 +229,9 @@ pub fn logs(
 ) -> Result<Reply, RemoteError> {
     let (_, app) = find_app(server, name, "logs")?;
     let path = match process {
-        Some("cron") => app.app_log("cron.log"),
-        Some("release") => app.app_log("release.log"),
-        Some(p) if crate::slug::is_app_name(p) => app.app_log(&format!("proc-{p}.log")),
+        Some("cron") => app.cron_log(),
+        Some("release") => app.release_log(),
+        Some(p) if crate::slug::is_app_name(p) => app.process_log(p),
         Some(p) => {
             return Err(
                 RemoteError::new("logs", format!("{p:?} is not a process name"))
@@ -440,7 +440,7 @@ fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
 /// The app's `[processes]` as its supervisor last recorded them: name → `running (pid N)` or
 /// `down`.
 pub fn procs_of(app: &AppLayout) -> BTreeMap<String, String> {
-    let Ok(bytes) = crate::fsafe::read(&app.dir.join("run/procs.json"), 1 << 20) else {
+    let Ok(bytes) = crate::fsafe::read(&app.procs_json(), 1 << 20) else {
         return BTreeMap::new();
     };
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
@@ -525,9 +525,9 @@ pub fn destroy(
                 format!("cannot remove {}: {e}", app.dir.display()),
             )
         })?;
-        let _ = std::fs::remove_file(layout.app_sockets().join(format!("{name}.sock")));
+        let _ = std::fs::remove_file(layout.app_socket(name));
         if let Ok(repo) = git2::Repository::open_bare(layout.repo())
-            && let Ok(mut r) = repo.find_reference(&format!("refs/jib/{name}"))
+            && let Ok(mut r) = repo.find_reference(&crate::layout::app_ref(name))
         {
             let _ = r.delete();
         }
@@ -542,20 +542,9 @@ pub fn destroy(
 
 /// True while another app's deploy (push, promote, rollback) holds its lock.
 fn deploy_running(layout: &Layout, except: &str) -> bool {
-    std::fs::read_dir(layout.app_locks())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(app) = name.strip_suffix(".lock") else {
-                return false;
-            };
-            if app == except {
-                return false;
-            }
-            std::fs::File::open(e.path()).is_ok_and(|f| f.try_lock_shared().is_err())
-        })
+    layout.app_lock_files().into_iter().any(|(app, path)| {
+        app != except && std::fs::File::open(path).is_ok_and(|f| f.try_lock_shared().is_err())
+    })
 }
 
 /// Removes venvs no release of any app uses any more; returns the bytes freed. `except` is
@@ -565,7 +554,7 @@ pub fn gc_venvs(layout: &Layout, except: &str) -> u64 {
     // have recorded its release yet).
     let busy = deploy_running(layout, except);
     let keep = |name: &str| {
-        let recent = std::fs::metadata(layout.venvs().join(name))
+        let recent = std::fs::metadata(layout.venv(name))
             .and_then(|m| m.modified())
             .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(600));
         (recent && busy)

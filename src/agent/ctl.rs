@@ -104,19 +104,9 @@ impl Peer {
     }
 }
 
-/// Where a root's control socket is.
-pub fn socket(layout: &Layout) -> PathBuf {
-    layout.state().join("agent.sock")
-}
-
 /// The root whose agent binary this is (`<root>/.jib/bin/jib-agent`).
-pub fn own_root() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe.parent()?;
-    let state = bin.parent()?;
-    (bin.file_name()? == "bin" && state.file_name()? == ".jib")
-        .then(|| state.parent().map(Path::to_path_buf))
-        .flatten()
+pub fn own_root() -> Option<Layout> {
+    Layout::of_agent_bin(&std::env::current_exe().ok()?)
 }
 
 /// For a `jib-agent <args>` not running as root: hands the call to the root agent of its root
@@ -126,9 +116,8 @@ pub fn forward(args: &[String]) -> Option<i32> {
     if nix::unistd::geteuid().is_root() || !matches!(args.first(), Some(v) if !v.starts_with('-')) {
         return None;
     }
-    let root = own_root()?;
-    let layout = Layout::new(&root);
-    let sock = socket(&layout);
+    let layout = own_root()?;
+    let sock = layout.control_socket();
     // A root this user set up for itself has no root agent listening.
     std::fs::symlink_metadata(&sock).ok()?;
     let json = args.first().is_some_and(|v| v != "exec") || args.len() == 1;
@@ -172,7 +161,7 @@ pub fn access(layout: &Layout) -> (bool, String, String) {
         let (what, fix) = why.split_once('\n').unwrap_or((why.as_str(), ""));
         return (false, what.to_string(), fix.to_string());
     }
-    let sock = socket(layout);
+    let sock = layout.control_socket();
     if std::fs::symlink_metadata(&sock).is_err() {
         let sudo = match Command::new("sudo")
             .args(["-n", "true"])
@@ -285,7 +274,7 @@ fn call(sock: &Path, args: &[String]) -> Result<i32, RemoteError> {
 
 /// serve's side: accepts calls until the process ends (a thread of its own).
 pub fn listen(layout: &Layout) -> Result<()> {
-    let sock = socket(layout);
+    let sock = layout.control_socket();
     let _ = std::fs::remove_file(&sock);
     let listener = UnixListener::bind(&sock)
         .with_context(|| format!("cannot listen on {}", sock.display()))?;

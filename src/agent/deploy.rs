@@ -30,7 +30,7 @@ pub fn known_commits(layout: &Layout) -> Vec<String> {
     let Ok(repo) = Repository::open_bare(layout.repo()) else {
         return Vec::new();
     };
-    let Ok(refs) = repo.references_glob("refs/jib/*") else {
+    let Ok(refs) = repo.references_glob(crate::layout::APP_REFS) else {
         return Vec::new();
     };
     let mut out: Vec<String> = refs
@@ -179,7 +179,7 @@ pub(super) fn export_release(
 ) -> Result<usize, RemoteError> {
     let gid = sandbox(server, layout, "export")?.ids().map(|i| i.1);
     release::create_dir(rel_dir, gid)
-        .and_then(|()| release::export(repo, commit, &rel_dir.join("src")))
+        .and_then(|()| release::export(repo, commit, &AppLayout::src_of(rel_dir)))
         .map_err(|e| {
             let _ = std::fs::remove_dir_all(rel_dir);
             internal("export")(e)
@@ -282,7 +282,7 @@ pub(super) fn build_venv(
 ) -> Result<(venv::Venv, bool), RemoteError> {
     em.step("venv", || {
         let sandbox = sandbox(server, layout, "venv")?;
-        let (v, reused) = venv::ensure(layout, python, deps, &app.app_log("venv.log"), &sandbox)?;
+        let (v, reused) = venv::ensure(layout, python, deps, &app.venv_log(), &sandbox)?;
         // The workers run inside uWSGI's embedded Python: a venv of another version would
         // import but break at the first compiled extension. Say so now, never fall back.
         if let Some(embedded) = emperor::embedded_python()
@@ -364,7 +364,7 @@ impl Activation<'_> {
 
         let restore_timeout = Duration::from_secs(self.spec.health_timeout_secs.max(10));
         let switched = em.step("switch", || {
-            release::switch_link(&app.current(), &Path::new("releases").join(&meta.id))
+            release::switch_link(&app.current(), &AppLayout::current_target(&meta.id))
                 .map_err(internal("switch"))?;
             let how = emperor::reload(app, self.server).map_err(internal("switch"))?;
             Ok((
@@ -447,13 +447,13 @@ fn run_release_step(
     cmd: &str,
 ) -> Result<(), RemoteError> {
     let err = |m: String| RemoteError::new("release step", m);
-    let log = app.app_log("release.log");
+    let log = app.release_log();
     let mut logf = crate::fsafe::open_append(&log, 0o640).map_err(|e| err(format!("{e}")))?;
     let _ = std::io::Write::write_all(
         &mut logf,
         format!("[jib] {} release {}: {cmd}\n", release::utc_now(), meta.id).as_bytes(),
     );
-    let src = app.release(&meta.id).join("src");
+    let src = app.release_src(&meta.id);
     let sandbox = sandbox(server, layout, "release step")?;
     if let Some((uid, gid)) = sandbox.ids() {
         crate::fsafe::hand_over(&src, uid, gid).map_err(|e| {
@@ -510,7 +510,7 @@ pub(super) fn recover_interrupted(app: &AppLayout, server: &ServerConfig, em: &E
             "an interrupted deploy left {} on release {}; switching back to {}",
             app.name, cur.id, good.id
         ));
-        if release::switch_link(&app.current(), &Path::new("releases").join(&good.id)).is_ok() {
+        if release::switch_link(&app.current(), &AppLayout::current_target(&good.id)).is_ok() {
             let _ = emperor::reload(app, server);
         }
     }
@@ -530,7 +530,7 @@ pub(super) fn restore(
         return false;
     };
     em.warn(format!("rolling back to {}", prev.id));
-    if release::switch_link(&app.current(), &Path::new("releases").join(&prev.id)).is_err()
+    if release::switch_link(&app.current(), &AppLayout::current_target(&prev.id)).is_err()
         || emperor::reload(app, server).is_err()
     {
         return false;
@@ -558,7 +558,7 @@ pub fn wait_live(
     let mut unhealthy_since: Option<Instant> = None;
     let fresh = |pid: &i32| {
         since.is_none_or(|t| {
-            std::fs::symlink_metadata(app.workers().join(pid.to_string()))
+            std::fs::symlink_metadata(app.worker(*pid))
                 .and_then(|m| m.modified())
                 .is_ok_and(|m| m >= t)
         })
@@ -700,7 +700,7 @@ fn import_check(
     timeout: Duration,
 ) -> Result<(), RemoteError> {
     let err = |m: String| RemoteError::new("import check", m);
-    let log = app.app_log("import-check.log");
+    let log = app.import_check_log();
     let logf = crate::fsafe::open_truncate(&log, 0o640).map_err(|e| err(format!("{e}")))?;
     let sandbox = sandbox(server, layout, "import check")?;
     let mut cmd = sandbox.command(venv_dir.join("bin/python"));

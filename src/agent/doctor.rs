@@ -85,8 +85,8 @@ pub fn doctor(server: &ServerConfig, python: &str) -> Reply {
                     "router",
                     "the uWSGI router is not running or not accepting",
                     format!(
-                        "see {}/router.log; `jib setup` restarts it",
-                        layout.logs().display()
+                        "see {}; `jib setup` restarts it",
+                        layout.supervised_log("router").display()
                     ),
                 ),
             });

@@ -99,11 +99,6 @@ fn read_request_line() -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&line).into_owned())
 }
 
-/// Where stashed exec requests wait: root's only.
-fn stash_dir(layout: &crate::layout::Layout) -> std::path::PathBuf {
-    layout.state().join("requests")
-}
-
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Stashed {
     /// Who stashed it through the control socket (`None`: root over ssh).
@@ -125,7 +120,7 @@ pub fn stash(
         ));
     }
     let layout = super::deploy::check_server(server)?;
-    let dir = stash_dir(&layout);
+    let dir = layout.stashed_requests();
     crate::fsafe::ensure_dir(&dir, 0o700, None).map_err(|e| err(e.to_string()))?;
     let mut bytes = [0u8; 16];
     std::fs::File::open("/dev/urandom")
@@ -147,7 +142,7 @@ pub fn stash(
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(dir.join(&token))
+        .open(layout.stashed_request(&token))
         .map_err(|e| err(e.to_string()))?;
     std::io::Write::write_all(&mut f, &content).map_err(|e| err(e.to_string()))?;
     Ok(crate::protocol::Reply::Stashed { token })
@@ -159,8 +154,8 @@ fn unstash(token: &str) -> Result<String, RemoteError> {
     if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(err("bad stash token"));
     }
-    let root = super::ctl::own_root().ok_or_else(|| err("this agent is not a root's"))?;
-    let path = stash_dir(&crate::layout::Layout::new(root)).join(token);
+    let layout = super::ctl::own_root().ok_or_else(|| err("this agent is not a root's"))?;
+    let path = layout.stashed_request(token);
     let bytes = crate::fsafe::read(&path, 1 << 20).map_err(|_| err("no such stashed request"))?;
     let _ = std::fs::remove_file(&path);
     let stashed: Stashed = serde_json::from_slice(&bytes).map_err(|_| err("bad stash"))?;
@@ -353,7 +348,7 @@ fn prepare(app: &AppLayout, command: &ExecCommand) -> Result<Prepared, RemoteErr
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let cwd = std::fs::canonicalize(app.current())
-        .map(|r| r.join("src"))
+        .map(|r| AppLayout::src_of(&r))
         .map_err(|e| RemoteError::new("exec", format!("{}: {e}", app.current().display())))?;
     let python = venv_dir.join("bin/python").display().to_string();
     let argv = match command {

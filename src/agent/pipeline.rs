@@ -104,7 +104,7 @@ pub(super) fn open<'a>(
         Objects::FromCli => false,
     };
     receive_objects(&layout, &repo, commit, input, em)?;
-    let _ = repo.reference(&format!("refs/jib/{}", ship.app), commit, true, ship.reflog);
+    let _ = repo.reference(&crate::layout::app_ref(ship.app), commit, true, ship.reflog);
     let lock = lock_app(
         &layout,
         ship.app,

@@ -1,7 +1,6 @@
 //! `jib-agent artifact | promote | rollback | audit`: the build a branch runs, shipped as is to
 //! another environment (prod), switched back in one command, and the trail of who did what.
 
-use std::path::Path;
 use std::time::Duration;
 
 use super::Emitter;
@@ -10,7 +9,7 @@ use super::deploy::{check_server, internal, lock_app, recover_interrupted, wait_
 use super::pipeline::{self, Build, Objects, Packages, Ship};
 use crate::emperor;
 use crate::health;
-use crate::layout::Layout;
+use crate::layout::{AppLayout, Layout};
 use crate::protocol::{Artifact, PromoteRequest, RemoteError, Reply, ServerConfig};
 use crate::release::{self, ReleaseMeta, ReleaseState};
 use crate::venv;
@@ -27,7 +26,7 @@ pub fn artifact(server: &ServerConfig, name: &str) -> Result<Reply, RemoteError>
                 .kind(crate::protocol::ErrorKind::NotDeployed),
         );
     };
-    let venv = venv::read_venv(&layout.venvs().join(&cur.venv)).ok_or_else(|| {
+    let venv = venv::read_venv(&layout.venv(&cur.venv)).ok_or_else(|| {
         RemoteError::new(
             "artifact",
             format!("the venv of {name}'s release {} is gone", cur.id),
@@ -62,7 +61,7 @@ pub fn artifact(server: &ServerConfig, name: &str) -> Result<Reply, RemoteError>
         python_version: venv.python_version.clone(),
         deps: venv::lock_digest(&lock),
         lock,
-        src: app.release(&cur.id).join("src"),
+        src: app.release_src(&cur.id),
     }))
 }
 
@@ -135,8 +134,7 @@ pub fn promote(
 /// The repository of the root a same-server artifact's release lives in
 /// (`<root>/<app>/releases/<id>/src`), when that is a root jib set up.
 fn source_repo(src: &std::path::Path) -> Option<std::path::PathBuf> {
-    let root = src.ancestors().nth(4)?;
-    let layout = Layout::new(root);
+    let layout = Layout::of_release_src(src)?;
     // A root jib set up and only root can change (not a look-alike someone built), and, for
     // a user's call, one that user may deploy to as well.
     let trusted =
@@ -221,7 +219,7 @@ pub fn rollback(
             format!("{name} already runs release {}", target.id),
         ));
     }
-    if venv::read_venv(&layout.venvs().join(&target.venv)).is_none() {
+    if venv::read_venv(&layout.venv(&target.venv)).is_none() {
         return Err(RemoteError::new(
             "rollback",
             format!("the venv of release {} was removed", target.id),
@@ -229,7 +227,7 @@ pub fn rollback(
         .hint("promote or push that commit again instead"));
     }
     em.step("switch", || {
-        release::switch_link(&app.current(), &Path::new("releases").join(&target.id))
+        release::switch_link(&app.current(), &AppLayout::current_target(&target.id))
             .map_err(internal("switch"))?;
         emperor::reload(&app, server).map_err(internal("switch"))?;
         Ok(((), Some(format!("{cur_id} → {}", target.id))))

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::setup::{ServeInfo, serve_info_path, write_if_changed};
+use super::setup::{ServeInfo, write_if_changed};
 use crate::layout::Layout;
 use crate::protocol::{RouterKind, ServerConfig};
 use crate::{emperor, router};
@@ -60,7 +60,7 @@ pub fn serve(root: &Path) -> Result<()> {
     write_files(&server, &layout)?;
     let rt = tokio::runtime::Runtime::new()?;
     let result = rt.block_on(supervise(&server, &layout));
-    let _ = std::fs::remove_file(serve_info_path(&layout));
+    let _ = std::fs::remove_file(layout.serve_info());
     drop(pidfile);
     result
 }
@@ -151,7 +151,7 @@ impl Supervised {
         let logf = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(layout.logs().join(format!("{}.log", self.name)))?;
+            .open(layout.supervised_log(self.name))?;
         let mut cmd = (self.make)();
         cmd.stdin(Stdio::null())
             .stdout(logf.try_clone()?)
@@ -258,7 +258,7 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
         version: crate::protocol::version_line(),
         config: server.clone(),
     };
-    write_if_changed(&serve_info_path(layout), &serde_json::to_vec_pretty(&info)?)?;
+    write_if_changed(&layout.serve_info(), &serde_json::to_vec_pretty(&info)?)?;
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -294,7 +294,7 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
     emp[0].stop().await;
     let _ = std::fs::remove_file(layout.notfound_socket());
     let _ = std::fs::remove_file(layout.notfound_router_socket());
-    let _ = std::fs::remove_file(super::ctl::socket(layout));
+    let _ = std::fs::remove_file(layout.control_socket());
     log("stopped");
     Ok(())
 }

@@ -433,10 +433,6 @@ pub struct ServeInfo {
     pub config: ServerConfig,
 }
 
-pub fn serve_info_path(layout: &Layout) -> PathBuf {
-    layout.state().join("serve.json")
-}
-
 /// The running serve process, if its pidfile is locked (held for its whole life).
 pub fn running_serve(layout: &Layout) -> Option<ServeInfo> {
     let f = std::fs::OpenOptions::new()
@@ -446,7 +442,7 @@ pub fn running_serve(layout: &Layout) -> Option<ServeInfo> {
     if f.try_lock().is_ok() {
         return None;
     }
-    serde_json::from_slice(&std::fs::read(serve_info_path(layout)).ok()?).ok()
+    serde_json::from_slice(&std::fs::read(layout.serve_info()).ok()?).ok()
 }
 
 fn systemd_unit_name(layout: &Layout) -> String {
@@ -500,7 +496,7 @@ fn start_service(server: &ServerConfig, layout: &Layout) -> Result<String, Remot
         }
         format!("systemd unit {unit}")
     } else {
-        let log = layout.logs().join("agent.log");
+        let log = layout.agent_log();
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -544,7 +540,7 @@ fn start_service(server: &ServerConfig, layout: &Layout) -> Result<String, Remot
     }
     Err(
         err("jib-agent serve did not become ready within 15 s".into())
-            .log_tail(crate::fsafe::tail(&layout.logs().join("agent.log"), 15))
+            .log_tail(crate::fsafe::tail(&layout.agent_log(), 15))
             .hint(format!("see {}", layout.logs().display())),
     )
 }
