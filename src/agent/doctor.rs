@@ -111,7 +111,7 @@ pub fn doctor(server: &ServerConfig, python: &str) -> Reply {
             e.hint.unwrap_or_else(|| "install it".into()),
         ),
     });
-    checks.push(match crate::venv::which("uv") {
+    checks.push(match crate::programs::which("uv") {
         Some(uv) => Check::ok("uv", uv.display().to_string()),
         None => Check::warn(
             "uv",
@@ -152,7 +152,7 @@ fn nginx_check(server: &ServerConfig) -> Check {
     cmd.push("-t".into());
     // Under /usr/sbin, which an unprivileged user's PATH may lack.
     if !cmd[0].contains('/')
-        && let Some(p) = crate::venv::which(&cmd[0])
+        && let Some(p) = crate::programs::which(&cmd[0])
     {
         cmd[0] = p.display().to_string();
     }
@@ -185,7 +185,7 @@ fn nginx_check(server: &ServerConfig) -> Check {
             format!(
                 "`{}` fails: {}",
                 cmd.join(" "),
-                crate::venv::last_lines(&String::from_utf8_lossy(&o.stderr), 2).join(" / ")
+                crate::fsafe::last_lines(&String::from_utf8_lossy(&o.stderr), 2).join(" / ")
             ),
             "fix the configuration nginx names, then `jib setup`",
         ),

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::Emitter;
 use crate::layout::Layout;
+use crate::programs::which;
 use crate::protocol::{RemoteError, Reply, RouterKind, ServerConfig};
-use crate::venv::which;
 
 /// A missing prerequisite and the Debian package that provides it.
 pub(super) struct Missing {
@@ -220,7 +220,7 @@ pub fn setup(
                 let text = String::from_utf8_lossy(&out.stderr).into_owned();
                 return Err(
                     RemoteError::new("prerequisites", format!("`{line}` failed"))
-                        .log_tail(crate::venv::last_lines(&text, 10)),
+                        .log_tail(crate::fsafe::last_lines(&text, 10)),
                 );
             }
             return Ok(((), Some(format!("installed {}", pkgs.join(" ")))));
@@ -356,7 +356,7 @@ fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteErro
         }
         crate::fsafe::ensure_dir(&d, mode, owner).map_err(|e| err(&d, e))?;
     }
-    seal_legacy_venvs(layout, app.map(|a| a.0));
+    crate::venv::seal_legacy(layout, app.map(|a| a.0));
     let json =
         serde_json::to_vec_pretty(server).map_err(|e| RemoteError::new("layout", e.to_string()))?;
     write_if_changed(&layout.server_json(), &json).map_err(|e| err(&layout.server_json(), e))?;
@@ -392,26 +392,6 @@ pub(super) fn socket_dir_problem(
             m.mode() & 0o7777
         )
     })
-}
-
-/// Venvs built before they were sealed belong to the apps' user: take them back, and forget
-/// their recorded package sets (recomputed, sandboxed, when next asked for).
-fn seal_legacy_venvs(layout: &Layout, app_uid: Option<u32>) {
-    use std::os::unix::fs::MetadataExt;
-    let me = nix::unistd::geteuid().as_raw();
-    for e in std::fs::read_dir(layout.venvs())
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let p = e.path();
-        let Ok(m) = std::fs::symlink_metadata(&p) else {
-            continue;
-        };
-        if m.is_dir() && m.uid() != me && crate::fsafe::seal(&p, app_uid).is_ok() {
-            let _ = std::fs::remove_file(p.join(".jib-lock.txt"));
-        }
-    }
 }
 
 /// Writes `path` only when its content differs; returns whether it did.
