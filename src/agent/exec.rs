@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::io::Read;
 use std::path::Path;
+use std::time::Duration;
 
 use super::apps::find_app;
 use crate::layout::AppLayout;
 use crate::protocol::{Envelope, Event, ExecCommand, RemoteError, Request, version_line};
 use crate::release;
+use crate::sandbox::{Waited, wait_child};
 
 /// Exit status when jib-agent itself fails before the command starts (like `env`'s 125).
 pub const AGENT_FAILED: i32 = 125;
@@ -411,29 +413,21 @@ fn supervise(p: Prepared) -> i32 {
         }
     };
     let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
-    // Short commands are noticed within a millisecond or two; long ones every 100 ms.
-    let mut pause = std::time::Duration::from_millis(1);
-    loop {
-        match child.try_wait() {
-            Ok(Some(st)) => return st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
-            Ok(None) => {}
-            Err(_) => return AGENT_FAILED,
-        }
-        if peer_gone() {
+    match wait_child(&mut child, Duration::MAX, peer_gone) {
+        Waited::Exited(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
+        Waited::Lost => AGENT_FAILED,
+        Waited::Stopped | Waited::TimedOut => {
+            // A hang-up first (what a closed terminal sends), a kill if it is ignored.
             let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGHUP);
-            let start = std::time::Instant::now();
-            while child.try_wait().ok().flatten().is_none() {
-                if start.elapsed() > std::time::Duration::from_secs(3) {
-                    let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
+            if !matches!(
+                wait_child(&mut child, Duration::from_secs(3), || false),
+                Waited::Exited(_)
+            ) {
+                let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+                let _ = child.wait();
             }
-            return 255;
+            255
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(std::time::Duration::from_millis(100));
     }
 }
 
