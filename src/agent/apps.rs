@@ -10,7 +10,9 @@ use super::Emitter;
 use super::deploy::{check_server, wait_live};
 use crate::emperor;
 use crate::layout::{AppLayout, Layout};
-use crate::protocol::{AppStatus, EnvOp, Event, ReleaseInfo, RemoteError, Reply, ServerConfig};
+use crate::protocol::{
+    AppState, AppStatus, EnvOp, Event, LogSource, ReleaseInfo, RemoteError, Reply, ServerConfig,
+};
 use crate::release;
 
 /// The app's layout, or an error that lists what is deployed.
@@ -90,21 +92,23 @@ pub fn status_of(server: &ServerConfig, layout: &Layout, name: &str) -> AppStatu
     }
     let linked = app.ini().symlink_metadata().is_ok();
     let state = if !linked {
-        "stopped"
+        AppState::Stopped
     } else if workers.is_empty() && server.idle_secs.is_some() {
         // Scaled to zero: the emperor holds its socket; the next request starts it.
-        "sleeping"
+        AppState::Sleeping
     } else if workers.is_empty() {
         // Linked but no worker alive: still starting, or dying over and over.
         let started = std::fs::symlink_metadata(app.ini())
             .ok()
             .and_then(|m| m.modified().ok());
         match started {
-            Some(t) if t.elapsed().unwrap_or_default() < Duration::from_secs(15) => "starting",
-            _ => "failed",
+            Some(t) if t.elapsed().unwrap_or_default() < Duration::from_secs(15) => {
+                AppState::Starting
+            }
+            _ => AppState::Failed,
         }
     } else {
-        "running"
+        AppState::Running
     };
     let last_failed = all
         .last()
@@ -126,7 +130,7 @@ pub fn status_of(server: &ServerConfig, layout: &Layout, name: &str) -> AppStatu
             .map(|c| c.created.clone())
             .unwrap_or_default(),
         deployed_by: current.as_ref().map(|c| c.by.clone()).unwrap_or_default(),
-        state: state.to_string(),
+        state,
         last_deploy_failed: last_failed,
         workers: workers.len(),
         rss_bytes: rss,
@@ -224,15 +228,15 @@ pub fn logs(
     lines: usize,
     follow: bool,
     deploy: bool,
-    process: Option<&str>,
+    process: Option<&LogSource>,
     em: &Emitter,
 ) -> Result<Reply, RemoteError> {
     let (_, app) = find_app(server, name, "logs")?;
     let path = match process {
-        Some("cron") => app.cron_log(),
-        Some("release") => app.release_log(),
-        Some(p) if crate::slug::is_app_name(p) => app.process_log(p),
-        Some(p) => {
+        Some(LogSource::Cron) => app.cron_log(),
+        Some(LogSource::Release) => app.release_log(),
+        Some(LogSource::Process(p)) if crate::slug::is_app_name(p) => app.process_log(p),
+        Some(LogSource::Process(p)) => {
             return Err(
                 RemoteError::new("logs", format!("{p:?} is not a process name"))
                     .hint("name a [processes] entry of deploy.toml, or `cron`"),
@@ -247,7 +251,7 @@ pub fn logs(
             "logs",
             format!(
                 "{name} has no log for {:?} yet",
-                process.unwrap_or_default()
+                process.map(LogSource::to_string).unwrap_or_default()
             ),
         )
         .hint(if known.is_empty() {

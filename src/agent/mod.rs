@@ -312,15 +312,7 @@ pub fn run_verb(verb: &str) -> Result<i32> {
             follow,
             deploy,
             process,
-        } => apps::logs(
-            &server,
-            &app,
-            lines,
-            follow,
-            deploy,
-            process.as_deref(),
-            &em,
-        ),
+        } => apps::logs(&server, &app, lines, follow, deploy, process.as_ref(), &em),
         Request::Env {
             server,
             app,

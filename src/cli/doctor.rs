@@ -6,17 +6,20 @@ use std::time::Instant;
 
 use super::ui::sanitize;
 use super::{Cli, Failure, Project, exit, fail};
-use crate::protocol::{Check, Reply, Request};
+use crate::protocol::{Check, CheckStatus, Reply, Request};
 
 pub async fn run(cli: &Cli, json: bool) -> Result<(), Failure> {
     let (mut checks, project) = local_checks(cli);
     // The server is only asked when everything here is right.
-    let project = project.filter(|_| checks.iter().all(|c| c.status != "fail"));
+    let project = project.filter(|_| checks.iter().all(|c| c.status != CheckStatus::Fail));
     if let Some(p) = &project {
         checks.extend(remote_checks(p).await);
         checks.push(dns_check(p));
     }
-    let failed = checks.iter().filter(|c| c.status == "fail").count();
+    let failed = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Fail)
+        .count();
     if json {
         println!(
             "{}",
@@ -27,10 +30,10 @@ pub async fn run(cli: &Cli, json: bool) -> Result<(), Failure> {
             println!("jib doctor — environment {} on {}", p.env_name, p.env.host);
         }
         for c in &checks {
-            let mark = match c.status.as_str() {
-                "ok" => "✔",
-                "warn" => "!",
-                _ => "✘",
+            let mark = match c.status {
+                CheckStatus::Ok => "✔",
+                CheckStatus::Warn => "!",
+                CheckStatus::Fail => "✘",
             };
             // The server's checks say what they found there.
             let line = format!("  {mark} {:<10} {}", c.name, c.detail);

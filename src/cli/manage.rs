@@ -138,7 +138,7 @@ pub async fn run(cli: &Cli) -> Result<(), Failure> {
                 lines: *lines,
                 follow: *follow,
                 deploy: *deploy,
-                process: process.clone(),
+                process: process.clone().map(Into::into),
             };
             let r = call(&project, req, true).await;
             r.map(|_| ())
@@ -405,7 +405,7 @@ fn print_table(apps: &[AppStatus]) {
         let state = if a.last_deploy_failed {
             format!("{}!", a.state)
         } else {
-            a.state.clone()
+            a.state.to_string()
         };
         // Every field is the server's word; `get` rather than slicing a string that may not
         // be hex.
