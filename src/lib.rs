@@ -31,6 +31,7 @@ pub mod health;
 pub mod identity;
 pub mod layout;
 pub mod lock;
+pub mod mongo;
 pub mod programs;
 pub mod protocol;
 pub mod release;

@@ -475,12 +475,11 @@ fn drop_database(
     drop: &crate::protocol::DropDb,
 ) -> Result<(), RemoteError> {
     let err = |m: String| RemoteError::new("drop database", m);
-    let argv = super::exec::mongo_argv(&drop.shell, Some("db.dropDatabase()"))?;
+    let argv = crate::mongo::shell_argv(&drop.shell, Some("db.dropDatabase()"))?;
     let sandbox = super::deploy::sandbox(server, layout, "drop database")?;
     let mut cmd = sandbox.command(&argv[0]);
     // The URL (credentials) in the environment, not in argv where `ps` shows it.
-    cmd.args(&argv[1..])
-        .env(super::exec::MONGO_URL_ENV, &drop.url);
+    cmd.args(&argv[1..]).env(crate::mongo::URL_ENV, &drop.url);
     let limit = Duration::from_secs(120);
     let out = sandbox.capture(&mut cmd, limit, 1 << 16).map_err(|e| {
         err(format!("cannot run {}: {e:#}", drop.shell))

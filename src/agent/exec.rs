@@ -17,37 +17,6 @@ use crate::sandbox::{Waited, wait_child};
 /// Exit status when jib-agent itself fails before the command starts (like `env`'s 125).
 pub const AGENT_FAILED: i32 = 125;
 
-/// Where the database shell finds its URL: a process's argv is readable by every local user
-/// (`ps`, /proc/<pid>/cmdline), its environment only by its own user and root.
-pub const MONGO_URL_ENV: &str = "JIB_MONGO_URL";
-
-/// The database shell on `$JIB_MONGO_URL`: runs `eval` and exits, or opens the interactive
-/// shell there (same prompt as with the URL as an argument).
-pub fn mongo_argv(shell: &str, eval: Option<&str>) -> Result<Vec<String>, RemoteError> {
-    // The legacy shell has no `process.env`: it could only take the URL in argv.
-    if Path::new(shell).file_name().is_some_and(|n| n == "mongo") {
-        let why = "the legacy `mongo` shell takes the database URL only in its arguments, \
-                   where every local user sees it";
-        return Err(RemoteError::new("mongo", why).hint(
-            "install mongosh on the server (npm install -g mongosh); deploy.toml: [env.<name>.mongo] shell = \"mongosh\"",
-        ));
-    }
-    // `; undefined`: nothing printed for the connection itself.
-    let connect = format!("db = connect(process.env.{MONGO_URL_ENV}); undefined");
-    let mut argv = vec![
-        shell.to_string(),
-        "--nodb".into(),
-        "--quiet".into(),
-        "--eval".into(),
-        connect,
-    ];
-    match eval {
-        Some(js) => argv.extend(["--eval".into(), js.to_string()]),
-        None => argv.push("--shell".into()),
-    }
-    Ok(argv)
-}
-
 /// Piped mode announces itself on stderr (hello, then a failure if any) for the CLI to read;
 /// terminal mode (`json == false`) talks to a human.
 fn hello_and_fail(json: bool, e: Option<RemoteError>) -> i32 {
@@ -366,7 +335,7 @@ fn prepare(app: &AppLayout, command: &ExecCommand) -> Result<Prepared, RemoteErr
             vec![venv_dir.join("bin/ipython").display().to_string()]
         }
         ExecCommand::PythonShell => vec![python],
-        ExecCommand::Mongo { shell, eval, .. } => mongo_argv(shell, eval.as_deref())?,
+        ExecCommand::Mongo { shell, eval, .. } => crate::mongo::shell_argv(shell, eval.as_deref())?,
         ExecCommand::LoginShell => {
             let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/bash".into());
             vec![shell, "-l".into()]
@@ -374,7 +343,7 @@ fn prepare(app: &AppLayout, command: &ExecCommand) -> Result<Prepared, RemoteErr
     };
     let mut env = app_environment(app, &meta, &venv_dir);
     if let ExecCommand::Mongo { url, .. } = command {
-        env.insert(MONGO_URL_ENV.into(), url.clone());
+        env.insert(crate::mongo::URL_ENV.into(), url.clone());
     }
     Ok(Prepared { env, argv, cwd })
 }
