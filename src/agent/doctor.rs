@@ -45,7 +45,7 @@ pub fn doctor(server: &ServerConfig, python: &str) -> Reply {
         ));
     }
 
-    let setup = super::deploy::check_server(server);
+    let setup = super::ctx::check_server(server);
     match &setup {
         Ok(_) => checks.push(Check::ok("setup", server.root.display().to_string())),
         Err(e) => checks.push(Check::fail(

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
-use super::apps::find_app;
+use super::ctx::{app_environment, find_app, sandbox};
 use crate::layout::AppLayout;
 use crate::protocol::{Envelope, Event, ExecCommand, RemoteError, Request, version_line};
 use crate::release;
@@ -70,76 +70,9 @@ fn read_request_line() -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&line).into_owned())
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Stashed {
-    /// Who stashed it through the control socket (`None`: root over ssh).
-    peer: Option<String>,
-    line: String,
-}
-
-/// `jib-agent stash`: keeps `req` (an exec of this root) for `exec --stashed`, root-only.
-pub fn stash(
-    server: &crate::protocol::ServerConfig,
-    req: Request,
-    by: &str,
-    peer: Option<&str>,
-) -> Result<crate::protocol::Reply, RemoteError> {
-    let err = |m: String| RemoteError::new("exec", m);
-    if !matches!(&req, Request::Exec { server: s, .. } if s == server) {
-        return Err(err(
-            "only an exec request of this environment can be stashed".into(),
-        ));
-    }
-    let layout = super::deploy::check_server(server)?;
-    let dir = layout.stashed_requests();
-    crate::fsafe::ensure_dir(&dir, 0o700, None).map_err(|e| err(e.to_string()))?;
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .map_err(|e| err(format!("/dev/urandom: {e}")))?;
-    let token = hex::encode(bytes);
-    let envelope = Envelope {
-        client: version_line(),
-        by: by.to_string(),
-        request: req,
-    };
-    let content = serde_json::to_vec(&Stashed {
-        peer: peer.map(str::to_string),
-        line: serde_json::to_string(&envelope).map_err(|e| err(e.to_string()))?,
-    })
-    .map_err(|e| err(e.to_string()))?;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(layout.stashed_request(&token))
-        .map_err(|e| err(e.to_string()))?;
-    std::io::Write::write_all(&mut f, &content).map_err(|e| err(e.to_string()))?;
-    Ok(crate::protocol::Reply::Stashed { token })
-}
-
-/// Takes a stashed request (once): only the user who stashed it may.
-fn unstash(token: &str) -> Result<String, RemoteError> {
-    let err = |m: &str| RemoteError::new("handshake", m.to_string());
-    if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(err("bad stash token"));
-    }
-    let layout = super::ctl::own_root().ok_or_else(|| err("this agent is not a root's"))?;
-    let path = layout.stashed_request(token);
-    let bytes = crate::fsafe::read(&path, 1 << 20).map_err(|_| err("no such stashed request"))?;
-    let _ = std::fs::remove_file(&path);
-    let stashed: Stashed = serde_json::from_slice(&bytes).map_err(|_| err("bad stash"))?;
-    let me = super::ctl::Peer::current().map(|p| p.user);
-    if stashed.peer != me {
-        return Err(err("that request was stashed by someone else"));
-    }
-    Ok(stashed.line)
-}
-
 /// A terminal exec whose request was stashed first.
 pub fn run_stashed(token: &str) -> i32 {
-    match unstash(token) {
+    match super::stash::unstash(token) {
         Ok(line) => run_line(false, line),
         Err(e) => hello_and_fail(false, Some(e)),
     }
@@ -183,7 +116,7 @@ fn run_line(json: bool, line: String) -> i32 {
         app,
         command,
         env: extra_env,
-    } = env.request
+    } = &env.request
     else {
         return hello_and_fail(
             json,
@@ -191,11 +124,7 @@ fn run_line(json: bool, line: String) -> i32 {
         );
     };
     let peer = super::ctl::Peer::current();
-    if let Some(p) = &peer
-        && let Err(e) = p
-            .check(&server)
-            .and_then(|()| super::deploy::check_server(&server).map(|_| ()))
-    {
+    if let Err(e) = super::admit(&env.request, peer.as_ref()) {
         return hello_and_fail(json, Some(e));
     }
     if let Some(p) = &peer
@@ -206,13 +135,13 @@ fn run_line(json: bool, line: String) -> i32 {
         // and a hang-up reach the command.
         take_terminal(&p.user);
     }
-    let prepared = find_app(&server, &app, "exec")
-        .and_then(|(l, a)| prepare(&a, &command).map(|p| (l, p)))
+    let prepared = find_app(server, app, "exec")
+        .and_then(|(l, a)| prepare(&a, command).map(|p| (l, p)))
         .and_then(|(layout, mut p)| {
-            p.env.extend(extra_env);
+            p.env.extend(extra_env.clone());
             // The command runs as the app does: never as root when run_as is set, with the
             // apps' own home (not root's, not the account's possibly missing one).
-            let sandbox = super::deploy::sandbox(&server, &layout, "exec")?;
+            let sandbox = sandbox(server, &layout, "exec")?;
             if let Some(who) = sandbox.user() {
                 let home = sandbox.home().display().to_string();
                 p.env.insert("HOME".into(), home);
@@ -270,38 +199,6 @@ struct Prepared {
     argv: Vec<String>,
     cwd: std::path::PathBuf,
     env: BTreeMap<String, String>,
-}
-
-/// The app's environment, as its workers see it.
-pub fn app_environment(
-    app: &AppLayout,
-    meta: &release::ReleaseMeta,
-    venv_dir: &Path,
-) -> BTreeMap<String, String> {
-    // Nothing of the agent's own environment (root's shell, ssh's variables) but these.
-    let mut env: BTreeMap<String, String> = ["PATH", "LANG", "LC_ALL", "TERM", "TZ"]
-        .iter()
-        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-        .collect();
-    env.extend(meta.env.clone());
-    if let Ok(b) = crate::fsafe::read(&app.env_file(), 1 << 20)
-        && let Ok(own) = serde_json::from_slice::<BTreeMap<String, String>>(&b)
-    {
-        env.extend(own);
-    }
-    env.insert("JIB_RELEASE".into(), meta.id.clone());
-    env.insert("JIB_COMMIT".into(), meta.commit.clone());
-    env.insert("VIRTUAL_ENV".into(), venv_dir.display().to_string());
-    let path = env
-        .get("PATH")
-        .cloned()
-        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    env.insert(
-        "PATH".into(),
-        format!("{}:{path}", venv_dir.join("bin").display()),
-    );
-    env.remove("PYTHONHOME");
-    env
 }
 
 fn prepare(app: &AppLayout, command: &ExecCommand) -> Result<Prepared, RemoteError> {
