@@ -55,7 +55,7 @@ enum Answer {
 
 /// Who a verb acts for when serve runs it on a user's behalf (`None`: root itself, over ssh).
 #[derive(Debug, Clone)]
-pub struct Peer {
+pub(super) struct Peer {
     pub user: String,
     pub root: PathBuf,
 }
@@ -105,7 +105,7 @@ impl Peer {
 }
 
 /// The root whose agent binary this is (`<root>/.jib/bin/jib-agent`).
-pub fn own_root() -> Option<Layout> {
+pub(super) fn own_root() -> Option<Layout> {
     Layout::of_agent_bin(&std::env::current_exe().ok()?)
 }
 
@@ -145,7 +145,7 @@ pub fn forward(args: &[String]) -> Option<i32> {
 const REFUSED_ENV: &str = "JIB_ACCESS_REFUSED";
 
 /// How this process reaches the root agent, for `jib doctor`: (ok, what, how to fix).
-pub fn access(layout: &Layout) -> (bool, String, String) {
+pub(super) fn access(layout: &Layout) -> (bool, String, String) {
     let me = user_name();
     if let Some(p) = Peer::current() {
         return (
@@ -273,7 +273,7 @@ fn call(sock: &Path, args: &[String]) -> Result<i32, RemoteError> {
 }
 
 /// serve's side: accepts calls until the process ends (a thread of its own).
-pub fn listen(layout: &Layout) -> Result<()> {
+pub(super) fn listen(layout: &Layout) -> Result<()> {
     let sock = layout.control_socket();
     let _ = std::fs::remove_file(&sock);
     let listener = UnixListener::bind(&sock)
@@ -317,7 +317,7 @@ pub fn listen(layout: &Layout) -> Result<()> {
 
 /// The peer's user name when it may use this socket: root, or a member of [`GROUP`].
 /// The users `jib setup` let deploy to this root.
-pub fn allowed_users(layout: &Layout) -> Vec<String> {
+pub(super) fn allowed_users(layout: &Layout) -> Vec<String> {
     crate::fsafe::read_to_string(&layout.users_file(), 1 << 20)
         .unwrap_or_default()
         .lines()
@@ -329,7 +329,7 @@ pub fn allowed_users(layout: &Layout) -> Vec<String> {
 
 /// Whether `user` may use this root: a member of [`GROUP`] whom setup granted this root (the
 /// group is the whole server's; the list keeps dev's deployers out of prod).
-pub fn may_use(layout: &Layout, user: &str) -> bool {
+pub(super) fn may_use(layout: &Layout, user: &str) -> bool {
     allowed_users(layout).iter().any(|u| u == user)
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use nix::unistd::{Group, User};
 
-use super::Emitter;
+use super::emit::Emitter;
 use crate::emperor;
 use crate::health;
 use crate::layout::{AppLayout, Layout};

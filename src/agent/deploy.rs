@@ -9,8 +9,8 @@ use std::time::Duration;
 use git2::{Oid, Repository};
 use sha2::{Digest, Sha256};
 
-use super::Emitter;
 use super::ctx::internal;
+use super::emit::Emitter;
 use super::pipeline::{self, Build, Objects, Packages, Ship};
 use crate::health;
 use crate::protocol::{DeployRequest, RemoteError, Reply};

@@ -8,7 +8,7 @@ use super::setup::{missing_prerequisites, router_ready, running_serve};
 use crate::layout::Layout;
 use crate::protocol::{Check, Reply, RouterKind, ServerConfig};
 
-pub fn doctor(server: &ServerConfig, python: &str) -> Reply {
+pub(super) fn doctor(server: &ServerConfig, python: &str) -> Reply {
     let layout = Layout::new(&server.root);
     let mut checks = vec![Check::ok("agent", crate::protocol::version_line())];
     checks.push(match super::ctl::access(&layout) {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use super::Emitter;
 use super::ctx::{Ctx, check_server};
+use super::emit::Emitter;
 use crate::protocol::{EnvOp, RemoteError, Reply, ServerConfig};
 use crate::release;
 

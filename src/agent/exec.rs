@@ -15,7 +15,7 @@ use crate::release;
 use crate::sandbox::{Waited, wait_child};
 
 /// Exit status when jib-agent itself fails before the command starts (like `env`'s 125).
-pub const AGENT_FAILED: i32 = 125;
+const AGENT_FAILED: i32 = 125;
 
 /// Piped mode announces itself on stderr (hello, then a failure if any) for the CLI to read;
 /// terminal mode (`json == false`) talks to a human.

@@ -6,8 +6,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::Emitter;
 use super::ctx::Ctx;
+use super::emit::Emitter;
 use crate::protocol::{Event, LogSource, RemoteError, Reply};
 
 /// Streams the last `lines` lines, then (when following) what is appended, surviving

@@ -23,7 +23,7 @@ mod promote;
 mod restart;
 mod rollback;
 pub mod serve;
-pub mod setup;
+mod setup;
 mod stash;
 mod status;
 
@@ -33,7 +33,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use ctx::Ctx;
-pub use emit::Emitter;
+use emit::Emitter;
 
 use crate::layout::Layout;
 use crate::protocol::{Envelope, ErrorKind, Event, RemoteError, Reply, Request};

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use git2::{Oid, Repository};
 
-use super::Emitter;
 use super::ctx::internal;
+use super::emit::Emitter;
 use crate::layout::{self, Layout};
 use crate::lock::Lock;
 use crate::protocol::{Event, PackHeader, RemoteError};

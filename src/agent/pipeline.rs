@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use git2::{Oid, Repository};
 
-use super::Emitter;
 use super::activate::Activation;
 use super::ctx::{Ctx, check_server, internal};
+use super::emit::Emitter;
 use super::objects;
 use crate::emperor;
 use crate::layout::{AppLayout, Layout};

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Emitter;
+use super::emit::Emitter;
 use super::pipeline::{self, Build, Objects, Packages, Ship};
 use crate::layout::Layout;
 use crate::protocol::{PromoteRequest, RemoteError, Reply};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::Emitter;
+use super::emit::Emitter;
 use crate::layout::Layout;
 use crate::programs::which;
 use crate::protocol::{RemoteError, Reply, RouterKind, ServerConfig};
@@ -138,7 +138,7 @@ fn grant_access(user: &str, server: &ServerConfig, layout: &Layout) -> Result<()
 
 /// Every directory above the root: root's and not writable by others (unless sticky, like
 /// /tmp) — whoever can rename the root's directory can replace what root runs from it.
-pub fn check_ancestors(root: &Path) -> Result<(), String> {
+pub(super) fn check_ancestors(root: &Path) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
     for dir in root.ancestors() {
         let m = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -182,7 +182,7 @@ fn can_sudo() -> bool {
         .unwrap_or(false)
 }
 
-pub fn setup(
+pub(super) fn setup(
     server: &ServerConfig,
     install_deps: bool,
     grant: Option<&str>,
@@ -395,7 +395,7 @@ pub(super) fn socket_dir_problem(
 }
 
 /// Writes `path` only when its content differs; returns whether it did.
-pub fn write_if_changed(path: &Path, content: &[u8]) -> std::io::Result<bool> {
+pub(super) fn write_if_changed(path: &Path, content: &[u8]) -> std::io::Result<bool> {
     if std::fs::read(path).ok().as_deref() == Some(content) {
         return Ok(false);
     }
@@ -407,14 +407,14 @@ pub fn write_if_changed(path: &Path, content: &[u8]) -> std::io::Result<bool> {
 
 /// What the running `serve` wrote about itself.
 #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
-pub struct ServeInfo {
+pub(super) struct ServeInfo {
     pub pid: u32,
     pub version: String,
     pub config: ServerConfig,
 }
 
 /// The running serve process, if its pidfile is locked (held for its whole life).
-pub fn running_serve(layout: &Layout) -> Option<ServeInfo> {
+pub(super) fn running_serve(layout: &Layout) -> Option<ServeInfo> {
     let f = std::fs::OpenOptions::new()
         .write(true)
         .open(layout.pidfile())
@@ -537,7 +537,7 @@ pub(super) fn router_ready(server: &ServerConfig, layout: &Layout) -> bool {
 }
 
 /// Stops a running serve (SIGTERM: it stops its emperor and router first).
-pub fn stop_serve(layout: &Layout, pid: u32) {
+fn stop_serve(layout: &Layout, pid: u32) {
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
         nix::sys::signal::Signal::SIGTERM,
