@@ -394,17 +394,65 @@ fn allowed(argv: &[String]) -> bool {
     }
 }
 
+/// One call on the control socket: who it is, what it asks for, the verb run on the caller's
+/// descriptors, and its exit status back.
 fn handle(stream: UnixStream, layout: &Layout) -> Result<()> {
-    let send = |s: &UnixStream, a: &Answer| -> Result<()> {
-        let mut s = s;
-        writeln!(s, "{}", serde_json::to_string(a)?)?;
+    let send = |a: &Answer| -> Result<()> {
+        writeln!(&stream, "{}", serde_json::to_string(a)?)?;
         Ok(())
     };
     // Who it is, before reading a byte: anyone may connect, only members get further.
     let user = match authorize(&stream, layout) {
         Ok(u) => u,
-        Err(error) => return send(&stream, &Answer::Refused { error }),
+        Err(error) => return send(&Answer::Refused { error }),
     };
+    let (header, stdio) = match receive(&stream)? {
+        Received::Call(header, stdio) => (header, stdio),
+        Received::Malformed => {
+            let error = RemoteError::new("connect", "malformed call");
+            return send(&Answer::Refused { error });
+        }
+        Received::Late => return Ok(()),
+    };
+    if !allowed(&header.argv) {
+        let error = RemoteError::new(
+            "connect",
+            format!(
+                "{:?} is not something jib-agent does for users",
+                header.argv
+            ),
+        );
+        return send(&Answer::Refused { error });
+    }
+    let mut child = match run_for(&user, layout, &header.argv, stdio)? {
+        Ok(c) => c,
+        Err(e) => {
+            let error = RemoteError::new("connect", format!("cannot start the agent: {e}"));
+            return send(&Answer::Refused { error });
+        }
+    };
+    send(&Answer::Accepted)?;
+    let code = child
+        .wait()
+        .map(|s| {
+            use std::os::unix::process::ExitStatusExt;
+            s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+        })
+        .unwrap_or(1);
+    send(&Answer::Exit { code })
+}
+
+/// What a connection sent.
+enum Received {
+    /// Its arguments, and its stdin, stdout and stderr.
+    Call(Header, [OwnedFd; 3]),
+    /// Not three descriptors, or a header over the limit.
+    Malformed,
+    /// Not all of it within the deadline (or the peer went away): nothing to answer.
+    Late,
+}
+
+fn receive(stream: &UnixStream) -> Result<Received> {
     // The call arrives at once or not at all.
     stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
     // The length and the three descriptors arrive together.
@@ -431,9 +479,11 @@ fn handle(stream: UnixStream, layout: &Layout) -> Result<()> {
         fds
     };
     let n = u32::from_le_bytes(len) as usize;
-    if fds.len() != 3 || n > MAX_HEADER {
-        let error = RemoteError::new("connect", "malformed call");
-        return send(&stream, &Answer::Refused { error });
+    let Ok(stdio) = <[OwnedFd; 3]>::try_from(fds) else {
+        return Ok(Received::Malformed);
+    };
+    if n > MAX_HEADER {
+        return Ok(Received::Malformed);
     }
     // The whole call within the deadline, however slowly it drips.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -442,31 +492,27 @@ fn handle(stream: UnixStream, layout: &Layout) -> Result<()> {
     while got < n {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
-            return Ok(());
+            return Ok(Received::Late);
         }
         stream.set_read_timeout(Some(left))?;
-        match (&stream).read(&mut body[got..])? {
-            0 => return Ok(()),
+        match (&*stream).read(&mut body[got..])? {
+            0 => return Ok(Received::Late),
             k => got += k,
         }
     }
     let header: Header = serde_json::from_slice(&body)?;
     stream.set_read_timeout(None)?;
-    if !allowed(&header.argv) {
-        let error = RemoteError::new(
-            "connect",
-            format!(
-                "{:?} is not something jib-agent does for users",
-                header.argv
-            ),
-        );
-        return send(&stream, &Answer::Refused { error });
-    }
-    let mut fds = fds.into_iter();
-    let (Some(stdin), Some(stdout), Some(stderr)) = (fds.next(), fds.next(), fds.next()) else {
-        return Ok(());
-    };
-    // The root agent's own binary, never one the user could have written.
+    Ok(Received::Call(header, stdio))
+}
+
+/// Starts this agent's own binary (never one the user could have written) with `argv` on
+/// the caller's descriptors, marked as acting for `user`.
+fn run_for(
+    user: &str,
+    layout: &Layout,
+    argv: &[String],
+    [stdin, stdout, stderr]: [OwnedFd; 3],
+) -> Result<std::io::Result<std::process::Child>> {
     let agent = std::env::current_exe()?;
     let mut cmd = Command::new(agent);
     // Nothing of serve's environment: a verb's environment is what jib sets.
@@ -476,31 +522,15 @@ fn handle(stream: UnixStream, layout: &Layout) -> Result<()> {
             cmd.env(keep, v);
         }
     }
-    let child = cmd
-        .args(&header.argv)
-        .env(PEER_USER_ENV, &user)
+    Ok(cmd
+        .args(argv)
+        .env(PEER_USER_ENV, user)
         .env(PEER_ROOT_ENV, &layout.root)
         .current_dir(layout.state())
         .stdin(Stdio::from(stdin))
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(stderr))
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => {
-            let error = RemoteError::new("connect", format!("cannot start the agent: {e}"));
-            return send(&stream, &Answer::Refused { error });
-        }
-    };
-    send(&stream, &Answer::Accepted)?;
-    let code = child
-        .wait()
-        .map(|s| {
-            use std::os::unix::process::ExitStatusExt;
-            s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
-        })
-        .unwrap_or(1);
-    send(&stream, &Answer::Exit { code })
+        .spawn())
 }
 
 #[cfg(test)]

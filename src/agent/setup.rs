@@ -193,45 +193,7 @@ pub(super) fn setup(
     let mut messages = Vec::new();
     let root_user = nix::unistd::geteuid().is_root();
     em.step("prerequisites", || {
-        let missing = missing_prerequisites(server);
-        if missing.is_empty() {
-            return Ok(((), None));
-        }
-        let pkgs: Vec<&str> = missing.iter().map(|m| m.package).collect();
-        let what: Vec<&str> = missing.iter().map(|m| m.what).collect();
-        let line = format!("apt-get install -y {}", pkgs.join(" "));
-        if install_deps && (root_user || can_sudo()) {
-            let mut cmd = if root_user {
-                Command::new("apt-get")
-            } else {
-                let mut c = Command::new("sudo");
-                c.args(["-n", "apt-get"]);
-                c
-            };
-            let out = cmd
-                .args(["install", "-y", "-q"])
-                .args(&pkgs)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .output()
-                .map_err(|e| {
-                    RemoteError::new("prerequisites", format!("cannot run apt-get: {e}"))
-                })?;
-            if !out.status.success() {
-                let text = String::from_utf8_lossy(&out.stderr).into_owned();
-                return Err(
-                    RemoteError::new("prerequisites", format!("`{line}` failed"))
-                        .log_tail(crate::fsafe::last_lines(&text, 10)),
-                );
-            }
-            return Ok(((), Some(format!("installed {}", pkgs.join(" ")))));
-        }
-        Err(RemoteError::new(
-            "prerequisites",
-            format!("missing on this server: {}", what.join(", ")),
-        )
-        .hint(format!(
-            "install them: sudo {line}   (or run `jib setup --install-deps` as a user with sudo)"
-        )))
+        Ok(((), install_prerequisites(server, install_deps, root_user)?))
     })?;
     if which("uv").is_none() {
         messages.push("uv is not installed: venvs are built with python -m venv + pip (slower); `pip install uv` or see https://docs.astral.sh/uv/".to_string());
@@ -256,26 +218,7 @@ pub(super) fn setup(
             Ok(((), Some(detail)))
         })?;
         if let Some(user) = grant {
-            // Every call of that user would be refused: say so now, not at the first push.
-            if server.run_as.is_none() {
-                return Err(RemoteError::new(
-                    "access",
-                    format!("{user} is to deploy here, but the environment sets no run_as: its apps would run as root"),
-                )
-                .hint("add run_as = \"<an unprivileged user>\" to the environment in deploy.toml (create it: sudo useradd --system --user-group jibapps) and run `jib setup` again"));
-            }
-            em.step("access", || {
-                grant_access(user, server, &layout)?;
-                Ok((
-                    (),
-                    Some(format!("{user} may deploy (group {})", super::ctl::GROUP)),
-                ))
-            })?;
-            messages.push(format!(
-                "{user} deploys through the root agent (group {}): it can run code as {} and nothing as root",
-                super::ctl::GROUP,
-                server.run_as.as_deref().unwrap_or("the apps' user")
-            ));
+            messages.push(grant_step(user, server, &layout, em)?);
         }
     }
     em.step("service", || {
@@ -292,6 +235,81 @@ pub(super) fn setup(
         }
     ));
     Ok(Reply::Setup { messages })
+}
+
+/// What the server lacks, installed when allowed (`--install-deps`, as root or with sudo);
+/// the step's detail.
+fn install_prerequisites(
+    server: &ServerConfig,
+    install_deps: bool,
+    root_user: bool,
+) -> Result<Option<String>, RemoteError> {
+    let missing = missing_prerequisites(server);
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    let pkgs: Vec<&str> = missing.iter().map(|m| m.package).collect();
+    let what: Vec<&str> = missing.iter().map(|m| m.what).collect();
+    let line = format!("apt-get install -y {}", pkgs.join(" "));
+    if !(install_deps && (root_user || can_sudo())) {
+        return Err(RemoteError::new(
+            "prerequisites",
+            format!("missing on this server: {}", what.join(", ")),
+        )
+        .hint(format!(
+            "install them: sudo {line}   (or run `jib setup --install-deps` as a user with sudo)"
+        )));
+    }
+    let mut cmd = if root_user {
+        Command::new("apt-get")
+    } else {
+        let mut c = Command::new("sudo");
+        c.args(["-n", "apt-get"]);
+        c
+    };
+    let out = cmd
+        .args(["install", "-y", "-q"])
+        .args(&pkgs)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output()
+        .map_err(|e| RemoteError::new("prerequisites", format!("cannot run apt-get: {e}")))?;
+    if !out.status.success() {
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        return Err(
+            RemoteError::new("prerequisites", format!("`{line}` failed"))
+                .log_tail(crate::fsafe::last_lines(&text, 10)),
+        );
+    }
+    Ok(Some(format!("installed {}", pkgs.join(" "))))
+}
+
+/// The `access` step: lets `user` deploy to this root through the root agent. Its message.
+fn grant_step(
+    user: &str,
+    server: &ServerConfig,
+    layout: &Layout,
+    em: &Emitter,
+) -> Result<String, RemoteError> {
+    // Every call of that user would be refused: say so now, not at the first push.
+    if server.run_as.is_none() {
+        return Err(RemoteError::new(
+            "access",
+            format!("{user} is to deploy here, but the environment sets no run_as: its apps would run as root"),
+        )
+        .hint("add run_as = \"<an unprivileged user>\" to the environment in deploy.toml (create it: sudo useradd --system --user-group jibapps) and run `jib setup` again"));
+    }
+    em.step("access", || {
+        grant_access(user, server, layout)?;
+        Ok((
+            (),
+            Some(format!("{user} may deploy (group {})", super::ctl::GROUP)),
+        ))
+    })?;
+    Ok(format!(
+        "{user} deploys through the root agent (group {}): it can run code as {} and nothing as root",
+        super::ctl::GROUP,
+        server.run_as.as_deref().unwrap_or("the apps' user")
+    ))
 }
 
 fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteError> {
