@@ -89,7 +89,7 @@ impl Peer {
             )
             .hint("check root in deploy.toml"));
         }
-        match crate::identity::app_user(server.run_as.as_deref()) {
+        match crate::identity::of_server(server) {
             Ok(Some(_)) => Ok(()),
             _ => Err(RemoteError::new(
                 "request",

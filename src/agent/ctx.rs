@@ -152,7 +152,7 @@ impl<'a> Ctx<'a> {
 
     /// The user (and group) the app runs as, when the agent drops to one.
     pub fn user(&self, step: &str) -> Result<Option<(User, Group)>, RemoteError> {
-        crate::identity::app_user(self.server.run_as.as_deref())
+        crate::identity::of_server(self.server)
             .map_err(|e| RemoteError::new(step, format!("{e:#}")))
     }
 

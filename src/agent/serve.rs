@@ -54,7 +54,7 @@ pub fn serve(root: &Path) -> Result<()> {
         super::setup::check_ancestors(root).map_err(anyhow::Error::msg)?;
     }
     if server.run_as.is_some() && nix::unistd::geteuid().is_root() {
-        crate::identity::app_user(server.run_as.as_deref())?
+        crate::identity::of_server(&server)?
             .context("run_as names no user that can be resolved; not starting apps as root")?;
     }
     write_files(&server, &layout)?;
@@ -127,7 +127,7 @@ fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
 
 /// The socket directories as `jib setup` made them (see `setup::socket_dir_problem`).
 fn check_socket_dirs(server: &ServerConfig, layout: &Layout) -> Result<()> {
-    let app = crate::identity::app_user(server.run_as.as_deref())?.map(|(u, _)| u.uid.as_raw());
+    let app = crate::identity::of_server(server)?.map(|(u, _)| u.uid.as_raw());
     for (d, app_may_own) in super::setup::socket_dirs(layout) {
         if !d.is_dir() {
             bail!("{} is missing: run `jib setup`", d.display());
@@ -231,7 +231,7 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
                 // The router process connects to whatever address an app subscribes: never as
                 // root. Its master (root) binds the sockets; the router itself drops to the
                 // apps' user, with no supplementary groups of root's left.
-                if let Ok(Some((u, g))) = crate::identity::app_user(s2.run_as.as_deref()) {
+                if let Ok(Some((u, g))) = crate::identity::of_server(&s2) {
                     let kind = match s2.router {
                         RouterKind::Nginx => "fastrouter",
                         RouterKind::Http => "http",

@@ -199,7 +199,7 @@ pub(super) fn setup(
         messages.push("uv is not installed: venvs are built with python -m venv + pip (slower); `pip install uv` or see https://docs.astral.sh/uv/".to_string());
     }
 
-    match crate::identity::app_user(server.run_as.as_deref()) {
+    match crate::identity::of_server(server) {
         Err(e) => return Err(RemoteError::new("setup", format!("{e:#}"))),
         Ok(None) if root_user => messages.push(
             "the agent runs as root and run_as is not set: apps run as root; set run_as in deploy.toml's environment to an unprivileged user".into(),
@@ -330,7 +330,7 @@ fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteErro
             ))
         })?;
     }
-    let who = crate::identity::app_user(server.run_as.as_deref())
+    let who = crate::identity::of_server(server)
         .map_err(|e| RemoteError::new("layout", format!("{e:#}")))?;
     let app = who.as_ref().map(|(u, g)| (u.uid.as_raw(), g.gid.as_raw()));
     let me = (
