@@ -255,7 +255,8 @@ pub enum Request {
         #[serde(default)]
         process: Option<LogSource>,
     },
-    /// Read or change the app's own environment (`env.json`, 0600).
+    /// Read or change the app's own environment (`env.json`: the agent's, readable by the
+    /// apps' group).
     Env {
         server: ServerConfig,
         app: String,
@@ -270,10 +271,6 @@ pub enum Request {
         #[serde(default)]
         drop_db: Option<DropDb>,
     },
-    /// Run a command in the app's environment. Unlike other verbs, the agent then *becomes* the
-    /// command: its stdin, stdout, stderr and exit status are the command's. The hello goes to
-    /// stderr. With a terminal the request travels hex-encoded in argv (`exec --request <hex>`)
-    /// because stdin is the terminal.
     /// Keeps an exec request on the server for a terminal exec to pick up
     /// (`jib-agent exec --stashed <token>`): with a terminal, stdin is the user's, and a
     /// request in argv would show its environment (a database URL) to every local user.
@@ -281,13 +278,16 @@ pub enum Request {
         server: ServerConfig,
         exec: Box<Request>,
     },
+    /// Run a command in the app's environment. Unlike other verbs, the agent then *becomes* the
+    /// command: its stdin, stdout, stderr and exit status are the command's. Piped, the request
+    /// is the first line of stdin and the hello goes to stderr; with a terminal (stdin is the
+    /// user's) it was stashed first (see [`Request::Stash`]).
     Exec {
         server: ServerConfig,
         app: String,
         command: ExecCommand,
         /// Added to the command's environment: secrets (another database's URL) stay out of
-        /// its argv, which every local user can read. Piped mode only: with a terminal the
-        /// request itself rides in argv.
+        /// its argv, which every local user can read.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         env: BTreeMap<String, String>,
     },

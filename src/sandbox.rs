@@ -4,6 +4,8 @@
 //! working directory, `HOME` and caches (never root's), dies with the agent (PDEATHSIG), and
 //! is killed as a group when it overruns its time or finishes, so nothing it started keeps
 //! running.
+//!
+//! [`wait_child`] is the one wait with a time limit, for these and for `jib exec`'s command.
 
 use std::ffi::OsStr;
 use std::fs::File;
