@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::protocol::RemoteError;
 
 /// Where the database shell finds its URL: a process's argv is readable by every local user
-/// (`ps`, /proc/<pid>/cmdline), its environment only by its own user and root.
+/// (`ps`, `/proc/<pid>/cmdline`), its environment only by its own user and root.
 pub const URL_ENV: &str = "JIB_MONGO_URL";
 
 /// The database shell on `$JIB_MONGO_URL`: runs `eval` and exits, or opens the interactive

@@ -5,7 +5,7 @@
 //! stdin, stdout and stderr (SCM_RIGHTS) with its arguments. serve checks who connected
 //! (SO_PEERCRED: root, or a member of the `jib` group), then runs the same verb as root on those
 //! very descriptors, marked as coming from that user, and reports its exit status back. The
-//! verb then refuses what only root may do (see [`Peer`]). Nothing is relayed: the verb reads
+//! verb then refuses what only root may do (see `Peer`). Nothing is relayed: the verb reads
 //! the request and the pack from the ssh channel and writes its events there, and a terminal
 //! (`jib shell`) is the user's own.
 

@@ -1,8 +1,8 @@
 //! The server side: `jib-agent <verb>` reads one [`Request`] from stdin and answers with JSON
 //! lines of [`Event`]; `jib-agent serve` supervises the emperor and the router.
 //!
-//! Each verb is a file of its own, handed a [`ctx::Ctx`] (or the checked server) built here;
-//! push and promote share [`pipeline`] (and [`activate`]), everything else [`ctx`].
+//! Each verb is a file of its own, handed a `ctx::Ctx` (or the checked server) built here;
+//! push and promote share `pipeline` (and `activate`), everything else `ctx`.
 
 mod activate;
 mod artifact;
