@@ -477,6 +477,11 @@ fn site_packages(dir: &Path) -> Result<PathBuf> {
     bail!("no site-packages under {}", dir.display())
 }
 
+/// The venv a `site_packages` directory (see [`site_packages`]) is in.
+pub fn dir_of_site_packages(site_packages: &Path) -> Option<PathBuf> {
+    site_packages.ancestors().nth(3).map(Path::to_path_buf)
+}
+
 /// Writes one of the agent's records into a sealed venv: whatever the build left under that
 /// name (a link to a root file, say) is removed first, and the file is created afresh.
 fn write_record(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::io::Read;
-use std::path::Path;
 use std::time::Duration;
 
 use super::ctx::{app_environment, find_app, sandbox};
@@ -13,6 +12,7 @@ use crate::layout::AppLayout;
 use crate::protocol::{Envelope, Event, ExecCommand, RemoteError, Request, version_line};
 use crate::release;
 use crate::sandbox::{Waited, wait_child};
+use crate::venv;
 
 /// Exit status when jib-agent itself fails before the command starts (like `env`'s 125).
 const AGENT_FAILED: i32 = 125;
@@ -208,13 +208,7 @@ fn prepare(app: &AppLayout, command: &ExecCommand) -> Result<Prepared, RemoteErr
                 .hint(format!("deploy it first: jib push {}", app.name)),
         );
     };
-    // site-packages is <venv>/lib/pythonX.Y/site-packages.
-    let venv_dir = meta
-        .site_packages
-        .ancestors()
-        .nth(3)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let venv_dir = venv::dir_of_site_packages(&meta.site_packages).unwrap_or_default();
     let cwd = std::fs::canonicalize(app.current())
         .map(|r| AppLayout::src_of(&r))
         .map_err(|e| RemoteError::new("exec", format!("{}: {e}", app.current().display())))?;
