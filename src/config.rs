@@ -224,78 +224,76 @@ impl Config {
     /// and suggest the key that was probably meant.
     pub fn parse_named(text: &str, name: &str) -> Result<Config> {
         let cfg: Config = toml::from_str(text).map_err(|e| explain(&e, text, name))?;
-        cfg.validate().map_err(|e| {
-            let msg = format!("{e:#}");
-            let named = msg
-                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-'))
-                .find(|w| w.starts_with("env.") || w.starts_with("app."));
-            // A key (`env.dev.root`, `app.static`): point at its value, as for a wrong type.
-            if let Some((i, mut col, mut width)) = named.and_then(|w| locate_key(text, w)) {
-                let line = text.lines().nth(i).unwrap_or("");
-                // The value the message quotes, when the line has it as written (in a table).
-                if let Some(q) = first_quoted(&msg)
-                    && let Some(at) = line.find(q)
-                {
-                    col = line[..at].chars().count() + 1;
-                    width = q.chars().count();
-                }
-                return anyhow::anyhow!("{}", pointed(name, &msg, i + 1, col, line, width));
-            }
-            // Else the section the message names, when it can be found.
-            let section = named.map(|w| {
-                let parts: Vec<&str> = w.split('.').collect();
-                if parts[0] == "app" {
-                    "[app]".to_string()
-                } else {
-                    format!("[env.{}]", parts.get(1).unwrap_or(&""))
-                }
-            });
-            let line = section.and_then(|h| {
-                text.lines()
-                    .position(|l| l.trim() == h)
-                    .map(|i| format!(":{}", i + 1))
-            });
-            anyhow::anyhow!("{name}{}: {msg}", line.unwrap_or_default())
-        })?;
+        cfg.validate().map_err(|e| e.pointed(text, name))?;
         Ok(cfg)
     }
 
-    fn validate(&self) -> Result<()> {
-        let (module, callable) = self
-            .app
-            .wsgi
-            .split_once(':')
-            .unwrap_or((&self.app.wsgi, ""));
+    /// Checks what the types do not: each section in turn, the first refusal with where it is.
+    fn validate(&self) -> Result<(), Invalid> {
+        self.validate_app()?;
+        self.validate_variables()?;
+        self.validate_processes()?;
+        self.validate_static()?;
+        for (name, env) in &self.env {
+            env.validate(name)?;
+        }
+        Ok(())
+    }
+
+    /// `[app]`'s own values.
+    fn validate_app(&self) -> Result<(), Invalid> {
+        let bad = |key: &str, message: String| Invalid::at("app", Some(key), message);
+        let app = &self.app;
+        let (module, callable) = app.wsgi.split_once(':').unwrap_or((&app.wsgi, ""));
         if module.is_empty() || callable.is_empty() {
-            bail!(
-                "app.wsgi = {:?}: expected `module:callable`, e.g. `myshop.wsgi:application`",
-                self.app.wsgi
-            );
+            return Err(bad(
+                "wsgi",
+                format!(
+                    "app.wsgi = {:?}: expected `module:callable`, e.g. `myshop.wsgi:application`",
+                    app.wsgi
+                ),
+            ));
         }
-        if self.app.processes < 2 {
-            bail!(
-                "app.processes = {}: use at least 2, so a chain reload always has a worker serving",
-                self.app.processes
-            );
+        if app.processes < 2 {
+            return Err(bad(
+                "processes",
+                format!(
+                    "app.processes = {}: use at least 2, so a chain reload always has a worker serving",
+                    app.processes
+                ),
+            ));
         }
-        if self.app.keep_releases < 1 {
-            bail!("app.keep_releases must be at least 1");
+        if app.keep_releases < 1 {
+            return Err(bad(
+                "keep_releases",
+                "app.keep_releases must be at least 1".into(),
+            ));
         }
-        if !self.app.health_path.starts_with('/') {
-            bail!("app.health_path must start with '/'");
+        if !app.health_path.starts_with('/') {
+            return Err(bad(
+                "health_path",
+                "app.health_path must start with '/'".into(),
+            ));
         }
         // It goes into the health check's request line as written.
-        if self
-            .app
+        if app
             .health_path
             .chars()
             .any(|c| c.is_whitespace() || c.is_control())
         {
-            bail!(
-                "app.health_path = {:?} may not contain spaces or control characters (percent-encode them)",
-                self.app.health_path
-            );
+            return Err(bad(
+                "health_path",
+                format!(
+                    "app.health_path = {:?} may not contain spaces or control characters (percent-encode them)",
+                    app.health_path
+                ),
+            ));
         }
+        Ok(())
+    }
+
+    /// The names of `[app.env]`'s and every environment's variables.
+    fn validate_variables(&self) -> Result<(), Invalid> {
         for (key, _) in self
             .app
             .env
@@ -303,124 +301,60 @@ impl Config {
             .chain(self.env.values().flat_map(|e| e.env.iter()))
         {
             if !valid_env_name(key) {
-                bail!(
+                return Err(Invalid::unplaced(format!(
                     "environment variable name {key:?} is not valid: use letters, digits and _, not starting with a digit"
-                );
+                )));
             }
         }
+        Ok(())
+    }
+
+    /// `[processes]` and `[cron]`.
+    fn validate_processes(&self) -> Result<(), Invalid> {
         for (name, cmd) in self.processes.iter().chain(&self.cron) {
             if cmd.trim().is_empty() {
-                bail!("[processes]/[cron] {name:?} has an empty command");
+                return Err(Invalid::unplaced(format!(
+                    "[processes]/[cron] {name:?} has an empty command"
+                )));
             }
         }
         for sched in self.cron.keys() {
             let n = sched.split_whitespace().count();
             if n != 5 && n != 6 {
-                bail!(
+                return Err(Invalid::unplaced(format!(
                     "cron schedule {sched:?} has {n} fields: use 5 (min hour day month weekday) or 6 (seconds first)"
-                );
+                )));
             }
         }
         for name in self.processes.keys() {
             if !crate::slug::is_app_name(name) {
-                bail!("process name {name:?}: use lowercase letters, digits and '-'");
+                return Err(Invalid::unplaced(format!(
+                    "process name {name:?}: use lowercase letters, digits and '-'"
+                )));
             }
             // These name logs of their own (`jib logs --process cron|release|supervisor`).
             if ["cron", "release", "supervisor"].contains(&name.as_str()) {
-                bail!("process name {name:?} is reserved; pick another");
+                return Err(Invalid::unplaced(format!(
+                    "process name {name:?} is reserved; pick another"
+                )));
             }
         }
+        Ok(())
+    }
+
+    /// `[app] static`: URL prefixes and the directories nginx serves for them.
+    fn validate_static(&self) -> Result<(), Invalid> {
+        let bad = |message: String| Invalid::at("app", Some("static"), message);
         for (prefix, dir) in &self.app.static_files {
             if let Err(why) = check_url_prefix(prefix) {
-                bail!("app.static: {prefix:?} must be a URL prefix like \"/static/\": it {why}");
+                return Err(bad(format!(
+                    "app.static: {prefix:?} must be a URL prefix like \"/static/\": it {why}"
+                )));
             }
             if let Err(why) = check_static_dir(dir) {
-                bail!(
+                return Err(bad(format!(
                     "app.static: {dir:?} must be a directory inside the repository, like \"staticfiles\": it {why}"
-                );
-            }
-        }
-        for (name, env) in &self.env {
-            if let Err(why) = check_env_name(name) {
-                bail!("[env.{name}]: {name:?} {why}");
-            }
-            env.check_values(name)?;
-            if let Some(m) = &env.mongo {
-                if !m.url.starts_with("mongodb://") && !m.url.starts_with("mongodb+srv://") {
-                    bail!(
-                        "env.{name}.mongo.url = {:?} must start with mongodb://",
-                        m.url
-                    );
-                }
-                if m.database.is_some() && !env.is_promote_target() {
-                    bail!(
-                        "env.{name}.mongo.database would give every branch the same database: use prefix (databases <prefix>_<branch>); database is for prod"
-                    );
-                }
-                if m.prefix.is_none() && m.database.is_none() {
-                    bail!(
-                        "env.{name}.mongo needs prefix = \"myshop\" (databases <prefix>_<app>) or database = \"myshop_prod\""
-                    );
-                }
-                for v in [&m.url_var, &m.db_var] {
-                    if !valid_env_name(v) {
-                        bail!("env.{name}.mongo: {v:?} is not a valid variable name");
-                    }
-                }
-            }
-            match (&env.domain, env.domains.is_empty()) {
-                (Some(_), false) => bail!(
-                    "env.{name} sets both domain (branches at <branch>.<domain>) and domains (one promoted app): keep one"
-                ),
-                (None, true) => bail!(
-                    "env.{name} needs domain = \"dev.example.com\" (branches at <branch>.<domain>) or domains = [\"www.example.com\"] (a prod environment fed by jib promote)"
-                ),
-                _ => {}
-            }
-            for (key, d) in env
-                .domain
-                .iter()
-                .map(|d| ("domain", d))
-                .chain(env.domains.iter().map(|d| ("domains", d)))
-            {
-                if let Err(why) = check_dns_name(d) {
-                    bail!("env.{name}.{key}: {d:?} {why}");
-                }
-            }
-            if let Some(a) = &env.app
-                && !crate::slug::is_app_name(a)
-            {
-                bail!(
-                    "env.{name}.app = {a:?}: use lowercase letters, digits and '-' (it names a directory and a process)"
-                );
-            }
-            if env.tls.is_some() && env.is_local() && env.nginx.is_none() {
-                bail!(
-                    "env.{name}.tls needs nginx in front (local mode's HTTP router serves plain HTTP); add [env.{name}.nginx] or remove tls"
-                );
-            }
-            if let Some(idle) = &env.idle {
-                let secs = parse_duration(idle).with_context(|| format!("env.{name}.idle"))?;
-                if secs < 1 {
-                    bail!("env.{name}.idle must be at least 1s");
-                }
-                if env.is_promote_target() {
-                    bail!("env.{name}.idle: a promotion target (prod) never sleeps; remove idle");
-                }
-                if env.is_local() && env.nginx.is_none() {
-                    bail!(
-                        "env.{name}.idle needs nginx in front (local mode's HTTP router cannot wake apps); add [env.{name}.nginx] or remove idle"
-                    );
-                }
-            }
-            if env.keep_releases == Some(0) {
-                bail!("env.{name}.keep_releases must be at least 1");
-            }
-            if env.host.is_empty() || env.host.starts_with('-') {
-                bail!(
-                    "env.{name}.host = {:?} is not a valid ssh destination",
-                    env.host
-                );
+                )));
             }
         }
         Ok(())
@@ -502,6 +436,61 @@ impl Config {
 
 /// A deploy.toml error as a compiler would print it: `file:line:col: message`, the line, a
 /// caret, and for an unknown key the closest known one.
+/// A value of deploy.toml that is refused, and where: the section (`app`, `env.dev`) and, when
+/// the message is about one key, that key (`wsgi`, `nginx.listen`). Neither for messages
+/// that say where themselves (a variable, a process).
+struct Invalid {
+    section: Option<String>,
+    key: Option<String>,
+    message: String,
+}
+
+impl Invalid {
+    fn at(section: &str, key: Option<&str>, message: String) -> Invalid {
+        Invalid {
+            section: Some(section.to_string()),
+            key: key.map(str::to_string),
+            message,
+        }
+    }
+
+    fn unplaced(message: String) -> Invalid {
+        Invalid {
+            section: None,
+            key: None,
+            message,
+        }
+    }
+
+    /// The message as `jib` shows it: pointing at the key's value in `text` (the file `name`),
+    /// else at its section's header, else at the file.
+    fn pointed(self, text: &str, name: &str) -> anyhow::Error {
+        let msg = self.message;
+        let Some(section) = self.section else {
+            return anyhow::anyhow!("{name}: {msg}");
+        };
+        let key = self.key.map(|k| format!("{section}.{k}"));
+        // A key (`env.dev.root`, `app.static`): point at its value, as for a wrong type.
+        if let Some((i, mut col, mut width)) = key.and_then(|k| locate_key(text, &k)) {
+            let line = text.lines().nth(i).unwrap_or("");
+            // The value the message quotes, when the line has it as written (in a table).
+            if let Some(q) = first_quoted(&msg)
+                && let Some(at) = line.find(q)
+            {
+                col = line[..at].chars().count() + 1;
+                width = q.chars().count();
+            }
+            return anyhow::anyhow!("{}", pointed(name, &msg, i + 1, col, line, width));
+        }
+        let header = format!("[{section}]");
+        let line = text
+            .lines()
+            .position(|l| l.trim() == header)
+            .map(|i| format!(":{}", i + 1));
+        anyhow::anyhow!("{name}{}: {msg}", line.unwrap_or_default())
+    }
+}
+
 fn explain(e: &toml::de::Error, text: &str, name: &str) -> anyhow::Error {
     let raw = e.message().trim().to_string();
     let mut msg = raw.clone();
@@ -855,13 +844,160 @@ fn check_env_name(name: &str) -> Result<(), String> {
 }
 
 impl Environment {
+    /// `[env.<name>]`: its name, its values' allow-lists, and what goes together.
+    fn validate(&self, name: &str) -> Result<(), Invalid> {
+        let section = format!("env.{name}");
+        let bad = |key: Option<&str>, message: String| Invalid::at(&section, key, message);
+        if let Err(why) = check_env_name(name) {
+            return Err(bad(None, format!("[env.{name}]: {name:?} {why}")));
+        }
+        self.check_values(name)?;
+        self.validate_mongo(name)?;
+        match (&self.domain, self.domains.is_empty()) {
+            (Some(_), false) => {
+                return Err(bad(
+                    None,
+                    format!(
+                        "env.{name} sets both domain (branches at <branch>.<domain>) and domains (one promoted app): keep one"
+                    ),
+                ));
+            }
+            (None, true) => {
+                return Err(bad(
+                    None,
+                    format!(
+                        "env.{name} needs domain = \"dev.example.com\" (branches at <branch>.<domain>) or domains = [\"www.example.com\"] (a prod environment fed by jib promote)"
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        for (key, d) in self
+            .domain
+            .iter()
+            .map(|d| ("domain", d))
+            .chain(self.domains.iter().map(|d| ("domains", d)))
+        {
+            if let Err(why) = check_dns_name(d) {
+                return Err(bad(Some(key), format!("env.{name}.{key}: {d:?} {why}")));
+            }
+        }
+        if let Some(a) = &self.app
+            && !crate::slug::is_app_name(a)
+        {
+            return Err(bad(
+                Some("app"),
+                format!(
+                    "env.{name}.app = {a:?}: use lowercase letters, digits and '-' (it names a directory and a process)"
+                ),
+            ));
+        }
+        if self.tls.is_some() && self.is_local() && self.nginx.is_none() {
+            return Err(bad(
+                Some("tls"),
+                format!(
+                    "env.{name}.tls needs nginx in front (local mode's HTTP router serves plain HTTP); add [env.{name}.nginx] or remove tls"
+                ),
+            ));
+        }
+        self.validate_idle(name)?;
+        if self.keep_releases == Some(0) {
+            return Err(bad(
+                Some("keep_releases"),
+                format!("env.{name}.keep_releases must be at least 1"),
+            ));
+        }
+        if self.host.is_empty() || self.host.starts_with('-') {
+            return Err(bad(
+                Some("host"),
+                format!(
+                    "env.{name}.host = {:?} is not a valid ssh destination",
+                    self.host
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `[env.<name>.mongo]`: a MongoDB URL, and a database per branch (one named, for prod).
+    fn validate_mongo(&self, name: &str) -> Result<(), Invalid> {
+        let Some(m) = &self.mongo else {
+            return Ok(());
+        };
+        let section = format!("env.{name}");
+        let bad = |key: Option<&str>, message: String| Invalid::at(&section, key, message);
+        if !m.url.starts_with("mongodb://") && !m.url.starts_with("mongodb+srv://") {
+            return Err(bad(
+                Some("mongo.url"),
+                format!(
+                    "env.{name}.mongo.url = {:?} must start with mongodb://",
+                    m.url
+                ),
+            ));
+        }
+        if m.database.is_some() && !self.is_promote_target() {
+            return Err(bad(
+                Some("mongo.database"),
+                format!(
+                    "env.{name}.mongo.database would give every branch the same database: use prefix (databases <prefix>_<branch>); database is for prod"
+                ),
+            ));
+        }
+        if m.prefix.is_none() && m.database.is_none() {
+            return Err(bad(
+                Some("mongo"),
+                format!(
+                    "env.{name}.mongo needs prefix = \"myshop\" (databases <prefix>_<app>) or database = \"myshop_prod\""
+                ),
+            ));
+        }
+        for v in [&m.url_var, &m.db_var] {
+            if !valid_env_name(v) {
+                return Err(bad(
+                    Some("mongo"),
+                    format!("env.{name}.mongo: {v:?} is not a valid variable name"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `idle` (scale to zero): a duration, and only where something can wake the app.
+    fn validate_idle(&self, name: &str) -> Result<(), Invalid> {
+        let Some(idle) = &self.idle else {
+            return Ok(());
+        };
+        let section = format!("env.{name}");
+        let bad = |message: String| Invalid::at(&section, Some("idle"), message);
+        let secs = parse_duration(idle).map_err(|e| bad(format!("env.{name}.idle: {e:#}")))?;
+        if secs < 1 {
+            return Err(bad(format!("env.{name}.idle must be at least 1s")));
+        }
+        if self.is_promote_target() {
+            return Err(bad(format!(
+                "env.{name}.idle: a promotion target (prod) never sleeps; remove idle"
+            )));
+        }
+        if self.is_local() && self.nginx.is_none() {
+            return Err(bad(format!(
+                "env.{name}.idle needs nginx in front (local mode's HTTP router cannot wake apps); add [env.{name}.nginx] or remove idle"
+            )));
+        }
+        Ok(())
+    }
+
     /// The allow-lists on every value of this environment that reaches a generated file.
-    fn check_values(&self, name: &str) -> Result<()> {
+    fn check_values(&self, name: &str) -> Result<(), Invalid> {
+        let section = format!("env.{name}");
         let refuse = |key: &str, value: &dyn std::fmt::Debug, why: String| {
-            anyhow::anyhow!("env.{name}.{key} = {value:?} {why}")
+            Invalid::at(
+                &section,
+                Some(key),
+                format!("env.{name}.{key} = {value:?} {why}"),
+            )
         };
         if let Some(root) = &self.root {
-            check_root(name, root)?;
+            check_root_path(root).map_err(|why| refuse("root", &root.display(), why))?;
         }
         if let Some(l) = &self.listen {
             check_listen(l).map_err(|why| refuse("listen", l, why))?;
@@ -1233,6 +1369,17 @@ domain = "dev.example.com"
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_check_that_refuses_says_where_not_the_words_of_its_message() {
+        // A variable named like a key is no key of deploy.toml's to point at.
+        let text = MINIMAL.replace("[app]", "[app]\nenv = { \"app.x\" = \"a\" }");
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(
+            err.starts_with("deploy.toml: environment variable name \"app.x\""),
+            "{err}"
+        );
     }
 
     #[test]

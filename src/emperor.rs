@@ -375,7 +375,7 @@ pub fn reload(app: &AppLayout, server: &ServerConfig) -> Result<Reload> {
     prepare_dirs(app, server)?;
     if server.supervise {
         // The supervisor restarts [processes] when this file's mtime moves.
-        let _ = crate::fsafe::open_append(&app.dir.join("run/restart"), 0o640)
+        let _ = crate::fsafe::open_append(&app.procs_restart(), 0o640)
             .and_then(|f| f.set_modified(std::time::SystemTime::now()));
     }
     match write_fifo(app, &app.name, b"c") {

@@ -177,10 +177,18 @@ pub fn tail(path: &Path, n: usize) -> Vec<String> {
     let mut buf = Vec::new();
     let _ = f.take(64 << 10).read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf);
-    let lines: Vec<&str> = text.lines().collect();
     // A cut first line is not a line.
-    let skip = usize::from(from > 0 && !lines.is_empty());
-    let lines = &lines[skip..];
+    let text = match text.split_once('\n') {
+        Some((_, rest)) if from > 0 => rest,
+        None if from > 0 => "",
+        _ => &text,
+    };
+    last_lines(text, n)
+}
+
+/// The last `n` lines of `text` (command output, a log's end).
+pub fn last_lines(text: &str, n: usize) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..]
         .iter()
         .map(|s| s.to_string())

@@ -26,6 +26,11 @@ pub fn app_user(run_as: Option<&str>) -> Result<Option<(User, Group)>> {
     Ok(Some((user, group)))
 }
 
+/// The apps' user of an environment (see [`app_user`]).
+pub fn of_server(server: &crate::protocol::ServerConfig) -> Result<Option<(User, Group)>> {
+    app_user(server.run_as.as_deref())
+}
+
 /// Becomes the app user (for `jib exec`). Groups first, then gid, then uid.
 pub fn become_user(who: &(User, Group)) -> Result<()> {
     let (u, g) = who;

@@ -1,5 +1,6 @@
 //! Where things live under an environment's root on the server. Every path the agent touches
-//! is built here, from a root the config validated and an app name `slug` validated.
+//! is built here, from a root the config validated and an app name `slug` validated — and
+//! taken apart here too, where the agent reads a name back from a path.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,14 @@ impl Layout {
     pub fn agent_bin(&self) -> PathBuf {
         self.state().join("bin").join("jib-agent")
     }
+    /// The root whose agent binary `exe` is (the inverse of [`Layout::agent_bin`]).
+    pub fn of_agent_bin(exe: &Path) -> Option<Layout> {
+        let bin = exe.parent()?;
+        let state = bin.parent()?;
+        (bin.file_name()? == "bin" && state.file_name()? == ".jib")
+            .then(|| state.parent().map(Layout::new))
+            .flatten()
+    }
     pub fn server_json(&self) -> PathBuf {
         self.state().join("server.json")
     }
@@ -48,6 +57,14 @@ impl Layout {
     pub fn venvs(&self) -> PathBuf {
         self.state().join("venvs")
     }
+    /// The venv with this key (see `venv::hash`).
+    pub fn venv(&self, key: &str) -> PathBuf {
+        self.venvs().join(key)
+    }
+    /// The install list a venv is being built from: the agent's, beside the venv.
+    pub fn venv_requirements(&self, key: &str) -> PathBuf {
+        self.venvs().join(format!("{key}.requirements.txt"))
+    }
     pub fn cache(&self) -> PathBuf {
         self.state().join("cache")
     }
@@ -67,6 +84,19 @@ impl Layout {
     pub fn app_lock(&self, app: &str) -> PathBuf {
         self.app_locks().join(format!("{app}.lock"))
     }
+    /// Every app lock file there is, with the app it is for (held or not).
+    pub fn app_lock_files(&self) -> Vec<(String, PathBuf)> {
+        std::fs::read_dir(self.app_locks())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let app = name.strip_suffix(".lock")?.to_string();
+                Some((app, e.path()))
+            })
+            .collect()
+    }
     pub fn repo_lock(&self) -> PathBuf {
         self.locks().join("repo.lock")
     }
@@ -75,6 +105,14 @@ impl Layout {
     }
     pub fn logs(&self) -> PathBuf {
         self.state().join("log")
+    }
+    /// Where serve writes when no systemd journal takes its output.
+    pub fn agent_log(&self) -> PathBuf {
+        self.logs().join("agent.log")
+    }
+    /// The output of a process serve supervises (`emperor`, `router`).
+    pub fn supervised_log(&self, name: &str) -> PathBuf {
+        self.logs().join(format!("{name}.log"))
     }
     /// Who did what, when: JSON lines (see `audit`).
     pub fn audit_log(&self) -> PathBuf {
@@ -91,6 +129,21 @@ impl Layout {
     }
     pub fn pidfile(&self) -> PathBuf {
         self.state().join("agent.pid")
+    }
+    /// What the running serve wrote about itself (pid, version, configuration).
+    pub fn serve_info(&self) -> PathBuf {
+        self.state().join("serve.json")
+    }
+    /// The control socket unprivileged ssh users reach the root agent through.
+    pub fn control_socket(&self) -> PathBuf {
+        self.state().join("agent.sock")
+    }
+    /// Exec requests stashed for a terminal exec to pick up: root's only.
+    pub fn stashed_requests(&self) -> PathBuf {
+        self.state().join("requests")
+    }
+    pub fn stashed_request(&self, token: &str) -> PathBuf {
+        self.stashed_requests().join(token)
     }
     /// Sockets nginx reaches (the router's): `<root>/.jib/s` when paths fit in a sockaddr, else
     /// a short per-root directory.
@@ -114,10 +167,6 @@ impl Layout {
             &hex::encode(digest)[..12]
         ))
     }
-    /// An app instance's socket (its vassal binds it as the apps' user).
-    pub fn app_socket(&self, instance: &str) -> PathBuf {
-        self.app_sockets().join(format!("{instance}.sock"))
-    }
     pub fn router_socket(&self) -> PathBuf {
         self.sockets().join("router.sock")
     }
@@ -135,6 +184,11 @@ impl Layout {
     /// The same 404 server, for the router (which is not in nginx's group).
     pub fn notfound_router_socket(&self) -> PathBuf {
         self.subscriptions().join("notfound.sock")
+    }
+    /// An app instance's own socket (`%n.sock` in the vassal template), bound by its vassal
+    /// as the apps' user.
+    pub fn app_socket(&self, instance: &str) -> PathBuf {
+        self.app_sockets().join(format!("{instance}.sock"))
     }
     /// Names of the directories under the root that can be apps, sorted.
     pub fn app_names(&self) -> Vec<String> {
@@ -155,6 +209,20 @@ impl Layout {
             name: app.to_string(),
         }
     }
+
+    /// The root a release's files (`<root>/<app>/releases/<id>/src`, see
+    /// [`AppLayout::release_src`]) belong to.
+    pub fn of_release_src(src: &Path) -> Option<Layout> {
+        src.ancestors().nth(4).map(Layout::new)
+    }
+}
+
+/// The server repository's refs, one per app: what it holds for the CLI's pack negotiation.
+pub const APP_REFS: &str = "refs/jib/*";
+
+/// The ref that keeps an app's deployed commit in the server's repository.
+pub fn app_ref(app: &str) -> String {
+    format!("refs/jib/{app}")
 }
 
 #[derive(Debug, Clone)]
@@ -174,26 +242,74 @@ impl AppLayout {
     pub fn release(&self, id: &str) -> PathBuf {
         self.releases().join(id)
     }
+    /// A release's exported code (its working directory).
+    pub fn release_src(&self, id: &str) -> PathBuf {
+        Self::src_of(&self.release(id))
+    }
+    /// The exported code in a release directory.
+    pub fn src_of(release_dir: &Path) -> PathBuf {
+        release_dir.join("src")
+    }
     pub fn current(&self) -> PathBuf {
         self.dir.join("current")
     }
+    /// What `current` points at for release `id`: relative, so the app directory can move.
+    pub fn current_target(id: &str) -> PathBuf {
+        Path::new("releases").join(id)
+    }
+    /// The app's run state: its master's FIFO, its supervisor's records (the app's user's).
+    fn run_dir(&self) -> PathBuf {
+        self.dir.join("run")
+    }
     /// Where the app's master keeps its FIFO (a directory the app's user owns).
     pub fn fifo(&self) -> PathBuf {
-        self.dir.join("run").join("master.fifo")
+        self.run_dir().join("master.fifo")
     }
+    /// What the supervisor of `[processes]` last recorded of them (written by the app's user).
+    pub fn procs_json(&self) -> PathBuf {
+        self.run_dir().join("procs.json")
+    }
+    /// Touched to have the supervisor restart `[processes]`.
+    pub fn procs_restart(&self) -> PathBuf {
+        self.run_dir().join("restart")
+    }
+    fn log_dir(&self) -> PathBuf {
+        self.dir.join("log")
+    }
+    /// What the vassal writes (`logto2` in the template).
     pub fn log(&self) -> PathBuf {
-        self.dir.join("log").join("uwsgi.log")
+        self.log_dir().join("uwsgi.log")
     }
     pub fn deploy_log(&self) -> PathBuf {
-        self.dir.join("log").join("deploy.log")
+        self.log_dir().join("deploy.log")
+    }
+    /// The output of venv builds.
+    pub fn venv_log(&self) -> PathBuf {
+        self.log_dir().join("venv.log")
+    }
+    /// The output of the last import check.
+    pub fn import_check_log(&self) -> PathBuf {
+        self.log_dir().join("import-check.log")
+    }
+    /// The output of `[app] release` steps.
+    pub fn release_log(&self) -> PathBuf {
+        self.log_dir().join("release.log")
+    }
+    /// The output of `[cron]` entries (written by the supervisor).
+    pub fn cron_log(&self) -> PathBuf {
+        self.log_dir().join("cron.log")
+    }
+    /// The output of the `[processes]` entry `name` (written by the supervisor).
+    pub fn process_log(&self, name: &str) -> PathBuf {
+        self.log_dir().join(format!("proc-{name}.log"))
     }
     /// The directories the app's own processes write to; everything else under the app's
     /// directory belongs to the agent.
     pub fn writable_dirs(&self) -> [PathBuf; 4] {
         [
-            self.dir.join("log"),
-            self.dir.join("workers"),
-            self.dir.join("run"),
+            self.log_dir(),
+            self.workers(),
+            self.run_dir(),
             self.shared(),
         ]
     }
@@ -201,11 +317,12 @@ impl AppLayout {
     pub fn shared(&self) -> PathBuf {
         self.dir.join("shared")
     }
-    pub fn app_log(&self, name: &str) -> PathBuf {
-        self.dir.join("log").join(name)
-    }
+    /// One file per live worker, named by its pid, holding the release it loaded.
     pub fn workers(&self) -> PathBuf {
         self.dir.join("workers")
+    }
+    pub fn worker(&self, pid: i32) -> PathBuf {
+        self.workers().join(pid.to_string())
     }
     pub fn env_file(&self) -> PathBuf {
         self.dir.join("env.json")
@@ -262,5 +379,22 @@ mod tests {
             Layout::new("/opt/apps").sockets(),
             PathBuf::from("/opt/apps/.jib/s")
         );
+    }
+
+    #[test]
+    fn paths_taken_apart_give_back_their_root() {
+        let l = Layout::new("/opt/apps");
+        let root = |l: Option<Layout>| l.map(|l| l.root);
+        assert_eq!(
+            root(Layout::of_agent_bin(&l.agent_bin())),
+            Some(l.root.clone())
+        );
+        assert_eq!(
+            root(Layout::of_agent_bin(Path::new("/usr/bin/jib-agent"))),
+            None
+        );
+        let src = l.app("main").release_src("20250101T000000Z-0123456789ab");
+        assert_eq!(root(Layout::of_release_src(&src)), Some(l.root.clone()));
+        assert_eq!(app_ref("main"), "refs/jib/main");
     }
 }

@@ -35,17 +35,48 @@
 //!   - `cli/cmd/doctor.rs`: checks from the laptop to the server, with fixes.
 //!   - `cli/cmd/man.rs`: man pages.
 //!   - `cli/cmd/completions.rs`: shell completions.
-//! - `agent/`: the server's verbs — `mod.rs` (one request in, events out; audit), `deploy`
-//!   (the release pipeline: receive, export, venv, import check, switch, health), `promote`,
-//!   `apps` (list, status, restart, logs, env, destroy), `exec`, `setup`, `serve` (Emperor,
-//!   router, 404 page), `ctl` (the control socket unprivileged ssh users reach root through),
-//!   `doctor`.
-//! - `protocol`: every message between `jib` and `jib-agent`. `config`: deploy.toml.
-//! - `transport`: ssh master connection and local mode. `git`: the laptop's repository.
-//! - `layout`: every path under a root. `release`: releases, export, `current`.
-//! - `venv`: venvs by hash, sealed. `sandbox`: how app-controlled code runs (`run_as`).
-//! - `fsafe`: file access in app-writable trees. `identity`: the apps' user.
-//! - `emperor`, `router`, `health`: uWSGI and the front door. `lock`, `audit`, `slug`.
+//! - `agent/`: the server's side, a file a verb and what they share:
+//!   - `mod.rs`: one request in, events out; who may ask what (a deploy user); dispatch.
+//!   - `ctx`: the app a request acts on: its lock, user, sandbox, switch, wait until live, restore.
+//!   - `pipeline`: what push and promote share: target, objects, lock, export, venv, record.
+//!   - `activate`: import check, release step, switch, health check; the previous one back.
+//!   - `objects`: the server's repository: objects from the CLI or another root, `refs/jib/`.
+//!   - `emit`: the events a verb sends, and their copy in the app's deploy log.
+//!   - `deploy`: push a commit as a release (unless it already runs).
+//!   - `promote`: ship the build another environment runs, never its files.
+//!   - `artifact`: what an app runs (release, venv, exact packages), for promote.
+//!   - `rollback`: back to an earlier good release.
+//!   - `list`: every app of the root.
+//!   - `status`: one app (state, workers, memory, processes) and its releases.
+//!   - `restart`: chain-reload one app, wait until every worker is back.
+//!   - `logs`: an app's logs, followed until the CLI goes away.
+//!   - `env`: the app's own environment (`env.json`).
+//!   - `destroy`: stop an app and remove it (and its database, asked to).
+//!   - `exec`: become a command in the app's environment (shell, mongo, exec).
+//!   - `stash`: keep a terminal exec's request on the server, out of argv.
+//!   - `audit`: the root's trail, and the entry each changing request leaves.
+//!   - `setup`: prerequisites, the root's layout, the agent installed, serve started.
+//!   - `doctor`: the server's half of `jib doctor`.
+//!   - `serve`: keeps the Emperor and router running, writes their files, the 404 page.
+//!   - `ctl`: the control socket unprivileged ssh users reach the root agent through.
+//! - `protocol`: every message between `jib` and `jib-agent`.
+//! - `config`: deploy.toml, checked one section at a time.
+//! - `transport`: ssh master connection and local mode.
+//! - `git`: the laptop's repository.
+//! - `layout`: every path under a root (and taken apart).
+//! - `release`: releases, export, `current`, retention.
+//! - `venv`: venvs by hash, sealed.
+//! - `sandbox`: how app-controlled code runs (`run_as`), and waiting with a time limit.
+//! - `fsafe`: file access in app-writable trees (and a file's last lines).
+//! - `identity`: the apps' user.
+//! - `programs`: programs on this machine (`which`).
+//! - `mongo`: the database shell and where it finds its URL.
+//! - `emperor`: the uWSGI Emperor, its vassal template, reloads and workers.
+//! - `router`: the front door (nginx site, uWSGI routers), the 404 page.
+//! - `health`: health checks through the front door.
+//! - `lock`: per-app and per-venv locks, naming their holder.
+//! - `audit`: the root's audit log.
+//! - `slug`: branch names to app names.
 
 pub mod agent;
 pub mod audit;
@@ -58,6 +89,8 @@ pub mod health;
 pub mod identity;
 pub mod layout;
 pub mod lock;
+pub mod mongo;
+pub mod programs;
 pub mod protocol;
 pub mod release;
 pub mod router;

@@ -253,9 +253,10 @@ pub enum Request {
         deploy: bool,
         /// A `[processes]` entry's log (`cron` for the cron log) instead of the app's.
         #[serde(default)]
-        process: Option<String>,
+        process: Option<LogSource>,
     },
-    /// Read or change the app's own environment (`env.json`, 0600).
+    /// Read or change the app's own environment (`env.json`: the agent's, readable by the
+    /// apps' group).
     Env {
         server: ServerConfig,
         app: String,
@@ -270,10 +271,6 @@ pub enum Request {
         #[serde(default)]
         drop_db: Option<DropDb>,
     },
-    /// Run a command in the app's environment. Unlike other verbs, the agent then *becomes* the
-    /// command: its stdin, stdout, stderr and exit status are the command's. The hello goes to
-    /// stderr. With a terminal the request travels hex-encoded in argv (`exec --request <hex>`)
-    /// because stdin is the terminal.
     /// Keeps an exec request on the server for a terminal exec to pick up
     /// (`jib-agent exec --stashed <token>`): with a terminal, stdin is the user's, and a
     /// request in argv would show its environment (a database URL) to every local user.
@@ -281,13 +278,16 @@ pub enum Request {
         server: ServerConfig,
         exec: Box<Request>,
     },
+    /// Run a command in the app's environment. Unlike other verbs, the agent then *becomes* the
+    /// command: its stdin, stdout, stderr and exit status are the command's. Piped, the request
+    /// is the first line of stdin and the hello goes to stderr; with a terminal (stdin is the
+    /// user's) it was stashed first (see [`Request::Stash`]).
     Exec {
         server: ServerConfig,
         app: String,
         command: ExecCommand,
         /// Added to the command's environment: secrets (another database's URL) stay out of
-        /// its argv, which every local user can read. Piped mode only: with a terminal the
-        /// request itself rides in argv.
+        /// its argv, which every local user can read.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         env: BTreeMap<String, String>,
     },
@@ -337,6 +337,45 @@ pub enum ExecCommand {
 pub struct DropDb {
     pub shell: String,
     pub url: String,
+}
+
+/// Which of an app's own logs `jib logs --process <name>` reads. On the wire the name as
+/// given: `cron`, `release`, or a `[processes]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum LogSource {
+    /// What `[cron]` entries print.
+    Cron,
+    /// What the `[app] release` steps printed.
+    Release,
+    /// A `[processes]` entry's output (the agent checks the name).
+    Process(String),
+}
+
+impl From<String> for LogSource {
+    fn from(name: String) -> Self {
+        match name.as_str() {
+            "cron" => LogSource::Cron,
+            "release" => LogSource::Release,
+            _ => LogSource::Process(name),
+        }
+    }
+}
+
+impl From<LogSource> for String {
+    fn from(source: LogSource) -> Self {
+        source.to_string()
+    }
+}
+
+impl std::fmt::Display for LogSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LogSource::Cron => "cron",
+            LogSource::Release => "release",
+            LogSource::Process(name) => name,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -439,7 +478,8 @@ pub enum ReleaseState {
 
 impl std::fmt::Display for ReleaseState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        // `pad`: `jib releases` gives it a column width, as it did the string it replaced.
+        f.pad(match self {
             ReleaseState::Pending => "pending",
             ReleaseState::Ok => "ok",
             ReleaseState::Failed => "failed",
@@ -667,12 +707,21 @@ pub enum Reply {
     },
 }
 
+/// How a `jib doctor` check came out. Lowercase in `--json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Ok,
+    /// Works, but not as well as it could (no uv, little disk).
+    Warn,
+    Fail,
+}
+
 /// One item of `jib doctor`. Field names are part of `--json`'s contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     pub name: String,
-    /// `ok`, `warn` or `fail`.
-    pub status: String,
+    pub status: CheckStatus,
     pub detail: String,
     /// How to fix it, when it is not ok.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -683,7 +732,7 @@ impl Check {
     pub fn ok(name: &str, detail: impl Into<String>) -> Check {
         Check {
             name: name.into(),
-            status: "ok".into(),
+            status: CheckStatus::Ok,
             detail: detail.into(),
             fix: None,
         }
@@ -691,7 +740,7 @@ impl Check {
     pub fn warn(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
         Check {
             name: name.into(),
-            status: "warn".into(),
+            status: CheckStatus::Warn,
             detail: detail.into(),
             fix: Some(fix.into()),
         }
@@ -699,7 +748,7 @@ impl Check {
     pub fn fail(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
         Check {
             name: name.into(),
-            status: "fail".into(),
+            status: CheckStatus::Fail,
             detail: detail.into(),
             fix: Some(fix.into()),
         }
@@ -717,9 +766,7 @@ pub struct AppStatus {
     /// RFC 3339, UTC.
     pub deployed_at: String,
     pub deployed_by: String,
-    /// `running`, `sleeping` (scaled to zero; the next request wakes it), `starting`,
-    /// `failed` (its processes keep dying) or `stopped`.
-    pub state: String,
+    pub state: AppState,
     /// True when the newest deploy attempt failed (the previous release kept serving).
     pub last_deploy_failed: bool,
     pub workers: usize,
@@ -731,6 +778,35 @@ pub struct AppStatus {
     /// RFC 3339, UTC: when the app last answered a request (its log's last write).
     #[serde(default)]
     pub last_request: String,
+}
+
+/// What an app is doing. Lowercase in `--json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppState {
+    /// Its workers serve.
+    Running,
+    /// Scaled to zero: the next request wakes it.
+    Sleeping,
+    /// Enlisted moments ago; no worker up yet.
+    Starting,
+    /// Enlisted, but its workers keep dying.
+    Failed,
+    /// Not enlisted with the emperor (a first deploy failed, or it was stopped).
+    Stopped,
+}
+
+impl std::fmt::Display for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`: a width given to it applies, as to the string it replaced.
+        f.pad(match self {
+            AppState::Running => "running",
+            AppState::Sleeping => "sleeping",
+            AppState::Starting => "starting",
+            AppState::Failed => "failed",
+            AppState::Stopped => "stopped",
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -813,5 +889,24 @@ mod tests {
         let line = serde_json::to_string(&e).unwrap();
         assert!(!line.contains('\n'));
         assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), e);
+    }
+
+    #[test]
+    fn enums_keep_the_strings_of_the_wire() {
+        fn j(v: &impl Serialize) -> String {
+            serde_json::to_string(v).unwrap()
+        }
+        assert_eq!(j(&CheckStatus::Warn), r#""warn""#);
+        assert_eq!(j(&AppState::Sleeping), r#""sleeping""#);
+        assert_eq!(j(&ReleaseState::Failed), r#""failed""#);
+        for name in ["cron", "release", "web"] {
+            let s: LogSource = serde_json::from_str(&format!("{name:?}")).unwrap();
+            assert_eq!(j(&s), format!("{name:?}"));
+        }
+        assert_eq!(
+            serde_json::from_str::<LogSource>(r#""web""#).unwrap(),
+            LogSource::Process("web".into())
+        );
+        assert_eq!(format!("{:<8}|", ReleaseState::Ok), "ok      |");
     }
 }

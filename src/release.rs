@@ -229,6 +229,11 @@ pub fn switch_link(link: &Path, target: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Points the app's `current` at release `id` (atomically, see [`switch_link`]).
+pub fn make_current(app: &AppLayout, id: &str) -> Result<()> {
+    switch_link(&app.current(), &AppLayout::current_target(id))
+}
+
 /// The release `current` points at.
 pub fn current(app: &AppLayout) -> Option<ReleaseMeta> {
     let target = std::fs::read_link(app.current()).ok()?;

@@ -4,6 +4,8 @@
 //! working directory, `HOME` and caches (never root's), dies with the agent (PDEATHSIG), and
 //! is killed as a group when it overruns its time or finishes, so nothing it started keeps
 //! running.
+//!
+//! [`wait_child`] is the one wait with a time limit, for these and for `jib exec`'s command.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -224,6 +226,44 @@ fn describe_cmd(cmd: &Command) -> String {
     format!("cannot run {}", cmd.get_program().to_string_lossy())
 }
 
+/// How waiting for a child ended.
+#[derive(Debug)]
+pub enum Waited {
+    Exited(ExitStatus),
+    /// Still running after the limit.
+    TimedOut,
+    /// Still running when the caller's condition said to stop waiting.
+    Stopped,
+    /// Its status could not be read.
+    Lost,
+}
+
+/// Waits up to `limit` for `child` to exit, or until `stop()` says to stop. Polls often at
+/// first (a short command is noticed within a millisecond or two), then every 20 ms.
+pub fn wait_child(
+    child: &mut std::process::Child,
+    limit: Duration,
+    mut stop: impl FnMut() -> bool,
+) -> Waited {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => return Waited::Exited(st),
+            Ok(None) => {}
+            Err(_) => return Waited::Lost,
+        }
+        if start.elapsed() > limit {
+            return Waited::TimedOut;
+        }
+        if stop() {
+            return Waited::Stopped;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
 /// Waits for `child` (a session leader) up to `limit`, then kills its whole group; also when
 /// `watch`'s size passes its cap.
 fn wait_group(
@@ -231,9 +271,8 @@ fn wait_group(
     limit: Duration,
     watch: Option<(&File, u64)>,
 ) -> Outcome {
-    let pgid = Pid::from_raw(child.id() as i32);
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(1);
+    let pgid = Pid::from_raw(-(child.id() as i32));
+    let overflowed = || watch.is_some_and(|(f, cap)| f.metadata().is_ok_and(|m| m.len() > cap));
     let mut outcome = Outcome {
         status: None,
         timed_out: false,
@@ -241,33 +280,18 @@ fn wait_group(
         stderr: Vec::new(),
         overflowed: false,
     };
-    loop {
-        match child.try_wait() {
-            Ok(Some(st)) => {
-                outcome.status = Some(st);
-                break;
-            }
-            Ok(None) => {}
-            Err(_) => break,
-        }
-        if start.elapsed() > limit {
-            outcome.timed_out = true;
-        }
-        if let Some((f, cap)) = watch
-            && f.metadata().is_ok_and(|m| m.len() > cap)
-        {
-            outcome.overflowed = true;
-        }
-        if outcome.timed_out || outcome.overflowed {
-            let _ = kill(Pid::from_raw(-pgid.as_raw()), Signal::SIGKILL);
+    match wait_child(&mut child, limit, overflowed) {
+        Waited::Exited(st) => outcome.status = Some(st),
+        Waited::Lost => {}
+        stopped => {
+            outcome.timed_out = matches!(stopped, Waited::TimedOut);
+            outcome.overflowed = matches!(stopped, Waited::Stopped);
+            let _ = kill(pgid, Signal::SIGKILL);
             outcome.status = child.wait().ok();
-            break;
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
     }
     // Whatever it left behind in its group goes with it.
-    let _ = kill(Pid::from_raw(-pgid.as_raw()), Signal::SIGKILL);
+    let _ = kill(pgid, Signal::SIGKILL);
     outcome
 }
 

@@ -53,7 +53,7 @@ pub fn find_python(spec: &str) -> Result<Python, RemoteError> {
         PathBuf::from(spec)
     } else {
         let name = format!("python{spec}");
-        which(&name).ok_or_else(|| {
+        crate::programs::which(&name).ok_or_else(|| {
             RemoteError::new("python", format!("{name} is not installed on this server (deploy.toml asks for python = {spec:?})"))
                 .hint(format!("install it (Debian: apt-get install {name} {name}-venv), or set python to an interpreter that exists"))
         })?
@@ -69,48 +69,6 @@ pub fn find_python(spec: &str) -> Result<Python, RemoteError> {
         identity: format!("{}:{}:{}", real.display(), meta.size(), meta.mtime()),
         path,
     })
-}
-
-pub fn which(name: &str) -> Option<PathBuf> {
-    which_all(name).next()
-}
-
-/// Every executable `name` on PATH (then /usr/local/bin, /usr/bin), in order.
-fn which_all(name: &str) -> impl Iterator<Item = PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    let name = name.to_string();
-    std::env::split_paths(&path)
-        // An unprivileged user's PATH often lacks the sbin directories nginx and sshd live in.
-        .chain(
-            [
-                "/usr/local/bin",
-                "/usr/bin",
-                "/usr/local/sbin",
-                "/usr/sbin",
-                "/sbin",
-            ]
-            .map(PathBuf::from),
-        )
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(move |d| d.join(&name))
-        .filter(|p| {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::metadata(p)
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
-}
-
-/// True when anyone may run `p`: the file and every directory above it are world-executable
-/// (a uv under root's home is no use to the apps' user).
-fn world_runnable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let Ok(real) = std::fs::canonicalize(p) else {
-        return false;
-    };
-    real.ancestors()
-        .all(|a| std::fs::metadata(a).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
 }
 
 /// `3.11` of `3.11.2`: what must match between a venv's Python and another (uWSGI's, the
@@ -284,7 +242,7 @@ pub fn ensure(
         Deps::Locked(l) => l.as_bytes(),
     };
     let no_deps = matches!(deps, Deps::Locked(_));
-    let dir = layout.venvs().join(&key);
+    let dir = layout.venv(&key);
     if let Some(v) = read_ready(&dir) {
         return Ok((v, true));
     }
@@ -303,7 +261,7 @@ pub fn ensure(
     let owner = sandbox.ids();
     crate::fsafe::ensure_dir(&dir, 0o755, owner).map_err(|e| internal(e.into()))?;
     // The install list: the agent's file, readable by the installer, writable by nobody else.
-    let req_file = layout.venvs().join(format!("{key}.requirements.txt"));
+    let req_file = layout.venv_requirements(&key);
     std::fs::write(&req_file, requirements).map_err(|e| internal(e.into()))?;
     let _ = std::fs::set_permissions(&req_file, std::fs::Permissions::from_mode(0o644));
     let result = build(layout, python, &dir, &req_file, no_deps, log, sandbox).and_then(|tool| {
@@ -343,6 +301,26 @@ pub fn ensure(
             Err(RemoteError::new("venv", format!("installing dependencies failed: {e:#}"))
                 .hint("fix the dependency file (see the output above) and push again; the previous release keeps serving")
                 .log_tail(crate::fsafe::tail(log, 15)))
+        }
+    }
+}
+
+/// Venvs built before they were sealed belong to the apps' user: take them back, and forget
+/// their recorded package sets (recomputed, sandboxed, when next asked for).
+pub fn seal_legacy(layout: &Layout, app_uid: Option<u32>) {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    for e in std::fs::read_dir(layout.venvs())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let p = e.path();
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if m.is_dir() && m.uid() != me && crate::fsafe::seal(&p, app_uid).is_ok() {
+            let _ = std::fs::remove_file(p.join(LOCK));
         }
     }
 }
@@ -478,9 +456,9 @@ fn find_uv(for_other_user: bool) -> Option<PathBuf> {
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_default();
-    which_all("uv")
+    crate::programs::which_all("uv")
         .chain([home.join(".local/bin/uv"), home.join(".cargo/bin/uv")])
-        .find(|p| p.exists() && (!for_other_user || world_runnable(p)))
+        .find(|p| p.exists() && (!for_other_user || crate::programs::world_runnable(p)))
 }
 
 /// `lib/python3.X/site-packages` of a sealed venv: real directories all the way (a link the
@@ -497,6 +475,11 @@ fn site_packages(dir: &Path) -> Result<PathBuf> {
         }
     }
     bail!("no site-packages under {}", dir.display())
+}
+
+/// The venv a `site_packages` directory (see [`site_packages`]) is in.
+pub fn dir_of_site_packages(site_packages: &Path) -> Option<PathBuf> {
+    site_packages.ancestors().nth(3).map(Path::to_path_buf)
 }
 
 /// Writes one of the agent's records into a sealed venv: whatever the build left under that
@@ -531,13 +514,4 @@ fn python_version(dir: &Path) -> Option<String> {
             && v.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
         .then_some(v)
     })
-}
-
-/// Last `n` lines of `text`.
-pub fn last_lines(text: &str, n: usize) -> Vec<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
 }

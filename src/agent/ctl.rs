@@ -5,7 +5,7 @@
 //! stdin, stdout and stderr (SCM_RIGHTS) with its arguments. serve checks who connected
 //! (SO_PEERCRED: root, or a member of the `jib` group), then runs the same verb as root on those
 //! very descriptors, marked as coming from that user, and reports its exit status back. The
-//! verb then refuses what only root may do (see [`Peer`]). Nothing is relayed: the verb reads
+//! verb then refuses what only root may do (see `Peer`). Nothing is relayed: the verb reads
 //! the request and the pack from the ssh channel and writes its events there, and a terminal
 //! (`jib shell`) is the user's own.
 
@@ -55,7 +55,7 @@ enum Answer {
 
 /// Who a verb acts for when serve runs it on a user's behalf (`None`: root itself, over ssh).
 #[derive(Debug, Clone)]
-pub struct Peer {
+pub(super) struct Peer {
     pub user: String,
     pub root: PathBuf,
 }
@@ -89,7 +89,7 @@ impl Peer {
             )
             .hint("check root in deploy.toml"));
         }
-        match crate::identity::app_user(server.run_as.as_deref()) {
+        match crate::identity::of_server(server) {
             Ok(Some(_)) => Ok(()),
             _ => Err(RemoteError::new(
                 "request",
@@ -104,19 +104,9 @@ impl Peer {
     }
 }
 
-/// Where a root's control socket is.
-pub fn socket(layout: &Layout) -> PathBuf {
-    layout.state().join("agent.sock")
-}
-
 /// The root whose agent binary this is (`<root>/.jib/bin/jib-agent`).
-pub fn own_root() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe.parent()?;
-    let state = bin.parent()?;
-    (bin.file_name()? == "bin" && state.file_name()? == ".jib")
-        .then(|| state.parent().map(Path::to_path_buf))
-        .flatten()
+pub(super) fn own_root() -> Option<Layout> {
+    Layout::of_agent_bin(&std::env::current_exe().ok()?)
 }
 
 /// For a `jib-agent <args>` not running as root: hands the call to the root agent of its root
@@ -126,9 +116,8 @@ pub fn forward(args: &[String]) -> Option<i32> {
     if nix::unistd::geteuid().is_root() || !matches!(args.first(), Some(v) if !v.starts_with('-')) {
         return None;
     }
-    let root = own_root()?;
-    let layout = Layout::new(&root);
-    let sock = socket(&layout);
+    let layout = own_root()?;
+    let sock = layout.control_socket();
     // A root this user set up for itself has no root agent listening.
     std::fs::symlink_metadata(&sock).ok()?;
     let json = args.first().is_some_and(|v| v != "exec") || args.len() == 1;
@@ -156,7 +145,7 @@ pub fn forward(args: &[String]) -> Option<i32> {
 const REFUSED_ENV: &str = "JIB_ACCESS_REFUSED";
 
 /// How this process reaches the root agent, for `jib doctor`: (ok, what, how to fix).
-pub fn access(layout: &Layout) -> (bool, String, String) {
+pub(super) fn access(layout: &Layout) -> (bool, String, String) {
     let me = user_name();
     if let Some(p) = Peer::current() {
         return (
@@ -172,7 +161,7 @@ pub fn access(layout: &Layout) -> (bool, String, String) {
         let (what, fix) = why.split_once('\n').unwrap_or((why.as_str(), ""));
         return (false, what.to_string(), fix.to_string());
     }
-    let sock = socket(layout);
+    let sock = layout.control_socket();
     if std::fs::symlink_metadata(&sock).is_err() {
         let sudo = match Command::new("sudo")
             .args(["-n", "true"])
@@ -284,8 +273,8 @@ fn call(sock: &Path, args: &[String]) -> Result<i32, RemoteError> {
 }
 
 /// serve's side: accepts calls until the process ends (a thread of its own).
-pub fn listen(layout: &Layout) -> Result<()> {
-    let sock = socket(layout);
+pub(super) fn listen(layout: &Layout) -> Result<()> {
+    let sock = layout.control_socket();
     let _ = std::fs::remove_file(&sock);
     let listener = UnixListener::bind(&sock)
         .with_context(|| format!("cannot listen on {}", sock.display()))?;
@@ -328,7 +317,7 @@ pub fn listen(layout: &Layout) -> Result<()> {
 
 /// The peer's user name when it may use this socket: root, or a member of [`GROUP`].
 /// The users `jib setup` let deploy to this root.
-pub fn allowed_users(layout: &Layout) -> Vec<String> {
+pub(super) fn allowed_users(layout: &Layout) -> Vec<String> {
     crate::fsafe::read_to_string(&layout.users_file(), 1 << 20)
         .unwrap_or_default()
         .lines()
@@ -340,7 +329,7 @@ pub fn allowed_users(layout: &Layout) -> Vec<String> {
 
 /// Whether `user` may use this root: a member of [`GROUP`] whom setup granted this root (the
 /// group is the whole server's; the list keeps dev's deployers out of prod).
-pub fn may_use(layout: &Layout, user: &str) -> bool {
+pub(super) fn may_use(layout: &Layout, user: &str) -> bool {
     allowed_users(layout).iter().any(|u| u == user)
 }
 
@@ -405,17 +394,65 @@ fn allowed(argv: &[String]) -> bool {
     }
 }
 
+/// One call on the control socket: who it is, what it asks for, the verb run on the caller's
+/// descriptors, and its exit status back.
 fn handle(stream: UnixStream, layout: &Layout) -> Result<()> {
-    let send = |s: &UnixStream, a: &Answer| -> Result<()> {
-        let mut s = s;
-        writeln!(s, "{}", serde_json::to_string(a)?)?;
+    let send = |a: &Answer| -> Result<()> {
+        writeln!(&stream, "{}", serde_json::to_string(a)?)?;
         Ok(())
     };
     // Who it is, before reading a byte: anyone may connect, only members get further.
     let user = match authorize(&stream, layout) {
         Ok(u) => u,
-        Err(error) => return send(&stream, &Answer::Refused { error }),
+        Err(error) => return send(&Answer::Refused { error }),
     };
+    let (header, stdio) = match receive(&stream)? {
+        Received::Call(header, stdio) => (header, stdio),
+        Received::Malformed => {
+            let error = RemoteError::new("connect", "malformed call");
+            return send(&Answer::Refused { error });
+        }
+        Received::Late => return Ok(()),
+    };
+    if !allowed(&header.argv) {
+        let error = RemoteError::new(
+            "connect",
+            format!(
+                "{:?} is not something jib-agent does for users",
+                header.argv
+            ),
+        );
+        return send(&Answer::Refused { error });
+    }
+    let mut child = match run_for(&user, layout, &header.argv, stdio)? {
+        Ok(c) => c,
+        Err(e) => {
+            let error = RemoteError::new("connect", format!("cannot start the agent: {e}"));
+            return send(&Answer::Refused { error });
+        }
+    };
+    send(&Answer::Accepted)?;
+    let code = child
+        .wait()
+        .map(|s| {
+            use std::os::unix::process::ExitStatusExt;
+            s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+        })
+        .unwrap_or(1);
+    send(&Answer::Exit { code })
+}
+
+/// What a connection sent.
+enum Received {
+    /// Its arguments, and its stdin, stdout and stderr.
+    Call(Header, [OwnedFd; 3]),
+    /// Not three descriptors, or a header over the limit.
+    Malformed,
+    /// Not all of it within the deadline (or the peer went away): nothing to answer.
+    Late,
+}
+
+fn receive(stream: &UnixStream) -> Result<Received> {
     // The call arrives at once or not at all.
     stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
     // The length and the three descriptors arrive together.
@@ -442,9 +479,11 @@ fn handle(stream: UnixStream, layout: &Layout) -> Result<()> {
         fds
     };
     let n = u32::from_le_bytes(len) as usize;
-    if fds.len() != 3 || n > MAX_HEADER {
-        let error = RemoteError::new("connect", "malformed call");
-        return send(&stream, &Answer::Refused { error });
+    let Ok(stdio) = <[OwnedFd; 3]>::try_from(fds) else {
+        return Ok(Received::Malformed);
+    };
+    if n > MAX_HEADER {
+        return Ok(Received::Malformed);
     }
     // The whole call within the deadline, however slowly it drips.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -453,31 +492,27 @@ fn handle(stream: UnixStream, layout: &Layout) -> Result<()> {
     while got < n {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
-            return Ok(());
+            return Ok(Received::Late);
         }
         stream.set_read_timeout(Some(left))?;
-        match (&stream).read(&mut body[got..])? {
-            0 => return Ok(()),
+        match (&*stream).read(&mut body[got..])? {
+            0 => return Ok(Received::Late),
             k => got += k,
         }
     }
     let header: Header = serde_json::from_slice(&body)?;
     stream.set_read_timeout(None)?;
-    if !allowed(&header.argv) {
-        let error = RemoteError::new(
-            "connect",
-            format!(
-                "{:?} is not something jib-agent does for users",
-                header.argv
-            ),
-        );
-        return send(&stream, &Answer::Refused { error });
-    }
-    let mut fds = fds.into_iter();
-    let (Some(stdin), Some(stdout), Some(stderr)) = (fds.next(), fds.next(), fds.next()) else {
-        return Ok(());
-    };
-    // The root agent's own binary, never one the user could have written.
+    Ok(Received::Call(header, stdio))
+}
+
+/// Starts this agent's own binary (never one the user could have written) with `argv` on
+/// the caller's descriptors, marked as acting for `user`.
+fn run_for(
+    user: &str,
+    layout: &Layout,
+    argv: &[String],
+    [stdin, stdout, stderr]: [OwnedFd; 3],
+) -> Result<std::io::Result<std::process::Child>> {
     let agent = std::env::current_exe()?;
     let mut cmd = Command::new(agent);
     // Nothing of serve's environment: a verb's environment is what jib sets.
@@ -487,31 +522,15 @@ fn handle(stream: UnixStream, layout: &Layout) -> Result<()> {
             cmd.env(keep, v);
         }
     }
-    let child = cmd
-        .args(&header.argv)
-        .env(PEER_USER_ENV, &user)
+    Ok(cmd
+        .args(argv)
+        .env(PEER_USER_ENV, user)
         .env(PEER_ROOT_ENV, &layout.root)
         .current_dir(layout.state())
         .stdin(Stdio::from(stdin))
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(stderr))
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => {
-            let error = RemoteError::new("connect", format!("cannot start the agent: {e}"));
-            return send(&stream, &Answer::Refused { error });
-        }
-    };
-    send(&stream, &Answer::Accepted)?;
-    let code = child
-        .wait()
-        .map(|s| {
-            use std::os::unix::process::ExitStatusExt;
-            s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
-        })
-        .unwrap_or(1);
-    send(&stream, &Answer::Exit { code })
+        .spawn())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use super::setup::{missing_prerequisites, router_ready, running_serve};
 use crate::layout::Layout;
 use crate::protocol::{Check, Reply, RouterKind, ServerConfig};
 
-pub fn doctor(server: &ServerConfig, python: &str) -> Reply {
+pub(super) fn doctor(server: &ServerConfig, python: &str) -> Reply {
     let layout = Layout::new(&server.root);
     let mut checks = vec![Check::ok("agent", crate::protocol::version_line())];
     checks.push(match super::ctl::access(&layout) {
@@ -16,87 +16,16 @@ pub fn doctor(server: &ServerConfig, python: &str) -> Reply {
         (false, what, fix) => Check::fail("access", what, fix),
     });
 
-    let missing = missing_prerequisites(server);
-    if missing.is_empty() {
-        checks.push(Check::ok(
-            "packages",
-            if server.router == RouterKind::Nginx {
-                "uwsgi, its python3 plugin, nginx, python3-venv"
-            } else {
-                "uwsgi, its python3 plugin, python3-venv"
-            },
-        ));
-    } else {
-        let pkgs: Vec<&str> = missing.iter().map(|m| m.package).collect();
-        checks.push(Check::fail(
-            "packages",
-            format!(
-                "missing: {}",
-                missing
-                    .iter()
-                    .map(|m| m.what)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            format!(
-                "apt-get install {} (or: jib setup --install-deps)",
-                pkgs.join(" ")
-            ),
-        ));
-    }
-
-    let setup = super::deploy::check_server(server);
-    match &setup {
-        Ok(_) => checks.push(Check::ok("setup", server.root.display().to_string())),
-        Err(e) => checks.push(Check::fail(
+    checks.push(packages_check(server));
+    checks.push(match super::ctx::check_server(server) {
+        Ok(_) => Check::ok("setup", server.root.display().to_string()),
+        Err(e) => Check::fail(
             "setup",
-            e.message.clone(),
-            e.hint.clone().unwrap_or_else(|| "run `jib setup`".into()),
-        )),
-    }
-
-    match running_serve(&layout) {
-        Some(info) => {
-            checks.push(Check::ok(
-                "serve",
-                format!("jib-agent serve, pid {}", info.pid),
-            ));
-            let procs = processes();
-            let root = server.root.display().to_string();
-            let emperor = procs
-                .iter()
-                .find(|(_, c)| c.contains("--emperor") && c.contains(&root));
-            checks.push(match emperor {
-                Some((pid, _)) => Check::ok("emperor", format!("uWSGI Emperor, pid {pid}")),
-                None => Check::fail(
-                    "emperor",
-                    "no uWSGI Emperor runs for this root",
-                    format!("see {}; `jib setup` restarts it", layout.logs().display()),
-                ),
-            });
-            let router_sock = layout.router_socket().display().to_string();
-            let router = procs.iter().find(|(_, c)| {
-                (c.contains("--fastrouter") && c.contains(&router_sock))
-                    || (c.contains("--http") && c.contains(&server.listen))
-            });
-            checks.push(match (router, router_ready(server, &layout)) {
-                (Some((pid, _)), true) => Check::ok("router", format!("uWSGI router, pid {pid}")),
-                _ => Check::fail(
-                    "router",
-                    "the uWSGI router is not running or not accepting",
-                    format!(
-                        "see {}/router.log; `jib setup` restarts it",
-                        layout.logs().display()
-                    ),
-                ),
-            });
-        }
-        None => checks.push(Check::fail(
-            "serve",
-            "jib-agent serve is not running: no app is started or routed",
-            "run `jib setup` (it starts it under systemd where available)",
-        )),
-    }
+            e.message,
+            e.hint.unwrap_or_else(|| "run `jib setup`".into()),
+        ),
+    });
+    checks.extend(serve_checks(server, &layout));
 
     if server.router == RouterKind::Nginx {
         checks.push(nginx_check(server));
@@ -111,7 +40,7 @@ pub fn doctor(server: &ServerConfig, python: &str) -> Reply {
             e.hint.unwrap_or_else(|| "install it".into()),
         ),
     });
-    checks.push(match crate::venv::which("uv") {
+    checks.push(match crate::programs::which("uv") {
         Some(uv) => Check::ok("uv", uv.display().to_string()),
         None => Check::warn(
             "uv",
@@ -120,6 +49,80 @@ pub fn doctor(server: &ServerConfig, python: &str) -> Reply {
         ),
     });
     Reply::Doctor { checks }
+}
+
+/// uWSGI, its Python plugin, nginx (when it routes) and venv support.
+fn packages_check(server: &ServerConfig) -> Check {
+    let missing = missing_prerequisites(server);
+    if missing.is_empty() {
+        return Check::ok(
+            "packages",
+            if server.router == RouterKind::Nginx {
+                "uwsgi, its python3 plugin, nginx, python3-venv"
+            } else {
+                "uwsgi, its python3 plugin, python3-venv"
+            },
+        );
+    }
+    let pkgs: Vec<&str> = missing.iter().map(|m| m.package).collect();
+    Check::fail(
+        "packages",
+        format!(
+            "missing: {}",
+            missing
+                .iter()
+                .map(|m| m.what)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        format!(
+            "apt-get install {} (or: jib setup --install-deps)",
+            pkgs.join(" ")
+        ),
+    )
+}
+
+/// `jib-agent serve` and, when it runs, the emperor and the router it keeps running.
+fn serve_checks(server: &ServerConfig, layout: &Layout) -> Vec<Check> {
+    let Some(info) = running_serve(layout) else {
+        return vec![Check::fail(
+            "serve",
+            "jib-agent serve is not running: no app is started or routed",
+            "run `jib setup` (it starts it under systemd where available)",
+        )];
+    };
+    let procs = processes();
+    let root = server.root.display().to_string();
+    let emperor = procs
+        .iter()
+        .find(|(_, c)| c.contains("--emperor") && c.contains(&root));
+    let router_sock = layout.router_socket().display().to_string();
+    let router = procs.iter().find(|(_, c)| {
+        (c.contains("--fastrouter") && c.contains(&router_sock))
+            || (c.contains("--http") && c.contains(&server.listen))
+    });
+    vec![
+        Check::ok("serve", format!("jib-agent serve, pid {}", info.pid)),
+        match emperor {
+            Some((pid, _)) => Check::ok("emperor", format!("uWSGI Emperor, pid {pid}")),
+            None => Check::fail(
+                "emperor",
+                "no uWSGI Emperor runs for this root",
+                format!("see {}; `jib setup` restarts it", layout.logs().display()),
+            ),
+        },
+        match (router, router_ready(server, layout)) {
+            (Some((pid, _)), true) => Check::ok("router", format!("uWSGI router, pid {pid}")),
+            _ => Check::fail(
+                "router",
+                "the uWSGI router is not running or not accepting",
+                format!(
+                    "see {}; `jib setup` restarts it",
+                    layout.supervised_log("router").display()
+                ),
+            ),
+        },
+    ]
 }
 
 /// (pid, command line) of every process.
@@ -152,7 +155,7 @@ fn nginx_check(server: &ServerConfig) -> Check {
     cmd.push("-t".into());
     // Under /usr/sbin, which an unprivileged user's PATH may lack.
     if !cmd[0].contains('/')
-        && let Some(p) = crate::venv::which(&cmd[0])
+        && let Some(p) = crate::programs::which(&cmd[0])
     {
         cmd[0] = p.display().to_string();
     }
@@ -185,7 +188,7 @@ fn nginx_check(server: &ServerConfig) -> Check {
             format!(
                 "`{}` fails: {}",
                 cmd.join(" "),
-                crate::venv::last_lines(&String::from_utf8_lossy(&o.stderr), 2).join(" / ")
+                crate::fsafe::last_lines(&String::from_utf8_lossy(&o.stderr), 2).join(" / ")
             ),
             "fix the configuration nginx names, then `jib setup`",
         ),

@@ -5,46 +5,17 @@
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::io::Read;
-use std::path::Path;
+use std::time::Duration;
 
-use super::apps::find_app;
+use super::ctx::{app_environment, find_app, sandbox};
 use crate::layout::AppLayout;
 use crate::protocol::{Envelope, Event, ExecCommand, RemoteError, Request, version_line};
 use crate::release;
+use crate::sandbox::{Waited, wait_child};
+use crate::venv;
 
 /// Exit status when jib-agent itself fails before the command starts (like `env`'s 125).
-pub const AGENT_FAILED: i32 = 125;
-
-/// Where the database shell finds its URL: a process's argv is readable by every local user
-/// (`ps`, /proc/<pid>/cmdline), its environment only by its own user and root.
-pub const MONGO_URL_ENV: &str = "JIB_MONGO_URL";
-
-/// The database shell on `$JIB_MONGO_URL`: runs `eval` and exits, or opens the interactive
-/// shell there (same prompt as with the URL as an argument).
-pub fn mongo_argv(shell: &str, eval: Option<&str>) -> Result<Vec<String>, RemoteError> {
-    // The legacy shell has no `process.env`: it could only take the URL in argv.
-    if Path::new(shell).file_name().is_some_and(|n| n == "mongo") {
-        let why = "the legacy `mongo` shell takes the database URL only in its arguments, \
-                   where every local user sees it";
-        return Err(RemoteError::new("mongo", why).hint(
-            "install mongosh on the server (npm install -g mongosh); deploy.toml: [env.<name>.mongo] shell = \"mongosh\"",
-        ));
-    }
-    // `; undefined`: nothing printed for the connection itself.
-    let connect = format!("db = connect(process.env.{MONGO_URL_ENV}); undefined");
-    let mut argv = vec![
-        shell.to_string(),
-        "--nodb".into(),
-        "--quiet".into(),
-        "--eval".into(),
-        connect,
-    ];
-    match eval {
-        Some(js) => argv.extend(["--eval".into(), js.to_string()]),
-        None => argv.push("--shell".into()),
-    }
-    Ok(argv)
-}
+const AGENT_FAILED: i32 = 125;
 
 /// Piped mode announces itself on stderr (hello, then a failure if any) for the CLI to read;
 /// terminal mode (`json == false`) talks to a human.
@@ -99,81 +70,9 @@ fn read_request_line() -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&line).into_owned())
 }
 
-/// Where stashed exec requests wait: root's only.
-fn stash_dir(layout: &crate::layout::Layout) -> std::path::PathBuf {
-    layout.state().join("requests")
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Stashed {
-    /// Who stashed it through the control socket (`None`: root over ssh).
-    peer: Option<String>,
-    line: String,
-}
-
-/// `jib-agent stash`: keeps `req` (an exec of this root) for `exec --stashed`, root-only.
-pub fn stash(
-    server: &crate::protocol::ServerConfig,
-    req: Request,
-    by: &str,
-    peer: Option<&str>,
-) -> Result<crate::protocol::Reply, RemoteError> {
-    let err = |m: String| RemoteError::new("exec", m);
-    if !matches!(&req, Request::Exec { server: s, .. } if s == server) {
-        return Err(err(
-            "only an exec request of this environment can be stashed".into(),
-        ));
-    }
-    let layout = super::deploy::check_server(server)?;
-    let dir = stash_dir(&layout);
-    crate::fsafe::ensure_dir(&dir, 0o700, None).map_err(|e| err(e.to_string()))?;
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .map_err(|e| err(format!("/dev/urandom: {e}")))?;
-    let token = hex::encode(bytes);
-    let envelope = Envelope {
-        client: version_line(),
-        by: by.to_string(),
-        request: req,
-    };
-    let content = serde_json::to_vec(&Stashed {
-        peer: peer.map(str::to_string),
-        line: serde_json::to_string(&envelope).map_err(|e| err(e.to_string()))?,
-    })
-    .map_err(|e| err(e.to_string()))?;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(dir.join(&token))
-        .map_err(|e| err(e.to_string()))?;
-    std::io::Write::write_all(&mut f, &content).map_err(|e| err(e.to_string()))?;
-    Ok(crate::protocol::Reply::Stashed { token })
-}
-
-/// Takes a stashed request (once): only the user who stashed it may.
-fn unstash(token: &str) -> Result<String, RemoteError> {
-    let err = |m: &str| RemoteError::new("handshake", m.to_string());
-    if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(err("bad stash token"));
-    }
-    let root = super::ctl::own_root().ok_or_else(|| err("this agent is not a root's"))?;
-    let path = stash_dir(&crate::layout::Layout::new(root)).join(token);
-    let bytes = crate::fsafe::read(&path, 1 << 20).map_err(|_| err("no such stashed request"))?;
-    let _ = std::fs::remove_file(&path);
-    let stashed: Stashed = serde_json::from_slice(&bytes).map_err(|_| err("bad stash"))?;
-    let me = super::ctl::Peer::current().map(|p| p.user);
-    if stashed.peer != me {
-        return Err(err("that request was stashed by someone else"));
-    }
-    Ok(stashed.line)
-}
-
 /// A terminal exec whose request was stashed first.
 pub fn run_stashed(token: &str) -> i32 {
-    match unstash(token) {
+    match super::stash::unstash(token) {
         Ok(line) => run_line(false, line),
         Err(e) => hello_and_fail(false, Some(e)),
     }
@@ -217,7 +116,7 @@ fn run_line(json: bool, line: String) -> i32 {
         app,
         command,
         env: extra_env,
-    } = env.request
+    } = &env.request
     else {
         return hello_and_fail(
             json,
@@ -225,11 +124,7 @@ fn run_line(json: bool, line: String) -> i32 {
         );
     };
     let peer = super::ctl::Peer::current();
-    if let Some(p) = &peer
-        && let Err(e) = p
-            .check(&server)
-            .and_then(|()| super::deploy::check_server(&server).map(|_| ()))
-    {
+    if let Err(e) = super::admit(&env.request, peer.as_ref()) {
         return hello_and_fail(json, Some(e));
     }
     if let Some(p) = &peer
@@ -240,13 +135,13 @@ fn run_line(json: bool, line: String) -> i32 {
         // and a hang-up reach the command.
         take_terminal(&p.user);
     }
-    let prepared = find_app(&server, &app, "exec")
-        .and_then(|(l, a)| prepare(&a, &command).map(|p| (l, p)))
+    let prepared = find_app(server, app, "exec")
+        .and_then(|(l, a)| prepare(&a, command).map(|p| (l, p)))
         .and_then(|(layout, mut p)| {
-            p.env.extend(extra_env);
+            p.env.extend(extra_env.clone());
             // The command runs as the app does: never as root when run_as is set, with the
             // apps' own home (not root's, not the account's possibly missing one).
-            let sandbox = super::deploy::sandbox(&server, &layout, "exec")?;
+            let sandbox = sandbox(server, &layout, "exec")?;
             if let Some(who) = sandbox.user() {
                 let home = sandbox.home().display().to_string();
                 p.env.insert("HOME".into(), home);
@@ -306,38 +201,6 @@ struct Prepared {
     env: BTreeMap<String, String>,
 }
 
-/// The app's environment, as its workers see it.
-pub fn app_environment(
-    app: &AppLayout,
-    meta: &release::ReleaseMeta,
-    venv_dir: &Path,
-) -> BTreeMap<String, String> {
-    // Nothing of the agent's own environment (root's shell, ssh's variables) but these.
-    let mut env: BTreeMap<String, String> = ["PATH", "LANG", "LC_ALL", "TERM", "TZ"]
-        .iter()
-        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-        .collect();
-    env.extend(meta.env.clone());
-    if let Ok(b) = crate::fsafe::read(&app.env_file(), 1 << 20)
-        && let Ok(own) = serde_json::from_slice::<BTreeMap<String, String>>(&b)
-    {
-        env.extend(own);
-    }
-    env.insert("JIB_RELEASE".into(), meta.id.clone());
-    env.insert("JIB_COMMIT".into(), meta.commit.clone());
-    env.insert("VIRTUAL_ENV".into(), venv_dir.display().to_string());
-    let path = env
-        .get("PATH")
-        .cloned()
-        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    env.insert(
-        "PATH".into(),
-        format!("{}:{path}", venv_dir.join("bin").display()),
-    );
-    env.remove("PYTHONHOME");
-    env
-}
-
 fn prepare(app: &AppLayout, command: &ExecCommand) -> Result<Prepared, RemoteError> {
     let Some(meta) = release::current(app) else {
         return Err(
@@ -345,15 +208,9 @@ fn prepare(app: &AppLayout, command: &ExecCommand) -> Result<Prepared, RemoteErr
                 .hint(format!("deploy it first: jib push {}", app.name)),
         );
     };
-    // site-packages is <venv>/lib/pythonX.Y/site-packages.
-    let venv_dir = meta
-        .site_packages
-        .ancestors()
-        .nth(3)
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let venv_dir = venv::dir_of_site_packages(&meta.site_packages).unwrap_or_default();
     let cwd = std::fs::canonicalize(app.current())
-        .map(|r| r.join("src"))
+        .map(|r| AppLayout::src_of(&r))
         .map_err(|e| RemoteError::new("exec", format!("{}: {e}", app.current().display())))?;
     let python = venv_dir.join("bin/python").display().to_string();
     let argv = match command {
@@ -369,7 +226,7 @@ fn prepare(app: &AppLayout, command: &ExecCommand) -> Result<Prepared, RemoteErr
             vec![venv_dir.join("bin/ipython").display().to_string()]
         }
         ExecCommand::PythonShell => vec![python],
-        ExecCommand::Mongo { shell, eval, .. } => mongo_argv(shell, eval.as_deref())?,
+        ExecCommand::Mongo { shell, eval, .. } => crate::mongo::shell_argv(shell, eval.as_deref())?,
         ExecCommand::LoginShell => {
             let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/bash".into());
             vec![shell, "-l".into()]
@@ -377,7 +234,7 @@ fn prepare(app: &AppLayout, command: &ExecCommand) -> Result<Prepared, RemoteErr
     };
     let mut env = app_environment(app, &meta, &venv_dir);
     if let ExecCommand::Mongo { url, .. } = command {
-        env.insert(MONGO_URL_ENV.into(), url.clone());
+        env.insert(crate::mongo::URL_ENV.into(), url.clone());
     }
     Ok(Prepared { env, argv, cwd })
 }
@@ -416,29 +273,21 @@ fn supervise(p: Prepared) -> i32 {
         }
     };
     let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
-    // Short commands are noticed within a millisecond or two; long ones every 100 ms.
-    let mut pause = std::time::Duration::from_millis(1);
-    loop {
-        match child.try_wait() {
-            Ok(Some(st)) => return st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
-            Ok(None) => {}
-            Err(_) => return AGENT_FAILED,
-        }
-        if peer_gone() {
+    match wait_child(&mut child, Duration::MAX, peer_gone) {
+        Waited::Exited(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
+        Waited::Lost => AGENT_FAILED,
+        Waited::Stopped | Waited::TimedOut => {
+            // A hang-up first (what a closed terminal sends), a kill if it is ignored.
             let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGHUP);
-            let start = std::time::Instant::now();
-            while child.try_wait().ok().flatten().is_none() {
-                if start.elapsed() > std::time::Duration::from_secs(3) {
-                    let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
+            if !matches!(
+                wait_child(&mut child, Duration::from_secs(3), || false),
+                Waited::Exited(_)
+            ) {
+                let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+                let _ = child.wait();
             }
-            return 255;
+            255
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(std::time::Duration::from_millis(100));
     }
 }
 

@@ -4,15 +4,16 @@
 //! the objects come from, what the venv is built from and what the release records of its
 //! provenance differ; the verbs say those and build their replies.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use git2::{Oid, Repository};
 
-use super::Emitter;
-use super::deploy::{
-    Activation, app_env, build_venv, export_release, internal, known_commits, lock_app, open_repo,
-    open_target, receive_objects, receive_pack, recover_interrupted,
-};
+use super::activate::Activation;
+use super::ctx::{Ctx, check_server, internal};
+use super::emit::Emitter;
+use super::objects;
+use crate::emperor;
 use crate::layout::{AppLayout, Layout};
 use crate::protocol::{BuildSpec, RemoteError, ServerConfig};
 use crate::release::{self, ReleaseMeta, ReleaseState};
@@ -58,8 +59,7 @@ pub(super) enum Packages<'a> {
 /// The lock is held and the target known: what a verb may look at before anything is built
 /// (a push of what already runs stops here).
 pub(super) struct Opened<'a> {
-    pub layout: Layout,
-    pub app: AppLayout,
+    pub ctx: Ctx<'a>,
     pub repo: Repository,
     pub commit: Oid,
     pub previous: Option<ReleaseMeta>,
@@ -88,36 +88,24 @@ pub(super) fn open<'a>(
     ship: &'a Ship<'a>,
     objects: Objects,
     input: &mut impl std::io::BufRead,
-    em: &Emitter,
+    em: &'a Emitter,
 ) -> Result<Opened<'a>, RemoteError> {
-    let (commit, layout, app) = open_target(ship.server, ship.app, ship.commit, em)?;
-    let repo = open_repo(&layout)?;
+    let (commit, ctx) = open_target(ship, em)?;
+    let repo = objects::open(&ctx.layout)?;
     let copied = match objects {
-        Objects::FromRoot(src) if repo.find_commit(commit).is_err() => {
-            let pack = crate::git::Repo::open_bare(&src)
-                .and_then(|r| r.pack_missing(commit, &known_commits(&layout)))
-                .map_err(internal("files"))?;
-            receive_pack(&repo, &mut pack.as_slice(), pack.len() as u64)?;
+        Objects::FromRoot(src) => {
+            objects::copy_from(&ctx.layout, &repo, &src, commit)?;
             true
         }
-        Objects::FromRoot(_) => true,
         Objects::FromCli => false,
     };
-    receive_objects(&layout, &repo, commit, input, em)?;
-    let _ = repo.reference(&format!("refs/jib/{}", ship.app), commit, true, ship.reflog);
-    let lock = lock_app(
-        &layout,
-        ship.app,
-        ship.by,
-        ship.doing.clone(),
-        ship.lock_wait_secs,
-        em,
-    )?;
-    recover_interrupted(&app, ship.server, em);
-    let previous = release::current(&app);
+    objects::receive(&ctx.layout, &repo, commit, input, em)?;
+    objects::set_app_ref(&repo, ship.app, commit, ship.reflog);
+    let lock = ctx.lock(ship.doing.clone(), ship.lock_wait_secs)?;
+    ctx.recover_interrupted();
+    let previous = release::current(&ctx.app);
     Ok(Opened {
-        layout,
-        app,
+        ctx,
         repo,
         commit,
         previous,
@@ -125,6 +113,45 @@ pub(super) fn open<'a>(
         _lock: lock,
         ship,
     })
+}
+
+/// Checks a deploy-like request (the app name, the full commit id, the root set up and
+/// served) and starts the app's deploy log.
+fn open_target<'a>(ship: &'a Ship<'a>, em: &'a Emitter) -> Result<(Oid, Ctx<'a>), RemoteError> {
+    let (app, commit) = (ship.app, ship.commit);
+    if !crate::slug::is_app_name(app) {
+        return Err(RemoteError::new(
+            "request",
+            format!("{app:?} is not a valid app name"),
+        ));
+    }
+    let oid = Oid::from_str(commit)
+        .ok()
+        .filter(|_| commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| {
+            RemoteError::new("request", format!("{commit:?} is not a full commit id"))
+        })?;
+    let layout = check_server(ship.server)?;
+    require_serve(&layout, ship.server)?;
+    let ctx = Ctx::new(ship.server, layout, app, ship.by, em);
+    emperor::prepare_dirs(&ctx.app, ship.server).map_err(internal("prepare"))?;
+    em.tee(&ctx.app.deploy_log());
+    Ok((oid, ctx))
+}
+
+/// Refuses to deploy into a root whose `jib-agent serve` is not running.
+fn require_serve(layout: &Layout, server: &ServerConfig) -> Result<(), RemoteError> {
+    if super::setup::running_serve(layout).is_none() {
+        return Err(RemoteError::new(
+            "setup",
+            format!(
+                "jib-agent serve is not running for {}",
+                server.root.display()
+            ),
+        )
+        .hint("run `jib setup` to start it (it runs under systemd where available)"));
+    }
+    Ok(())
 }
 
 impl Opened<'_> {
@@ -138,43 +165,17 @@ impl Opened<'_> {
         build: Build,
         spec_digest: String,
         promoted_from: Option<String>,
-        em: &Emitter,
     ) -> Result<Shipped, RemoteError> {
-        let ship = self.ship;
-        let id = release::new_id(&self.app, ship.commit);
-        let rel_dir = self.app.release(&id);
-        em.step(files_step, || {
-            let n = export_release(ship.server, &self.layout, &self.repo, self.commit, &rel_dir)?;
+        let (ship, ctx) = (self.ship, &self.ctx);
+        let id = release::new_id(&ctx.app, ship.commit);
+        let rel_dir = ctx.app.release(&id);
+        ctx.em.step(files_step, || {
+            let n = export_release(ctx, &self.repo, self.commit, &rel_dir)?;
             Ok((n, Some(files_detail(n))))
         })?;
-        let Build { python, packages } = build;
-        let deps = match packages {
-            Packages::Requirements(r) => venv::Deps::Requirements(r),
-            Packages::Locked { lock, .. } => venv::Deps::Locked(lock),
-        };
-        let (venv, venv_reused) = build_venv(&self.layout, &self.app, ship.server, python, deps, em)
-            .and_then(|(v, reused)| match packages {
-                Packages::Locked {
-                    python_version,
-                    from,
-                    ..
-                } if venv::minor_version(&v.python_version)
-                    != venv::minor_version(python_version) =>
-                {
-                    Err(RemoteError::new(
-                        "venv",
-                        format!(
-                            "{from} ran on Python {python_version}, this server's app.python is {}",
-                            v.python_version
-                        ),
-                    )
-                    .hint("install the same Python version here, or set app.python so both environments use it"))
-                }
-                _ => Ok((v, reused)),
-            })
-            .inspect_err(|_| {
-                let _ = std::fs::remove_dir_all(&rel_dir);
-            })?;
+        let (venv, venv_reused) = build_venv(ctx, build).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&rel_dir);
+        })?;
         let url = crate::config::app_url(ship.app, ship.server);
         let mut meta = ReleaseMeta {
             id: id.clone(),
@@ -195,12 +196,9 @@ impl Opened<'_> {
             promoted_from,
         };
         Activation {
-            server: ship.server,
-            layout: &self.layout,
-            app: &self.app,
+            ctx,
             spec: ship.spec,
             label: ship.label,
-            em,
         }
         .run(&mut meta, &venv, self.previous.as_ref())?;
         Ok(Shipped {
@@ -210,4 +208,91 @@ impl Opened<'_> {
             previous: self.previous,
         })
     }
+}
+
+/// Exports `commit` as the release in `rel_dir` (removed again when that fails).
+fn export_release(
+    ctx: &Ctx,
+    repo: &Repository,
+    commit: Oid,
+    rel_dir: &Path,
+) -> Result<usize, RemoteError> {
+    let gid = ctx.sandbox("export")?.ids().map(|i| i.1);
+    release::create_dir(rel_dir, gid)
+        .and_then(|()| release::export(repo, commit, &AppLayout::src_of(rel_dir)))
+        .map_err(|e| {
+            let _ = std::fs::remove_dir_all(rel_dir);
+            internal("export")(e)
+        })
+}
+
+/// The venv step: reuse or build the venv for `build`, as the app's user. A locked set must
+/// run on the Python version it was tested with.
+fn build_venv(ctx: &Ctx, build: Build) -> Result<(venv::Venv, bool), RemoteError> {
+    let Build { python, packages } = build;
+    let deps = match packages {
+        Packages::Requirements(r) => venv::Deps::Requirements(r),
+        Packages::Locked { lock, .. } => venv::Deps::Locked(lock),
+    };
+    let (v, reused) = ctx.em.step("venv", || {
+        let sandbox = ctx.sandbox("venv")?;
+        let (v, reused) = venv::ensure(&ctx.layout, python, deps, &ctx.app.venv_log(), &sandbox)?;
+        check_embedded_python(&v)?;
+        let detail = if reused {
+            format!("reused {}", venv::short(&v.hash))
+        } else {
+            format!("built {} with {}", venv::short(&v.hash), v.tool)
+        };
+        Ok(((v, reused), Some(detail)))
+    })?;
+    if let Packages::Locked {
+        python_version,
+        from,
+        ..
+    } = packages
+        && venv::minor_version(&v.python_version) != venv::minor_version(python_version)
+    {
+        return Err(RemoteError::new(
+            "venv",
+            format!(
+                "{from} ran on Python {python_version}, this server's app.python is {}",
+                v.python_version
+            ),
+        )
+        .hint(
+            "install the same Python version here, or set app.python so both environments use it",
+        ));
+    }
+    Ok((v, reused))
+}
+
+/// The workers run inside uWSGI's embedded Python: a venv of another version would import but
+/// break at the first compiled extension. Say so now, never fall back.
+fn check_embedded_python(v: &venv::Venv) -> Result<(), RemoteError> {
+    let Some(embedded) = emperor::embedded_python() else {
+        return Ok(());
+    };
+    if v.python_version.is_empty() || venv::minor_version(&v.python_version) == embedded {
+        return Ok(());
+    }
+    Err(RemoteError::new(
+        "python",
+        format!(
+            "app.python gives Python {} but uWSGI's python3 plugin embeds Python {embedded}",
+            v.python_version
+        ),
+    )
+    .hint(format!(
+        "set python = \"{embedded}\" in deploy.toml, or install a uWSGI python plugin built for {}",
+        venv::minor_version(&v.python_version)
+    )))
+}
+
+/// The release's environment: deploy.toml's, plus who the app is.
+fn app_env(spec: &BuildSpec, app: &str, branch: &str, url: &str) -> BTreeMap<String, String> {
+    let mut env = spec.env.clone();
+    env.insert("JIB_APP".into(), app.to_string());
+    env.insert("JIB_BRANCH".into(), branch.to_string());
+    env.insert("JIB_URL".into(), url.to_string());
+    env
 }

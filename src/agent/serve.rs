@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::setup::{ServeInfo, serve_info_path, write_if_changed};
+use super::setup::{ServeInfo, write_if_changed};
 use crate::layout::Layout;
 use crate::protocol::{RouterKind, ServerConfig};
 use crate::{emperor, router};
@@ -54,13 +54,13 @@ pub fn serve(root: &Path) -> Result<()> {
         super::setup::check_ancestors(root).map_err(anyhow::Error::msg)?;
     }
     if server.run_as.is_some() && nix::unistd::geteuid().is_root() {
-        crate::identity::app_user(server.run_as.as_deref())?
+        crate::identity::of_server(&server)?
             .context("run_as names no user that can be resolved; not starting apps as root")?;
     }
     write_files(&server, &layout)?;
     let rt = tokio::runtime::Runtime::new()?;
     let result = rt.block_on(supervise(&server, &layout));
-    let _ = std::fs::remove_file(serve_info_path(&layout));
+    let _ = std::fs::remove_file(layout.serve_info());
     drop(pidfile);
     result
 }
@@ -133,7 +133,7 @@ fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
 
 /// The socket directories as `jib setup` made them (see `setup::socket_dir_problem`).
 fn check_socket_dirs(server: &ServerConfig, layout: &Layout) -> Result<()> {
-    let app = crate::identity::app_user(server.run_as.as_deref())?.map(|(u, _)| u.uid.as_raw());
+    let app = crate::identity::of_server(server)?.map(|(u, _)| u.uid.as_raw());
     for (d, app_may_own) in super::setup::socket_dirs(layout) {
         if !d.is_dir() {
             bail!("{} is missing: run `jib setup`", d.display());
@@ -157,7 +157,7 @@ impl Supervised {
         let logf = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(layout.logs().join(format!("{}.log", self.name)))?;
+            .open(layout.supervised_log(self.name))?;
         let mut cmd = (self.make)();
         cmd.stdin(Stdio::null())
             .stdout(logf.try_clone()?)
@@ -237,7 +237,7 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
                 // The router process connects to whatever address an app subscribes: never as
                 // root. Its master (root) binds the sockets; the router itself drops to the
                 // apps' user, with no supplementary groups of root's left.
-                if let Ok(Some((u, g))) = crate::identity::app_user(s2.run_as.as_deref()) {
+                if let Ok(Some((u, g))) = crate::identity::of_server(&s2) {
                     let kind = match s2.router {
                         RouterKind::Nginx => "fastrouter",
                         RouterKind::Http => "http",
@@ -264,7 +264,7 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
         version: crate::protocol::version_line(),
         config: server.clone(),
     };
-    write_if_changed(&serve_info_path(layout), &serde_json::to_vec_pretty(&info)?)?;
+    write_if_changed(&layout.serve_info(), &serde_json::to_vec_pretty(&info)?)?;
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -300,7 +300,7 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
     emp[0].stop().await;
     let _ = std::fs::remove_file(layout.notfound_socket());
     let _ = std::fs::remove_file(layout.notfound_router_socket());
-    let _ = std::fs::remove_file(super::ctl::socket(layout));
+    let _ = std::fs::remove_file(layout.control_socket());
     log("stopped");
     Ok(())
 }

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::Emitter;
+use super::emit::Emitter;
 use crate::layout::Layout;
+use crate::programs::which;
 use crate::protocol::{RemoteError, Reply, RouterKind, ServerConfig};
-use crate::venv::which;
 
 /// A missing prerequisite and the Debian package that provides it.
 pub(super) struct Missing {
@@ -138,7 +138,7 @@ fn grant_access(user: &str, server: &ServerConfig, layout: &Layout) -> Result<()
 
 /// Every directory above the root: root's and not writable by others (unless sticky, like
 /// /tmp) — whoever can rename the root's directory can replace what root runs from it.
-pub fn check_ancestors(root: &Path) -> Result<(), String> {
+pub(super) fn check_ancestors(root: &Path) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
     for dir in root.ancestors() {
         let m = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -182,7 +182,7 @@ fn can_sudo() -> bool {
         .unwrap_or(false)
 }
 
-pub fn setup(
+pub(super) fn setup(
     server: &ServerConfig,
     install_deps: bool,
     grant: Option<&str>,
@@ -193,51 +193,13 @@ pub fn setup(
     let mut messages = Vec::new();
     let root_user = nix::unistd::geteuid().is_root();
     em.step("prerequisites", || {
-        let missing = missing_prerequisites(server);
-        if missing.is_empty() {
-            return Ok(((), None));
-        }
-        let pkgs: Vec<&str> = missing.iter().map(|m| m.package).collect();
-        let what: Vec<&str> = missing.iter().map(|m| m.what).collect();
-        let line = format!("apt-get install -y {}", pkgs.join(" "));
-        if install_deps && (root_user || can_sudo()) {
-            let mut cmd = if root_user {
-                Command::new("apt-get")
-            } else {
-                let mut c = Command::new("sudo");
-                c.args(["-n", "apt-get"]);
-                c
-            };
-            let out = cmd
-                .args(["install", "-y", "-q"])
-                .args(&pkgs)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .output()
-                .map_err(|e| {
-                    RemoteError::new("prerequisites", format!("cannot run apt-get: {e}"))
-                })?;
-            if !out.status.success() {
-                let text = String::from_utf8_lossy(&out.stderr).into_owned();
-                return Err(
-                    RemoteError::new("prerequisites", format!("`{line}` failed"))
-                        .log_tail(crate::venv::last_lines(&text, 10)),
-                );
-            }
-            return Ok(((), Some(format!("installed {}", pkgs.join(" ")))));
-        }
-        Err(RemoteError::new(
-            "prerequisites",
-            format!("missing on this server: {}", what.join(", ")),
-        )
-        .hint(format!(
-            "install them: sudo {line}   (or run `jib setup --install-deps` as a user with sudo)"
-        )))
+        Ok(((), install_prerequisites(server, install_deps, root_user)?))
     })?;
     if which("uv").is_none() {
         messages.push("uv is not installed: venvs are built with python -m venv + pip (slower); `pip install uv` or see https://docs.astral.sh/uv/".to_string());
     }
 
-    match crate::identity::app_user(server.run_as.as_deref()) {
+    match crate::identity::of_server(server) {
         Err(e) => return Err(RemoteError::new("setup", format!("{e:#}"))),
         Ok(None) if root_user => messages.push(
             "the agent runs as root and run_as is not set: apps run as root; set run_as in deploy.toml's environment to an unprivileged user".into(),
@@ -256,26 +218,7 @@ pub fn setup(
             Ok(((), Some(detail)))
         })?;
         if let Some(user) = grant {
-            // Every call of that user would be refused: say so now, not at the first push.
-            if server.run_as.is_none() {
-                return Err(RemoteError::new(
-                    "access",
-                    format!("{user} is to deploy here, but the environment sets no run_as: its apps would run as root"),
-                )
-                .hint("add run_as = \"<an unprivileged user>\" to the environment in deploy.toml (create it: sudo useradd --system --user-group jibapps) and run `jib setup` again"));
-            }
-            em.step("access", || {
-                grant_access(user, server, &layout)?;
-                Ok((
-                    (),
-                    Some(format!("{user} may deploy (group {})", super::ctl::GROUP)),
-                ))
-            })?;
-            messages.push(format!(
-                "{user} deploys through the root agent (group {}): it can run code as {} and nothing as root",
-                super::ctl::GROUP,
-                server.run_as.as_deref().unwrap_or("the apps' user")
-            ));
+            messages.push(grant_step(user, server, &layout, em)?);
         }
     }
     em.step("service", || {
@@ -292,6 +235,81 @@ pub fn setup(
         }
     ));
     Ok(Reply::Setup { messages })
+}
+
+/// What the server lacks, installed when allowed (`--install-deps`, as root or with sudo);
+/// the step's detail.
+fn install_prerequisites(
+    server: &ServerConfig,
+    install_deps: bool,
+    root_user: bool,
+) -> Result<Option<String>, RemoteError> {
+    let missing = missing_prerequisites(server);
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    let pkgs: Vec<&str> = missing.iter().map(|m| m.package).collect();
+    let what: Vec<&str> = missing.iter().map(|m| m.what).collect();
+    let line = format!("apt-get install -y {}", pkgs.join(" "));
+    if !(install_deps && (root_user || can_sudo())) {
+        return Err(RemoteError::new(
+            "prerequisites",
+            format!("missing on this server: {}", what.join(", ")),
+        )
+        .hint(format!(
+            "install them: sudo {line}   (or run `jib setup --install-deps` as a user with sudo)"
+        )));
+    }
+    let mut cmd = if root_user {
+        Command::new("apt-get")
+    } else {
+        let mut c = Command::new("sudo");
+        c.args(["-n", "apt-get"]);
+        c
+    };
+    let out = cmd
+        .args(["install", "-y", "-q"])
+        .args(&pkgs)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output()
+        .map_err(|e| RemoteError::new("prerequisites", format!("cannot run apt-get: {e}")))?;
+    if !out.status.success() {
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        return Err(
+            RemoteError::new("prerequisites", format!("`{line}` failed"))
+                .log_tail(crate::fsafe::last_lines(&text, 10)),
+        );
+    }
+    Ok(Some(format!("installed {}", pkgs.join(" "))))
+}
+
+/// The `access` step: lets `user` deploy to this root through the root agent. Its message.
+fn grant_step(
+    user: &str,
+    server: &ServerConfig,
+    layout: &Layout,
+    em: &Emitter,
+) -> Result<String, RemoteError> {
+    // Every call of that user would be refused: say so now, not at the first push.
+    if server.run_as.is_none() {
+        return Err(RemoteError::new(
+            "access",
+            format!("{user} is to deploy here, but the environment sets no run_as: its apps would run as root"),
+        )
+        .hint("add run_as = \"<an unprivileged user>\" to the environment in deploy.toml (create it: sudo useradd --system --user-group jibapps) and run `jib setup` again"));
+    }
+    em.step("access", || {
+        grant_access(user, server, layout)?;
+        Ok((
+            (),
+            Some(format!("{user} may deploy (group {})", super::ctl::GROUP)),
+        ))
+    })?;
+    Ok(format!(
+        "{user} deploys through the root agent (group {}): it can run code as {} and nothing as root",
+        super::ctl::GROUP,
+        server.run_as.as_deref().unwrap_or("the apps' user")
+    ))
 }
 
 fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteError> {
@@ -312,7 +330,7 @@ fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteErro
             ))
         })?;
     }
-    let who = crate::identity::app_user(server.run_as.as_deref())
+    let who = crate::identity::of_server(server)
         .map_err(|e| RemoteError::new("layout", format!("{e:#}")))?;
     let app = who.as_ref().map(|(u, g)| (u.uid.as_raw(), g.gid.as_raw()));
     let me = (
@@ -356,7 +374,7 @@ fn prepare_root(server: &ServerConfig, layout: &Layout) -> Result<(), RemoteErro
         }
         crate::fsafe::ensure_dir(&d, mode, owner).map_err(|e| err(&d, e))?;
     }
-    seal_legacy_venvs(layout, app.map(|a| a.0));
+    crate::venv::seal_legacy(layout, app.map(|a| a.0));
     let json =
         serde_json::to_vec_pretty(server).map_err(|e| RemoteError::new("layout", e.to_string()))?;
     write_if_changed(&layout.server_json(), &json).map_err(|e| err(&layout.server_json(), e))?;
@@ -394,28 +412,8 @@ pub(super) fn socket_dir_problem(
     })
 }
 
-/// Venvs built before they were sealed belong to the apps' user: take them back, and forget
-/// their recorded package sets (recomputed, sandboxed, when next asked for).
-fn seal_legacy_venvs(layout: &Layout, app_uid: Option<u32>) {
-    use std::os::unix::fs::MetadataExt;
-    let me = nix::unistd::geteuid().as_raw();
-    for e in std::fs::read_dir(layout.venvs())
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let p = e.path();
-        let Ok(m) = std::fs::symlink_metadata(&p) else {
-            continue;
-        };
-        if m.is_dir() && m.uid() != me && crate::fsafe::seal(&p, app_uid).is_ok() {
-            let _ = std::fs::remove_file(p.join(".jib-lock.txt"));
-        }
-    }
-}
-
 /// Writes `path` only when its content differs; returns whether it did.
-pub fn write_if_changed(path: &Path, content: &[u8]) -> std::io::Result<bool> {
+pub(super) fn write_if_changed(path: &Path, content: &[u8]) -> std::io::Result<bool> {
     if std::fs::read(path).ok().as_deref() == Some(content) {
         return Ok(false);
     }
@@ -427,18 +425,14 @@ pub fn write_if_changed(path: &Path, content: &[u8]) -> std::io::Result<bool> {
 
 /// What the running `serve` wrote about itself.
 #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
-pub struct ServeInfo {
+pub(super) struct ServeInfo {
     pub pid: u32,
     pub version: String,
     pub config: ServerConfig,
 }
 
-pub fn serve_info_path(layout: &Layout) -> PathBuf {
-    layout.state().join("serve.json")
-}
-
 /// The running serve process, if its pidfile is locked (held for its whole life).
-pub fn running_serve(layout: &Layout) -> Option<ServeInfo> {
+pub(super) fn running_serve(layout: &Layout) -> Option<ServeInfo> {
     let f = std::fs::OpenOptions::new()
         .write(true)
         .open(layout.pidfile())
@@ -446,7 +440,7 @@ pub fn running_serve(layout: &Layout) -> Option<ServeInfo> {
     if f.try_lock().is_ok() {
         return None;
     }
-    serde_json::from_slice(&std::fs::read(serve_info_path(layout)).ok()?).ok()
+    serde_json::from_slice(&std::fs::read(layout.serve_info()).ok()?).ok()
 }
 
 fn systemd_unit_name(layout: &Layout) -> String {
@@ -500,7 +494,7 @@ fn start_service(server: &ServerConfig, layout: &Layout) -> Result<String, Remot
         }
         format!("systemd unit {unit}")
     } else {
-        let log = layout.logs().join("agent.log");
+        let log = layout.agent_log();
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -544,7 +538,7 @@ fn start_service(server: &ServerConfig, layout: &Layout) -> Result<String, Remot
     }
     Err(
         err("jib-agent serve did not become ready within 15 s".into())
-            .log_tail(crate::fsafe::tail(&layout.logs().join("agent.log"), 15))
+            .log_tail(crate::fsafe::tail(&layout.agent_log(), 15))
             .hint(format!("see {}", layout.logs().display())),
     )
 }
@@ -561,7 +555,7 @@ pub(super) fn router_ready(server: &ServerConfig, layout: &Layout) -> bool {
 }
 
 /// Stops a running serve (SIGTERM: it stops its emperor and router first).
-pub fn stop_serve(layout: &Layout, pid: u32) {
+fn stop_serve(layout: &Layout, pid: u32) {
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
         nix::sys::signal::Signal::SIGTERM,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::cli::ui::{format_ms, sanitize};
 use crate::cli::{Failure, Global, Project, exit, fail, output};
-use crate::protocol::{Check, Reply, Request};
+use crate::protocol::{Check, CheckStatus, Reply, Request};
 
 #[derive(clap::Args, Debug)]
 pub struct DoctorArgs {
@@ -31,10 +31,10 @@ pub async fn run(g: &Global, args: &DoctorArgs) -> Result<(), Failure> {
             println!("jib doctor — environment {} on {}", p.env_name, p.env.host);
         }
         for c in &checks {
-            let mark = match c.status.as_str() {
-                "ok" => "✔",
-                "warn" => "!",
-                _ => "✘",
+            let mark = match c.status {
+                CheckStatus::Ok => "✔",
+                CheckStatus::Warn => "!",
+                CheckStatus::Fail => "✘",
             };
             // The server's checks say what they found there.
             let line = format!("  {mark} {:<10} {}", c.name, c.detail);
@@ -54,7 +54,7 @@ pub async fn run(g: &Global, args: &DoctorArgs) -> Result<(), Failure> {
 
 /// The one status that stops doctor asking the server, and makes it exit 1.
 fn is_failure(c: &Check) -> bool {
-    c.status == "fail"
+    c.status == CheckStatus::Fail
 }
 
 /// git, ssh and deploy.toml on this machine; the project when it opens.

@@ -29,7 +29,7 @@ pub async fn run(g: &Global, args: &LogsArgs) -> Result<(), Failure> {
         lines: args.lines,
         follow: args.follow,
         deploy: args.deploy,
-        process: args.process.clone(),
+        process: args.process.clone().map(Into::into),
     };
     // The lines arrive as events (printed as they come); the reply itself says nothing more.
     remote::call(&project, req, true).await.map(|_| ())

@@ -1,0 +1,368 @@
+//! What a verb acting on one app works with, built once per request: the environment as
+//! `jib setup` stored it, its layout, the app, who asks, where events go — and what such verbs
+//! share: the app's deploy lock, its user and sandbox, switching and reloading it, waiting until
+//! a release is live, putting the previous one back, the environment its code runs in.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::unistd::{Group, User};
+
+use super::emit::Emitter;
+use crate::emperor;
+use crate::health;
+use crate::layout::{AppLayout, Layout};
+use crate::lock::{Acquire, Lock};
+use crate::protocol::{ErrorKind, Event, LockHolder, RemoteError, ServerConfig};
+use crate::release::{self, ReleaseMeta, ReleaseState};
+use crate::sandbox::Sandbox;
+
+/// An internal failure (I/O, a lookup) reported as a failure of `step`.
+pub(super) fn internal(step: &str) -> impl Fn(anyhow::Error) -> RemoteError + '_ {
+    move |e| RemoteError::new(step, format!("{e:#}"))
+}
+
+/// Checks that the server was set up with this configuration; its layout when it was.
+pub(super) fn check_server(server: &ServerConfig) -> Result<Layout, RemoteError> {
+    // The CLI's word is not enough: values that reach generated files pass the allow-lists.
+    server.check().map_err(|m| RemoteError::new("request", m))?;
+    let layout = Layout::new(&server.root);
+    let stored: Option<ServerConfig> = std::fs::read(layout.server_json())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    match stored {
+        None => Err(RemoteError::new(
+            "setup",
+            format!("{} has not been set up for jib", server.root.display()),
+        )
+        .hint("run `jib setup` once for this environment")),
+        Some(s) if &s != server => Err(RemoteError::new(
+            "setup",
+            "deploy.toml's settings for this environment changed since `jib setup`",
+        )
+        .hint("run `jib setup` again to apply them")),
+        Some(_) => Ok(layout),
+    }
+}
+
+/// Apps with a current release, a vassal link or releases, sorted.
+pub(super) fn deployed(layout: &Layout) -> Vec<String> {
+    layout
+        .app_names()
+        .into_iter()
+        .filter(|n| {
+            let app = layout.app(n);
+            // A first deploy that failed leaves only releases: still listed, still destroyable.
+            app.current().symlink_metadata().is_ok()
+                || app.ini().symlink_metadata().is_ok()
+                || app.releases().is_dir()
+        })
+        .collect()
+}
+
+/// A deployed app's layout, or an error (reported as `step`) that lists what is deployed.
+pub(super) fn find_app(
+    server: &ServerConfig,
+    name: &str,
+    step: &str,
+) -> Result<(Layout, AppLayout), RemoteError> {
+    let layout = check_server(server)?;
+    let deployed = deployed(&layout);
+    if crate::slug::is_app_name(name) && deployed.iter().any(|a| a == name) {
+        let app = layout.app(name);
+        return Ok((layout, app));
+    }
+    let hint = if deployed.is_empty() {
+        "nothing is deployed here yet: `jib push <branch>` deploys one".to_string()
+    } else {
+        format!(
+            "deployed here: {} — or deploy it with `jib push {name}`",
+            deployed.join(", ")
+        )
+    };
+    Err(RemoteError::new(
+        step,
+        format!("no app named {name:?} is deployed on this server"),
+    )
+    .hint(hint)
+    .kind(ErrorKind::NotDeployed))
+}
+
+/// The sandbox app-controlled processes of this server run in; errors are reported as `step`.
+pub(super) fn sandbox(
+    server: &ServerConfig,
+    layout: &Layout,
+    step: &str,
+) -> Result<Sandbox, RemoteError> {
+    Sandbox::new(server.run_as.as_deref(), layout)
+        .map_err(|e| RemoteError::new(step, format!("{e:#}")))
+}
+
+/// One app of a root that was set up, for one request.
+pub(super) struct Ctx<'a> {
+    pub server: &'a ServerConfig,
+    pub layout: Layout,
+    pub app: AppLayout,
+    /// Who asks (what a lock held for them says).
+    pub by: &'a str,
+    pub em: &'a Emitter,
+}
+
+impl<'a> Ctx<'a> {
+    /// For an app of a root already checked (or to be created there).
+    pub fn new(
+        server: &'a ServerConfig,
+        layout: Layout,
+        name: &str,
+        by: &'a str,
+        em: &'a Emitter,
+    ) -> Ctx<'a> {
+        let app = layout.app(name);
+        Ctx {
+            server,
+            layout,
+            app,
+            by,
+            em,
+        }
+    }
+
+    /// A deployed app (see [`find_app`]).
+    pub fn find(
+        server: &'a ServerConfig,
+        name: &str,
+        step: &str,
+        by: &'a str,
+        em: &'a Emitter,
+    ) -> Result<Ctx<'a>, RemoteError> {
+        let (layout, app) = find_app(server, name, step)?;
+        Ok(Ctx {
+            server,
+            layout,
+            app,
+            by,
+            em,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.app.name
+    }
+
+    /// The user (and group) the app runs as, when the agent drops to one.
+    pub fn user(&self, step: &str) -> Result<Option<(User, Group)>, RemoteError> {
+        crate::identity::of_server(self.server)
+            .map_err(|e| RemoteError::new(step, format!("{e:#}")))
+    }
+
+    /// The sandbox the app's code runs in; errors are reported as `step`.
+    pub fn sandbox(&self, step: &str) -> Result<Sandbox, RemoteError> {
+        sandbox(self.server, &self.layout, step)
+    }
+
+    /// The app's deploy lock: one push, promote, rollback or destroy of an app at a time.
+    /// Waits up to `wait_secs` (telling the CLI who holds it), else names the holder.
+    pub fn lock(&self, what: String, wait_secs: u64) -> Result<Lock, RemoteError> {
+        let me = LockHolder {
+            by: self.by.to_string(),
+            pid: std::process::id(),
+            since: release::utc_now(),
+            what,
+        };
+        let path = self.layout.app_lock(self.name());
+        let waited = Lock::acquire(&path, &me, Duration::from_secs(wait_secs), |h| {
+            if let Some(h) = h {
+                self.em.send(&Event::Waiting { holder: h.clone() });
+            }
+        });
+        match waited.map_err(internal("lock"))? {
+            Acquire::Got(l) => Ok(l),
+            Acquire::Held(holder) => {
+                let who = holder
+                    .map(|h| h.to_string())
+                    .unwrap_or_else(|| "another deploy".into());
+                Err(RemoteError::new(
+                    "lock",
+                    format!("{} is being deployed by {who}", self.name()),
+                )
+                .hint("wait for it to finish, or pass --lock-wait <seconds> to queue behind it")
+                .kind(ErrorKind::Locked))
+            }
+        }
+    }
+
+    /// Points `current` at release `id` and has the app's workers load it.
+    pub fn switch_to(&self, id: &str) -> anyhow::Result<emperor::Reload> {
+        release::make_current(&self.app, id)?;
+        emperor::reload(&self.app, self.server)
+    }
+
+    /// A deploy that died between switching `current` and its verdict (agent killed, machine
+    /// rebooted) left `current` on a `pending` release: put the last good one back first.
+    pub fn recover_interrupted(&self) {
+        let Some(mut cur) = release::current(&self.app) else {
+            return;
+        };
+        if cur.state != ReleaseState::Pending {
+            return;
+        }
+        cur.state = ReleaseState::Failed;
+        let _ = release::write_meta(&self.app.release(&cur.id), &cur);
+        if let Some(good) = release::list(&self.app)
+            .into_iter()
+            .rev()
+            .find(|r| r.state == ReleaseState::Ok)
+        {
+            self.em.warn(format!(
+                "an interrupted deploy left {} on release {}; switching back to {}",
+                self.name(),
+                cur.id,
+                good.id
+            ));
+            let _ = self.switch_to(&good.id);
+        }
+    }
+
+    /// Puts `previous` back (or stops the app when there was none). True when it serves again.
+    pub fn restore(&self, previous: Option<&ReleaseMeta>, timeout: Duration) -> bool {
+        let Some(prev) = previous else {
+            let _ = emperor::dismiss(&self.app, &self.layout);
+            let _ = std::fs::remove_file(self.app.current());
+            return false;
+        };
+        self.em.warn(format!("rolling back to {}", prev.id));
+        if self.switch_to(&prev.id).is_err() {
+            return false;
+        }
+        self.wait_live(&prev.health_path, &prev.id, None, timeout)
+            .is_ok()
+    }
+
+    /// Reloads the app and waits until every worker runs `current` again (a restart, an
+    /// environment change): its steps `reload` and `health check`.
+    pub fn restart(&self, current: &ReleaseMeta) -> Result<(), RemoteError> {
+        let asked = SystemTime::now();
+        self.em.step("reload", || {
+            let how = emperor::reload(&self.app, self.server)
+                .map_err(|e| RemoteError::new("restart", format!("{e:#}")))?;
+            Ok(((), Some(format!("{how:?}").to_lowercase())))
+        })?;
+        self.em.step("health check", || {
+            let status = self
+                .wait_live(
+                    &current.health_path,
+                    &current.id,
+                    Some(asked),
+                    Duration::from_secs(60),
+                )
+                .map_err(|last| {
+                    RemoteError::new(
+                        "health check",
+                        format!("{} did not come back healthy: {last}", self.name()),
+                    )
+                    .log_tail(crate::fsafe::tail(&self.app.log(), 20))
+                })?;
+            Ok(((), Some(format!("HTTP {status}"))))
+        })
+    }
+
+    /// Waits until `release` answers healthy through the router *and* every worker of the app
+    /// has loaded it. A chain reload asked for while another one runs can be swallowed, so the
+    /// reload is asked for again while old workers remain. The error is the last thing seen.
+    pub fn wait_live(
+        &self,
+        path: &str,
+        release: &str,
+        // Only workers started after this count (a restart keeps the release id).
+        since: Option<SystemTime>,
+        timeout: Duration,
+    ) -> Result<u16, String> {
+        let (app, server) = (&self.app, self.server);
+        let addr = health::local_addr(&server.listen).map_err(|e| e.to_string())?;
+        let host = server.app_host(&app.name);
+        let start = Instant::now();
+        let mut kicked = Instant::now();
+        let mut last = String::from("no answer yet");
+        let mut unhealthy_since: Option<Instant> = None;
+        let fresh = |pid: &i32| {
+            since.is_none_or(|t| {
+                std::fs::symlink_metadata(app.worker(*pid))
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|m| m >= t)
+            })
+        };
+        let behind = || {
+            emperor::workers(app)
+                .iter()
+                .any(|(p, r)| r != release || !fresh(p))
+        };
+        let mut waker = emperor::Waker::new(app);
+        while start.elapsed() < timeout {
+            let res = health::get(addr, &host, path, Duration::from_secs(10));
+            match health::judge(&res, path, release) {
+                health::Verdict::Healthy => {
+                    let workers = emperor::workers(app);
+                    let all = workers.len() >= server.processes.max(2) as usize
+                        && workers.iter().all(|(p, r)| r == release && fresh(p));
+                    if all {
+                        return Ok(res.map(|r| r.status).unwrap_or(0));
+                    }
+                    last = format!("workers still on older releases: {workers:?}");
+                }
+                health::Verdict::Unhealthy(why) => {
+                    // It answers, and badly: allow a moment (cold caches), not the whole timeout.
+                    let since = *unhealthy_since.get_or_insert_with(Instant::now);
+                    last = why;
+                    if since.elapsed() > Duration::from_secs(2) {
+                        break;
+                    }
+                }
+                health::Verdict::Waiting(why) => last = why,
+            }
+            if kicked.elapsed() > Duration::from_secs(3) && behind() {
+                let _ = emperor::reload(app, server);
+                kicked = Instant::now();
+            }
+            // Old workers left: nudge the master on to the next one (no wait for its loop).
+            if behind() {
+                waker.wake(app);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Err(last)
+    }
+}
+
+/// The environment `app`'s code runs in with release `meta` and the venv in `venv_dir`, as
+/// its workers see it.
+pub(super) fn app_environment(
+    app: &AppLayout,
+    meta: &ReleaseMeta,
+    venv_dir: &Path,
+) -> BTreeMap<String, String> {
+    // Nothing of the agent's own environment (root's shell, ssh's variables) but these.
+    let mut env: BTreeMap<String, String> = ["PATH", "LANG", "LC_ALL", "TERM", "TZ"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect();
+    env.extend(meta.env.clone());
+    if let Ok(b) = crate::fsafe::read(&app.env_file(), 1 << 20)
+        && let Ok(own) = serde_json::from_slice::<BTreeMap<String, String>>(&b)
+    {
+        env.extend(own);
+    }
+    env.insert("JIB_RELEASE".into(), meta.id.clone());
+    env.insert("JIB_COMMIT".into(), meta.commit.clone());
+    env.insert("VIRTUAL_ENV".into(), venv_dir.display().to_string());
+    let path = env
+        .get("PATH")
+        .cloned()
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    env.insert(
+        "PATH".into(),
+        format!("{}:{path}", venv_dir.join("bin").display()),
+    );
+    env.remove("PYTHONHOME");
+    env
+}
