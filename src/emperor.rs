@@ -144,8 +144,9 @@ pub fn prepare_dirs(app: &AppLayout, server: &ServerConfig) -> Result<()> {
     Ok(())
 }
 
-/// Longest `~<gen>` suffix of an instance name (base-36 milliseconds: 8 digits until 2059).
-pub const GEN_MAX_LEN: usize = 10;
+/// Longest `~<gen>` suffix of an instance name: a base-36 counter, 5 digits for 60 million
+/// switches of one app (socket paths have little room).
+pub const GEN_MAX_LEN: usize = 6;
 
 /// The instances of an app the emperor runs (its ini links), oldest first: the bare `<app>`
 /// (an app that scales to zero, or one started by an agent before blue/green), then
@@ -162,7 +163,7 @@ pub fn instances(app: &AppLayout) -> Vec<String> {
             0
         } else if let Some(g) = stem
             .strip_prefix(&prefix)
-            .filter(|g| g.len() < GEN_MAX_LEN && g.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .filter(|g| g.len() <= 12 && g.bytes().all(|b| b.is_ascii_alphanumeric()))
             .and_then(|g| u64::from_str_radix(g, 36).ok())
         {
             g + 1
@@ -177,20 +178,41 @@ pub fn instances(app: &AppLayout) -> Vec<String> {
     found.into_iter().map(|(_, n)| n).collect()
 }
 
-/// A name no instance of this app has had: a vassal name the emperor saw fail is throttled
-/// if it comes back, so names are never reused.
-fn new_instance_name(app: &AppLayout) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+/// Claims a name no instance of this app has had (a vassal name the emperor saw fail is
+/// throttled if it comes back): the next generation of the app's counter, taken by creating
+/// its hold file exclusively, so two switches never share one. Returns it held back.
+fn claim_instance(app: &AppLayout) -> Result<String> {
+    let counter = app.instance_counter();
     let prefix = format!("{}~", app.name);
-    let last = instances(app)
+    let recorded = std::fs::read_to_string(&counter)
+        .ok()
+        .and_then(|c| u64::from_str_radix(c.trim(), 36).ok())
+        .unwrap_or(0);
+    let newest = instances(app)
         .iter()
         .filter_map(|n| u64::from_str_radix(n.strip_prefix(&prefix)?, 36).ok())
-        .max();
-    let generation = last.map_or(now, |l| now.max(l + 1));
-    format!("{prefix}{}", base36(generation))
+        .max()
+        .unwrap_or(0);
+    let mut generation = recorded.max(newest) + 1;
+    loop {
+        let name = format!("{prefix}{}", base36(generation));
+        let hold = app.instance_hold(&name);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&hold)
+        {
+            Ok(_) => {
+                std::fs::write(&counter, format!("{}\n", base36(generation)))
+                    .with_context(|| format!("cannot write {}", counter.display()))?;
+                return Ok(name);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => generation += 1,
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot create {}", hold.display()));
+            }
+        }
+    }
 }
 
 fn base36(mut n: u64) -> String {
@@ -243,9 +265,7 @@ pub fn start_instance(
     release: &str,
 ) -> Result<String> {
     prepare_dirs(app, server)?;
-    let name = new_instance_name(app);
-    let hold = app.instance_hold(&name);
-    std::fs::File::create(&hold).with_context(|| format!("cannot create {}", hold.display()))?;
+    let name = claim_instance(app)?;
     let pin = app.instance_release(&name);
     std::fs::write(&pin, format!("{release}\n"))
         .with_context(|| format!("cannot write {}", pin.display()))?;
@@ -319,6 +339,25 @@ pub fn stop_instance(app: &AppLayout, layout: &Layout, instance: &str) {
         let _ = remove_if_there(&f);
     }
     rescan(layout);
+}
+
+/// Before the emperor starts: instances a switch left behind when it was interrupted (held
+/// back, while another instance is live) would run unannounced forever; they go.
+pub fn tidy(app: &AppLayout) {
+    let all = instances(app);
+    let held = |i: &String| std::fs::symlink_metadata(app.instance_hold(i)).is_ok();
+    if !all.iter().any(|i| !held(i)) {
+        return;
+    }
+    for i in all.iter().filter(|i| held(i)) {
+        for f in [
+            app.instance_ini(i),
+            app.instance_hold(i),
+            app.instance_release(i),
+        ] {
+            let _ = remove_if_there(&f);
+        }
+    }
 }
 
 /// Stops every instance of this app (the emperor sees their inis go away).
@@ -453,6 +492,23 @@ impl Waker {
 /// The release each live worker of this app loaded, as `(pid, release)`. Files of workers that
 /// are gone are removed.
 pub fn workers(app: &AppLayout) -> Vec<(i32, String)> {
+    worker_records(app)
+        .into_iter()
+        .map(|(pid, release, _)| (pid, release))
+        .collect()
+}
+
+/// How many live workers of `instance` have loaded `release`.
+pub fn instance_workers(app: &AppLayout, instance: &str, release: &str) -> usize {
+    worker_records(app)
+        .iter()
+        .filter(|(_, r, i)| r == release && i == instance)
+        .count()
+}
+
+/// Each live worker's `(pid, release, instance)`, as the WSGI shim records them (the
+/// instance is empty in records of older shims).
+fn worker_records(app: &AppLayout) -> Vec<(i32, String, String)> {
     let dir = app.workers();
     let mut out = Vec::new();
     for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
@@ -464,9 +520,12 @@ pub fn workers(app: &AppLayout) -> Vec<(i32, String)> {
             let _ = std::fs::remove_file(e.path());
             continue;
         }
-        // Written by the app: no links, no FIFOs, a release id's worth of bytes.
-        if let Ok(release) = crate::fsafe::read_to_string(&e.path(), 256) {
-            out.push((pid, release.trim().to_string()));
+        // Written by the app: no links, no FIFOs, a release id and a name's worth of bytes.
+        if let Ok(record) = crate::fsafe::read_to_string(&e.path(), 256) {
+            let mut lines = record.lines().map(str::trim);
+            let release = lines.next().unwrap_or_default().to_string();
+            let instance = lines.next().unwrap_or_default().to_string();
+            out.push((pid, release, instance));
         }
     }
     out

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 /// Unix socket paths are cut at 108 bytes (102 on some systems); leave room for the name:
 /// an instance's (`<app>~<gen>`).
 const MAX_SOCK_DIR: usize =
-    102 - 1 - crate::slug::MAX_LEN - crate::emperor::GEN_MAX_LEN - ".sock".len() - 2;
+    102 - 1 - crate::slug::MAX_LEN - crate::emperor::GEN_MAX_LEN - ".sock".len();
 
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -164,7 +164,7 @@ impl Layout {
         PathBuf::from(format!(
             "/tmp/jib-{}-{}-{kind}",
             nix::unistd::getuid(),
-            &hex::encode(digest)[..12]
+            &hex::encode(digest)[..8]
         ))
     }
     pub fn router_socket(&self) -> PathBuf {
@@ -342,6 +342,10 @@ impl AppLayout {
     pub fn instance_release(&self, instance: &str) -> PathBuf {
         self.dir.join(format!("{instance}.release"))
     }
+    /// The generation of the app's newest instance (base 36): names are never reused.
+    pub fn instance_counter(&self) -> PathBuf {
+        self.dir.join("instances")
+    }
     /// An instance master's FIFO (in run/, which the app's user owns).
     pub fn instance_fifo(&self, instance: &str) -> PathBuf {
         self.dir.join("run").join(format!("{instance}.fifo"))
@@ -370,9 +374,7 @@ mod tests {
             &format!("/home/{}/.local/share/jib/project", "u".repeat(40)),
         ] {
             let l = Layout::new(root);
-            let longest = l
-                .sockets()
-                .join(format!("{}~123456789.sock", "a".repeat(63)));
+            let longest = l.sockets().join(format!("{}~12345.sock", "a".repeat(63)));
             assert!(longest.as_os_str().len() <= 102, "{}", longest.display());
         }
         assert_eq!(

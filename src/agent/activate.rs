@@ -1,6 +1,9 @@
-//! The second half of every release (push, promote): import check, release step, switch
-//! `current`, chain reload, health check until every worker runs the new release — and on any
-//! failure, the release marked failed and the previous one back in place.
+//! The second half of every release (push, promote). An awake app, blue/green (switch.rs): a
+//! new instance loads the release (the import check), the release step runs, the instance
+//! answers healthy on its own socket, then the cut — the previous release serves until
+//! then. An app that scales to zero: import check, release step, switch `current`, chain
+//! reload, health check until every worker runs the new release. On any failure the release
+//! is marked failed and the previous one is (still, or again) in place.
 
 use std::path::Path;
 use std::time::Duration;
@@ -29,6 +32,92 @@ impl Activation<'_> {
         let app = &ctx.app;
         let rel_dir = app.release(&meta.id);
         release::write_meta(&rel_dir, meta).map_err(internal("export"))?;
+        let keep = self.spec.keep_releases;
+        if ctx.blue_green() {
+            if let Err(e) = self.blue_green(meta, venv, previous) {
+                meta.state = ReleaseState::Failed;
+                let _ = release::write_meta(&rel_dir, meta);
+                let _ = release::prune(app, keep);
+                return Err(e);
+            }
+        } else {
+            self.chain(meta, venv, previous)?;
+        }
+        meta.state = ReleaseState::Ok;
+        release::write_meta(&rel_dir, meta).map_err(internal("finish"))?;
+        if let Err(e) = release::prune(app, keep) {
+            em.warn(format!("could not remove old releases: {e:#}"));
+        }
+        Ok(())
+    }
+
+    /// Blue/green: nothing the previous release serves changes before the cut, so whatever
+    /// fails, it still serves (and a failure after the cut is undone).
+    fn blue_green(
+        &self,
+        meta: &ReleaseMeta,
+        venv: &venv::Venv,
+        previous: Option<&ReleaseMeta>,
+    ) -> Result<(), RemoteError> {
+        let (ctx, em) = (self.ctx, self.ctx.em);
+        let serving = |mut e: RemoteError| {
+            e.previous_serving = previous.is_some();
+            e
+        };
+        let load_limit = Duration::from_secs(self.spec.health_timeout_secs.max(60));
+        let timeout = Duration::from_secs(self.spec.health_timeout_secs.max(1));
+        let staged = em
+            .step("import check", || {
+                let staged = ctx.stage(&meta.id, load_limit)?;
+                let detail = format!("new instance {}", staged.instance);
+                Ok((staged, Some(detail)))
+            })
+            .map_err(serving)?;
+        if let Some(cmd) = &self.spec.release {
+            em.step("release step", || {
+                run_release_step(ctx, meta, venv, cmd)?;
+                Ok(((), Some(cmd.clone())))
+            })
+            .map_err(|e| {
+                ctx.abandon(&staged);
+                serving(e)
+            })?;
+        }
+        em.step("health check", || {
+            let status = ctx.probe(&staged, &meta.health_path, timeout)?;
+            Ok((
+                (),
+                Some(format!("HTTP {status}, all workers on the new release")),
+            ))
+        })
+        .map_err(|e| {
+            let mut e = serving(e);
+            e.hint = Some(format!(
+                "fix the app and try again (`jib logs {}` shows the app log)",
+                self.label
+            ));
+            e
+        })?;
+        em.step("switch", || {
+            let withdrawn = ctx.cut_over(&staged)?;
+            let detail = withdrawn.describe();
+            ctx.verify(&staged, withdrawn, &meta.health_path, timeout)?;
+            Ok(((), Some(detail)))
+        })
+        .map_err(serving)
+    }
+
+    /// An app that scales to zero: `current` moves before its workers reload, so a failure
+    /// after the switch puts the previous release back.
+    fn chain(
+        &self,
+        meta: &mut ReleaseMeta,
+        venv: &venv::Venv,
+        previous: Option<&ReleaseMeta>,
+    ) -> Result<(), RemoteError> {
+        let (ctx, em) = (self.ctx, self.ctx.em);
+        let app = &ctx.app;
+        let rel_dir = app.release(&meta.id);
         let keep = self.spec.keep_releases;
         let fail = |meta: &mut ReleaseMeta, e: RemoteError| -> RemoteError {
             meta.state = ReleaseState::Failed;
@@ -87,12 +176,6 @@ impl Activation<'_> {
                 "fix the app and try again; `jib logs` shows the app log".into()
             });
             return Err(e);
-        }
-
-        meta.state = ReleaseState::Ok;
-        release::write_meta(&rel_dir, meta).map_err(internal("finish"))?;
-        if let Err(e) = release::prune(app, keep) {
-            em.warn(format!("could not remove old releases: {e:#}"));
         }
         Ok(())
     }

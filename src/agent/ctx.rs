@@ -55,7 +55,7 @@ pub(super) fn deployed(layout: &Layout) -> Vec<String> {
             let app = layout.app(n);
             // A first deploy that failed leaves only releases: still listed, still destroyable.
             app.current().symlink_metadata().is_ok()
-                || app.ini().symlink_metadata().is_ok()
+                || !emperor::instances(&app).is_empty()
                 || app.releases().is_dir()
         })
         .collect()
@@ -192,7 +192,8 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Points `current` at release `id` and has the app's workers load it.
+    /// Points `current` at release `id` and has the app's workers load it (a chain reload:
+    /// an app that scales to zero; awake apps switch blue/green, see switch.rs).
     pub fn switch_to(&self, id: &str) -> anyhow::Result<emperor::Reload> {
         release::make_current(&self.app, id)?;
         emperor::reload(&self.app, self.server)
@@ -220,7 +221,11 @@ impl<'a> Ctx<'a> {
                 cur.id,
                 good.id
             ));
-            let _ = self.switch_to(&good.id);
+            if self.blue_green() {
+                let _ = self.bring_up(&good.id, &good.health_path, Duration::from_secs(60));
+            } else {
+                let _ = self.switch_to(&good.id);
+            }
         }
     }
 
@@ -232,6 +237,9 @@ impl<'a> Ctx<'a> {
             return false;
         };
         self.em.warn(format!("rolling back to {}", prev.id));
+        if self.blue_green() {
+            return self.bring_up(&prev.id, &prev.health_path, timeout).is_ok();
+        }
         if self.switch_to(&prev.id).is_err() {
             return false;
         }
@@ -242,6 +250,17 @@ impl<'a> Ctx<'a> {
     /// Reloads the app and waits until every worker runs `current` again (a restart, an
     /// environment change): its steps `reload` and `health check`.
     pub fn restart(&self, current: &ReleaseMeta) -> Result<(), RemoteError> {
+        if self.blue_green() {
+            // A new instance of the same release, swapped in: no worker cycles waited on.
+            return self
+                .replace(
+                    &current.id,
+                    &current.health_path,
+                    Duration::from_secs(60),
+                    "reload",
+                )
+                .map(|_| ());
+        }
         let asked = SystemTime::now();
         self.em.step("reload", || {
             let how = emperor::reload(&self.app, self.server)

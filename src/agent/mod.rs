@@ -26,6 +26,7 @@ pub mod serve;
 mod setup;
 mod stash;
 mod status;
+mod switch;
 
 use std::io::BufRead;
 use std::time::Duration;

@@ -29,6 +29,34 @@ pub(super) fn rollback(
         )
         .hint("promote or push that commit again instead"));
     }
+    if ctx.blue_green() {
+        // Until the cut the current release never stopped; after it, a failure undoes it.
+        ctx.replace(&target.id, &target.health_path, health_timeout, "switch")
+            .map_err(|mut e| {
+                e.previous_serving = current.is_some();
+                e
+            })?;
+    } else {
+        chain(ctx, current.as_ref(), &target, health_timeout)?;
+    }
+    Ok(Reply::Rollback {
+        app: name.to_string(),
+        url: crate::config::app_url(name, ctx.server),
+        from: cur_id,
+        to: target.id,
+        commit: target.commit,
+    })
+}
+
+/// The switch of an app that scales to zero: `current` moved, a chain reload, and the
+/// previous release back if the target does not answer.
+fn chain(
+    ctx: &Ctx,
+    current: Option<&ReleaseMeta>,
+    target: &ReleaseMeta,
+    health_timeout: Duration,
+) -> Result<(), RemoteError> {
+    let cur_id = current.map(|c| c.id.as_str()).unwrap_or_default();
     ctx.em.step("switch", || {
         ctx.switch_to(&target.id).map_err(internal("switch"))?;
         Ok(((), Some(format!("{cur_id} → {}", target.id))))
@@ -46,19 +74,12 @@ pub(super) fn rollback(
                     "health check",
                     format!("release {} did not answer healthy: {last}", target.id),
                 )
-                .log_tail(crate::fsafe::tail(&app.log(), 20))
+                .log_tail(crate::fsafe::tail(&ctx.app.log(), 20))
             })
     });
-    if let Err(mut e) = checked {
-        e.previous_serving = ctx.restore(current.as_ref(), health_timeout);
-        return Err(e);
-    }
-    Ok(Reply::Rollback {
-        app: name.to_string(),
-        url: crate::config::app_url(name, ctx.server),
-        from: cur_id,
-        to: target.id,
-        commit: target.commit,
+    checked.map_err(|mut e| {
+        e.previous_serving = ctx.restore(current, health_timeout);
+        e
     })
 }
 

@@ -88,6 +88,7 @@ fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
     }
     for app in emperor::apps(layout) {
         let app = layout.app(&app);
+        emperor::tidy(&app);
         for i in emperor::instances(&app) {
             let _ = emperor::prepare_dirs(&app, server)
                 .and_then(|()| emperor::own_link(&app.instance_ini(&i), server));

@@ -44,7 +44,8 @@ pub(super) fn of(server: &ServerConfig, app: &AppLayout) -> AppStatus {
     if let Some(m) = workers.first().and_then(|(pid, _)| master_pid(*pid)) {
         rss += rss_bytes(m);
     }
-    let linked = app.ini().symlink_metadata().is_ok();
+    let newest = emperor::instances(app).pop();
+    let linked = newest.is_some();
     let state = if !linked {
         AppState::Stopped
     } else if workers.is_empty() && server.idle_secs.is_some() {
@@ -52,8 +53,8 @@ pub(super) fn of(server: &ServerConfig, app: &AppLayout) -> AppStatus {
         AppState::Sleeping
     } else if workers.is_empty() {
         // Linked but no worker alive: still starting, or dying over and over.
-        let started = std::fs::symlink_metadata(app.ini())
-            .ok()
+        let started = newest
+            .and_then(|i| std::fs::symlink_metadata(app.instance_ini(&i)).ok())
             .and_then(|m| m.modified().ok());
         match started {
             Some(t) if t.elapsed().unwrap_or_default() < Duration::from_secs(15) => {

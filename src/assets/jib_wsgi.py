@@ -79,9 +79,12 @@ else:
         # Tell a switch waiting on this instance at once, rather than at its timeout, and why;
         # the traceback goes to the app's log as usual too.
         if _instance and "/" not in _instance:
+            _failed = os.path.join(_app_dir, "run", _instance + ".failed")
             try:
-                with open(os.path.join(_app_dir, "run", _instance + ".failed"), "w") as _f:
+                # Whole or not at all: the agent acts as soon as the name appears.
+                with open(_failed + ".%d" % os.getpid(), "w") as _f:
                     _f.write(traceback.format_exc()[-16000:])
+                os.replace(_failed + ".%d" % os.getpid(), _failed)
             except OSError:
                 pass
         raise
@@ -91,5 +94,5 @@ else:
     os.makedirs(_workers, exist_ok=True)
     _tmp = os.path.join(_workers, ".%d.tmp" % os.getpid())
     with open(_tmp, "w") as _f:
-        _f.write(_release)
+        _f.write("%s\n%s\n" % (_release, _instance))
     os.replace(_tmp, os.path.join(_workers, str(os.getpid())))
