@@ -33,15 +33,16 @@ impl Activation<'_> {
         let rel_dir = app.release(&meta.id);
         release::write_meta(&rel_dir, meta).map_err(internal("export"))?;
         let keep = self.spec.keep_releases;
-        if ctx.blue_green() {
-            if let Err(e) = self.blue_green(meta, venv, previous) {
-                meta.state = ReleaseState::Failed;
-                let _ = release::write_meta(&rel_dir, meta);
-                let _ = release::prune(app, keep);
-                return Err(e);
-            }
+        let done = if ctx.blue_green() {
+            self.blue_green(meta, venv, previous)
         } else {
-            self.chain(meta, venv, previous)?;
+            self.chain(meta, venv, previous)
+        };
+        if let Err(e) = done {
+            meta.state = ReleaseState::Failed;
+            let _ = release::write_meta(&rel_dir, meta);
+            let _ = release::prune(app, keep);
+            return Err(e);
         }
         meta.state = ReleaseState::Ok;
         release::write_meta(&rel_dir, meta).map_err(internal("finish"))?;
@@ -111,20 +112,13 @@ impl Activation<'_> {
     /// after the switch puts the previous release back.
     fn chain(
         &self,
-        meta: &mut ReleaseMeta,
+        meta: &ReleaseMeta,
         venv: &venv::Venv,
         previous: Option<&ReleaseMeta>,
     ) -> Result<(), RemoteError> {
         let (ctx, em) = (self.ctx, self.ctx.em);
         let app = &ctx.app;
         let rel_dir = app.release(&meta.id);
-        let keep = self.spec.keep_releases;
-        let fail = |meta: &mut ReleaseMeta, e: RemoteError| -> RemoteError {
-            meta.state = ReleaseState::Failed;
-            let _ = release::write_meta(&rel_dir, meta);
-            let _ = release::prune(app, keep);
-            e
-        };
 
         // Before the switch: whatever fails, the previous release never stopped serving.
         let checked = em
@@ -141,7 +135,7 @@ impl Activation<'_> {
                 None => Ok(()),
             });
         if let Err(e) = checked {
-            let mut e = fail(meta, e);
+            let mut e = e;
             e.previous_serving = previous.is_some();
             return Err(e);
         }
@@ -158,13 +152,13 @@ impl Activation<'_> {
             ))
         });
         if let Err(e) = switched {
-            let mut e = fail(meta, e);
+            let mut e = e;
             e.previous_serving = ctx.restore(previous, restore_timeout);
             return Err(e);
         }
 
         if let Err(e) = self.health_check(meta) {
-            let mut e = fail(meta, e);
+            let mut e = e;
             e.previous_serving = ctx.restore(previous, restore_timeout);
             e.hint = Some(if e.previous_serving {
                 format!(
