@@ -616,6 +616,37 @@ pub enum Event {
     Failed {
         error: RemoteError,
     },
+    /// Last, from serve, on a call it ran over a stream (see [`CtlCall::stream`]): how the
+    /// verb exited and what it wrote to stderr (a stream has no separate one).
+    Exited {
+        code: i32,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        stderr: String,
+    },
+}
+
+/// A call on serve's control socket (`<root>/.jib/agent.sock`): a little-endian u32 length,
+/// then this as JSON. Without `stream`, the caller's stdin, stdout and stderr come with the
+/// length (SCM_RIGHTS) and serve answers [`CtlAnswer`] lines. With `stream` (a connection
+/// forwarded through ssh, where descriptors cannot travel), the connection itself is the
+/// verb's stdin and stdout, and serve ends it with [`Event::Exited`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CtlCall {
+    pub argv: Vec<String>,
+    #[serde(default)]
+    pub stream: bool,
+}
+
+/// serve's answers on a descriptor-passing call.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CtlAnswer {
+    /// Accepted: the verb runs.
+    Accepted,
+    /// Refused before anything ran.
+    Refused { error: RemoteError },
+    /// The verb's exit status.
+    Exit { code: i32 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,6 +24,19 @@ pub struct Remote {
     agent: PathBuf,
     /// Who is asking, sent with every request for the server's audit log.
     pub by: String,
+    /// serve's control socket, forwarded through the master to a local socket: `None` until
+    /// tried, then where it is, or `Some(None)` when it is not to be had.
+    fast: std::sync::Mutex<Option<Option<PathBuf>>>,
+}
+
+/// Environment variable: `0` runs every verb as `jib-agent <verb>` over ssh, never through
+/// serve's forwarded control socket.
+pub const VIA_SERVE_ENV: &str = "JIB_VIA_SERVE";
+
+/// Verbs worth sending through serve when it is there: not setup (it restarts serve), not
+/// doctor (it checks the ssh path itself), not exec (its streams are the command's).
+fn streamable(verb: &str) -> bool {
+    !matches!(verb, "setup" | "doctor" | "exec")
 }
 
 /// Why a call failed: the agent reported a failure, or we could not talk to it.
@@ -83,6 +96,7 @@ impl Remote {
                 session: None,
                 agent,
                 by: crate::git::local_user(),
+                fast: Default::default(),
             });
         }
         let dir = control_dir();
@@ -103,6 +117,7 @@ impl Remote {
                     session: Some(session),
                     agent,
                     by: crate::git::local_user(),
+                    fast: Default::default(),
                 });
             }
             let _ = std::fs::remove_file(&pointer);
@@ -146,6 +161,7 @@ impl Remote {
             session: Some(session),
             agent,
             by: crate::git::local_user(),
+            fast: Default::default(),
         })
     }
 
@@ -322,6 +338,18 @@ impl Remote {
         on_event: &mut impl FnMut(&Event),
         objects: &mut impl FnMut(&[String]) -> Result<Vec<u8>>,
     ) -> Result<Reply, Attempt> {
+        if streamable(verb)
+            && let Some(sock) = self.fast_socket().await
+        {
+            match self
+                .call_streamed(&sock, verb, line, on_event, objects)
+                .await
+            {
+                Some(r) => return r,
+                // No answer from our version of the agent there: nothing ran, use ssh.
+                None => *self.fast.lock().unwrap_or_else(|e| e.into_inner()) = Some(None),
+            }
+        }
         let Some((child, (stdin, stdout, stderr))) =
             self.spawn_agent(verb).await.map_err(Attempt::Failed)?
         else {
@@ -329,6 +357,98 @@ impl Remote {
         };
         let out = exchange(stdin, stdout, stderr, line, on_event, objects).await;
         finish(out, child.wait().await, &self.host, verb)
+    }
+
+    /// How the last calls reached the agent, for `jib -v`.
+    pub fn route(&self) -> &'static str {
+        let fast = self.fast.lock().unwrap_or_else(|e| e.into_inner());
+        match (&self.session, fast.as_ref()) {
+            (None, _) => "jib-agent ran here (local mode)",
+            (Some(_), Some(Some(_))) => {
+                "answered by jib-agent serve through its control socket, forwarded over ssh"
+            }
+            (Some(_), _) => "jib-agent ran as its own process over ssh",
+        }
+    }
+
+    /// The local end of serve's control socket forwarded through the master connection
+    /// (`ssh -O forward -L`), set up once per master: a verb then costs a channel to a socket
+    /// instead of a remote login shell and a new process for ssh to start.
+    async fn fast_socket(&self) -> Option<PathBuf> {
+        if let Some(known) = self.fast.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return known;
+        }
+        let found = self.forward_control_socket().await;
+        *self.fast.lock().unwrap_or_else(|e| e.into_inner()) = Some(found.clone());
+        found
+    }
+
+    async fn forward_control_socket(&self) -> Option<PathBuf> {
+        if std::env::var(VIA_SERVE_ENV).is_ok_and(|v| v == "0") {
+            return None;
+        }
+        let s = self.session.as_ref()?;
+        let remote = crate::layout::Layout::of_agent_bin(&self.agent)?.control_socket();
+        // In the master's own private directory: it goes when the master goes.
+        let local = s.control_socket().parent()?.join(format!(
+            "agent-{}.sock",
+            master_key(&remote.to_string_lossy())
+        ));
+        {
+            use std::os::unix::fs::FileTypeExt;
+            if std::fs::symlink_metadata(&local).is_ok_and(|m| m.file_type().is_socket()) {
+                return Some(local);
+            }
+        }
+        s.request_port_forward(
+            openssh::ForwardType::Local,
+            openssh::Socket::UnixSocket {
+                path: local.as_path().into(),
+            },
+            openssh::Socket::UnixSocket {
+                path: remote.as_path().into(),
+            },
+        )
+        .await
+        .ok()?;
+        Some(local)
+    }
+
+    /// One call through serve's forwarded control socket. `None`: no answer from an agent of
+    /// our version came back (serve not running there, not ours, or it could not start the
+    /// verb), and nothing ran.
+    async fn call_streamed(
+        &self,
+        sock: &Path,
+        verb: &str,
+        line: &[u8],
+        on_event: &mut impl FnMut(&Event),
+        objects: &mut impl FnMut(&[String]) -> Result<Vec<u8>>,
+    ) -> Option<Result<Reply, Attempt>> {
+        let mut conn = tokio::net::UnixStream::connect(sock).await.ok()?;
+        let call = serde_json::to_vec(&protocol::CtlCall {
+            argv: vec![verb.to_string()],
+            stream: true,
+        })
+        .ok()?;
+        let mut head = (call.len() as u32).to_le_bytes().to_vec();
+        head.extend_from_slice(&call);
+        conn.write_all(&head).await.ok()?;
+        let (r, w) = conn.into_split();
+        let out = exchange(
+            Some(w),
+            Some(r),
+            None::<tokio::io::Empty>,
+            line,
+            on_event,
+            objects,
+        )
+        .await;
+        if out.hello.as_deref() != Some(protocol::version_line().as_str()) {
+            return None;
+        }
+        let code = out.exited.as_ref().map(|(c, _)| Some(*c));
+        Some(finish(out, code, &self.host, verb))
     }
 
     /// Starts `jib-agent <verb>` with piped streams. `None`: there is no agent binary to run.
@@ -520,6 +640,7 @@ impl Remote {
             session: None,
             agent: PathBuf::from(&path),
             by: self.by.clone(),
+            fast: Default::default(),
         };
         match &self.session {
             Some(s) => self.upload(s, &staged.agent, &bytes).await?,
@@ -815,6 +936,8 @@ struct Exchange {
     reply: Option<Result<Reply, RemoteError>>,
     stderr: String,
     error: Option<anyhow::Error>,
+    /// On a call through serve: the verb's exit status and stderr, which end the stream.
+    exited: Option<(i32, String)>,
 }
 
 async fn exchange<W, R, E>(
@@ -843,6 +966,7 @@ where
             reply: None,
             stderr: String::new(),
             error: None,
+            exited: None,
         };
         let mut stdin = stdin;
         if let Some(w) = stdin.as_mut()
@@ -892,6 +1016,10 @@ where
                 }
                 Ok(Event::Done { result }) => ex.reply = Some(Ok(result)),
                 Ok(Event::Failed { error }) => ex.reply = Some(Err(error)),
+                Ok(Event::Exited { code, stderr }) => {
+                    ex.exited = Some((code, stderr));
+                    break;
+                }
                 Ok(ev) => on_event(&ev),
                 // Not ours (a login banner, a stray print): show it rather than hide it.
                 Err(_) => on_event(&Event::Warning { message: l }),
@@ -905,7 +1033,10 @@ where
         ex
     };
     let (stderr, mut ex) = tokio::join!(read_err, talk);
-    ex.stderr = stderr;
+    ex.stderr = match ex.exited.as_mut() {
+        Some((_, e)) => std::mem::take(e),
+        None => stderr,
+    };
     ex
 }
 

@@ -108,3 +108,72 @@ fn crashed_router_comes_back_and_sigterm_stops_everything() {
     });
     assert_ne!(w.get("main", "/").0, 200);
 }
+
+/// On a warm connection, verbs go to serve through its control socket forwarded over the ssh
+/// master (no login shell, no new agent process for ssh to start), objects included; the
+/// answers, errors and exit codes are the ones the per-command path gives, and without serve
+/// jib falls back to that path by itself.
+#[test]
+fn warm_commands_reach_serve_through_the_forwarded_socket_and_fall_back_without_it() {
+    let w = World::new(Mode::Ssh);
+    w.hello_app("hello");
+    w.jib_ok(&["setup"]);
+    w.jib_ok(&["push"]);
+    const VIA_SERVE: &str = "answered by jib-agent serve through its control socket";
+    const VIA_SSH: &str = "jib-agent ran as its own process over ssh";
+
+    // A push with new objects: the pack travels on the forwarded stream.
+    w.hello_app("through serve");
+    let out = w.jib_ok(&["-v", "push"]);
+    assert!(out.contains(VIA_SERVE), "{out}");
+    assert_eq!(w.get("main", "/").1, "through serve from main\n");
+    let out = w.jib_ok(&["-v", "status", "main"]);
+    assert!(out.contains(VIA_SERVE), "{out}");
+
+    // The same answers either way.
+    let fast = w.jib_json(&["list", "--json"]);
+    let slow_out = w
+        .jib_cmd(&["list", "--json"])
+        .env("JIB_VIA_SERVE", "0")
+        .output()
+        .unwrap();
+    assert!(slow_out.status.success(), "{}", text(&slow_out));
+    let slow: serde_json::Value = serde_json::from_slice(&slow_out.stdout).unwrap();
+    assert_eq!(fast, slow);
+    let out = w
+        .jib_cmd(&["-v", "list"])
+        .env("JIB_VIA_SERVE", "0")
+        .output()
+        .unwrap();
+    assert!(text(&out).contains(VIA_SSH), "{}", text(&out));
+
+    // A failure: same message, same exit code.
+    let failed = |via: &str| {
+        let out = w
+            .jib_cmd(&["restart", "nosuch"])
+            .env("JIB_VIA_SERVE", via)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (fast, slow) = (failed("1"), failed("0"));
+    assert_ne!(fast.0, Some(0), "{}", fast.1);
+    assert_eq!(fast, slow);
+
+    // serve gone: the forwarded socket leads nowhere, and jib runs the verb over ssh.
+    let pid = std::fs::read_to_string(w.root.join(".jib/agent.pid")).unwrap();
+    let pid = pid.trim().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    wait_until("serve to exit", 30, || {
+        !Path::new(&format!("/proc/{pid}")).exists()
+    });
+    let out = w.jib_ok(&["-v", "list"]);
+    assert!(out.contains(VIA_SSH), "{out}");
+    assert!(out.contains("main"), "{out}");
+}

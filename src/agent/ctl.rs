@@ -17,10 +17,9 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags};
-use serde::{Deserialize, Serialize};
 
 use crate::layout::Layout;
-use crate::protocol::{Event, RemoteError};
+use crate::protocol::{CtlAnswer as Answer, CtlCall as Header, Event, RemoteError};
 
 /// The group whose members may use the control socket.
 pub const GROUP: &str = "jib";
@@ -36,22 +35,6 @@ static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsiz
 
 /// The largest argument list accepted (an exec request rides in it).
 const MAX_HEADER: usize = 1 << 20;
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Header {
-    argv: Vec<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Answer {
-    /// Accepted: the verb runs.
-    Accepted,
-    /// Refused before anything ran.
-    Refused { error: RemoteError },
-    /// The verb's exit status.
-    Exit { code: i32 },
-}
 
 /// Who a verb acts for when serve runs it on a user's behalf (`None`: root itself, over ssh).
 #[derive(Debug, Clone)]
@@ -231,6 +214,7 @@ fn call(sock: &Path, args: &[String]) -> Result<i32, RemoteError> {
     })?;
     let body = serde_json::to_vec(&Header {
         argv: args.to_vec(),
+        stream: false,
     })
     .map_err(|e| RemoteError::new("connect", e.to_string()))?;
     let len = (body.len() as u32).to_le_bytes();
@@ -395,58 +379,128 @@ fn allowed(argv: &[String]) -> bool {
 }
 
 /// One call on the control socket: who it is, what it asks for, the verb run on the caller's
-/// descriptors, and its exit status back.
+/// descriptors (or on the connection itself), and its exit status back.
 fn handle(stream: UnixStream, layout: &Layout) -> Result<()> {
-    let send = |a: &Answer| -> Result<()> {
-        writeln!(&stream, "{}", serde_json::to_string(a)?)?;
-        Ok(())
-    };
     // Who it is, before reading a byte: anyone may connect, only members get further.
-    let user = match authorize(&stream, layout) {
-        Ok(u) => u,
-        Err(error) => return send(&Answer::Refused { error }),
-    };
+    let user = authorize(&stream, layout);
     let (header, stdio) = match receive(&stream)? {
         Received::Call(header, stdio) => (header, stdio),
         Received::Malformed => {
-            let error = RemoteError::new("connect", "malformed call");
-            return send(&Answer::Refused { error });
+            let error = user
+                .err()
+                .unwrap_or_else(|| RemoteError::new("connect", "malformed call"));
+            return send(&stream, &Answer::Refused { error });
         }
         Received::Late => return Ok(()),
     };
+    let refuse = |error: RemoteError| match stdio {
+        Stdio3::Passed(_) => send(&stream, &Answer::Refused { error }),
+        Stdio3::Stream => refuse_stream(&stream, error),
+    };
+    let user = match user {
+        Ok(u) => u,
+        Err(error) => return refuse(error),
+    };
     if !allowed(&header.argv) {
-        let error = RemoteError::new(
+        return refuse(RemoteError::new(
             "connect",
             format!(
                 "{:?} is not something jib-agent does for users",
                 header.argv
             ),
-        );
-        return send(&Answer::Refused { error });
+        ));
     }
-    let mut child = match run_for(&user, layout, &header.argv, stdio)? {
-        Ok(c) => c,
-        Err(e) => {
-            let error = RemoteError::new("connect", format!("cannot start the agent: {e}"));
-            return send(&Answer::Refused { error });
+    match stdio {
+        Stdio3::Passed(fds) => {
+            let mut child = match run_for(&user, layout, &header.argv, fds.map(Stdio::from))? {
+                Ok(c) => c,
+                Err(e) => {
+                    let error = RemoteError::new("connect", format!("cannot start the agent: {e}"));
+                    return send(&stream, &Answer::Refused { error });
+                }
+            };
+            send(&stream, &Answer::Accepted)?;
+            let code = exit_code(child.wait());
+            send(&stream, &Answer::Exit { code })
         }
+        Stdio3::Stream => run_streamed(stream, &user, layout, &header.argv),
+    }
+}
+
+fn send(stream: &UnixStream, a: &Answer) -> Result<()> {
+    writeln!(&*stream, "{}", serde_json::to_string(a)?)?;
+    Ok(())
+}
+
+fn exit_code(status: std::io::Result<std::process::ExitStatus>) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .map(|s| s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)))
+        .unwrap_or(1)
+}
+
+/// A refusal on a streamed call, in the form the CLI reads from any agent.
+fn refuse_stream(stream: &UnixStream, error: RemoteError) -> Result<()> {
+    let hello = Event::Hello {
+        version: crate::protocol::version_line(),
     };
-    send(&Answer::Accepted)?;
-    let code = child
-        .wait()
-        .map(|s| {
-            use std::os::unix::process::ExitStatusExt;
-            s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
-        })
-        .unwrap_or(1);
-    send(&Answer::Exit { code })
+    for ev in [
+        hello,
+        Event::Failed { error },
+        Event::Exited {
+            code: 1,
+            stderr: String::new(),
+        },
+    ] {
+        writeln!(&*stream, "{}", serde_json::to_string(&ev)?)?;
+    }
+    Ok(())
+}
+
+/// The most of a streamed verb's stderr sent back with its exit.
+const MAX_STDERR: usize = 64 << 10;
+
+/// A call forwarded through ssh: the connection is the verb's stdin and stdout, its stderr is
+/// collected here and sent, with its exit status, once it has ended. When the verb cannot be
+/// started (serve's binary was replaced since it started, say), the connection is closed
+/// without a word: the CLI then runs the verb over ssh as it would without serve.
+fn run_streamed(stream: UnixStream, user: &str, layout: &Layout, argv: &[String]) -> Result<()> {
+    let (input, output) = (stream.try_clone()?, stream.try_clone()?);
+    let (err_read, err_write) = std::io::pipe()?;
+    let stdio = [
+        Stdio::from(OwnedFd::from(input)),
+        Stdio::from(OwnedFd::from(output)),
+        Stdio::from(err_write),
+    ];
+    let Ok(mut child) = run_for(user, layout, argv, stdio)? else {
+        return Ok(());
+    };
+    let collect = std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let _ = (&err_read).take(MAX_STDERR as u64).read_to_end(&mut kept);
+        // The rest is drained, so a chatty verb never blocks on a full pipe.
+        let _ = std::io::copy(&mut &err_read, &mut std::io::sink());
+        String::from_utf8_lossy(&kept).into_owned()
+    });
+    let code = exit_code(child.wait());
+    let stderr = collect.join().unwrap_or_default();
+    let line = serde_json::to_string(&Event::Exited { code, stderr })?;
+    // The CLI may be gone already (Ctrl-C on `jib logs -f`): nothing to tell then.
+    let _ = writeln!(&stream, "{line}");
+    Ok(())
+}
+
+/// The verb's stdin, stdout and stderr: passed with the call, or the connection itself.
+enum Stdio3 {
+    Passed([OwnedFd; 3]),
+    Stream,
 }
 
 /// What a connection sent.
 enum Received {
-    /// Its arguments, and its stdin, stdout and stderr.
-    Call(Header, [OwnedFd; 3]),
-    /// Not three descriptors, or a header over the limit.
+    /// Its arguments, and where the verb's stdio is.
+    Call(Header, Stdio3),
+    /// Descriptors that do not match the call, or a header over the limit.
     Malformed,
     /// Not all of it within the deadline (or the peer went away): nothing to answer.
     Late,
@@ -454,11 +508,13 @@ enum Received {
 
 fn receive(stream: &UnixStream) -> Result<Received> {
     // The call arrives at once or not at all.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
-    // The length and the three descriptors arrive together.
+    // The length and the three descriptors arrive together (a forwarded stream has none,
+    // and may deliver the length in pieces).
     let mut len = [0u8; 4];
     let mut space = nix::cmsg_space!([RawFd; 3]);
-    let fds: Vec<OwnedFd> = {
+    let (fds, first): (Vec<OwnedFd>, usize) = {
         let mut iov = [IoSliceMut::new(&mut len)];
         let msg = nix::sys::socket::recvmsg::<()>(
             stream.as_raw_fd(),
@@ -476,42 +532,66 @@ fn receive(stream: &UnixStream) -> Result<Received> {
                 );
             }
         }
-        fds
+        (fds, msg.bytes)
     };
+    if first == 0 || !read_within(stream, &mut len[first..], deadline)? {
+        return Ok(Received::Late);
+    }
     let n = u32::from_le_bytes(len) as usize;
-    let Ok(stdio) = <[OwnedFd; 3]>::try_from(fds) else {
-        return Ok(Received::Malformed);
-    };
     if n > MAX_HEADER {
         return Ok(Received::Malformed);
     }
     // The whole call within the deadline, however slowly it drips.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut body = vec![0u8; n];
-    let mut got = 0;
-    while got < n {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return Ok(Received::Late);
-        }
-        stream.set_read_timeout(Some(left))?;
-        match (&*stream).read(&mut body[got..])? {
-            0 => return Ok(Received::Late),
-            k => got += k,
-        }
+    if !read_within(stream, &mut body, deadline)? {
+        return Ok(Received::Late);
     }
-    let header: Header = serde_json::from_slice(&body)?;
+    let Ok(header) = serde_json::from_slice::<Header>(&body) else {
+        return Ok(Received::Malformed);
+    };
     stream.set_read_timeout(None)?;
+    let stdio = match (header.stream, <[OwnedFd; 3]>::try_from(fds)) {
+        (false, Ok(fds)) => Stdio3::Passed(fds),
+        (true, Err(fds)) if fds.is_empty() => Stdio3::Stream,
+        _ => return Ok(Received::Malformed),
+    };
     Ok(Received::Call(header, stdio))
 }
 
+/// Fills `buf` from the stream before `deadline`; false when the peer stopped short of it.
+fn read_within(stream: &UnixStream, buf: &mut [u8], deadline: std::time::Instant) -> Result<bool> {
+    let mut got = 0;
+    while got < buf.len() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        stream.set_read_timeout(Some(left))?;
+        match (&*stream).read(&mut buf[got..]) {
+            Ok(0) => return Ok(false),
+            Ok(k) => got += k,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(true)
+}
+
 /// Starts this agent's own binary (never one the user could have written) with `argv` on
-/// the caller's descriptors, marked as acting for `user`.
+/// the given stdio, marked as acting for `user` unless that is root itself (root reaching
+/// serve through a forwarded connection is what root over ssh is).
 fn run_for(
     user: &str,
     layout: &Layout,
     argv: &[String],
-    [stdin, stdout, stderr]: [OwnedFd; 3],
+    [stdin, stdout, stderr]: [Stdio; 3],
 ) -> Result<std::io::Result<std::process::Child>> {
     let agent = std::env::current_exe()?;
     let mut cmd = Command::new(agent);
@@ -522,14 +602,20 @@ fn run_for(
             cmd.env(keep, v);
         }
     }
+    let root = nix::unistd::User::from_name(user)
+        .ok()
+        .flatten()
+        .is_some_and(|u| u.uid.is_root());
+    if !root {
+        cmd.env(PEER_USER_ENV, user)
+            .env(PEER_ROOT_ENV, &layout.root);
+    }
     Ok(cmd
         .args(argv)
-        .env(PEER_USER_ENV, user)
-        .env(PEER_ROOT_ENV, &layout.root)
         .current_dir(layout.state())
-        .stdin(Stdio::from(stdin))
-        .stdout(Stdio::from(stdout))
-        .stderr(Stdio::from(stderr))
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(stderr)
         .spawn())
 }
 

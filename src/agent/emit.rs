@@ -97,6 +97,7 @@ fn describe(ev: &Event) -> String {
         Event::NeedObjects { have } => {
             format!("asking for objects (server has {} commits)", have.len())
         }
+        Event::Exited { code, .. } => format!("exited with status {code}"),
         Event::Done { result } => format!(
             "done: {}",
             serde_json::to_string(result).unwrap_or_default()

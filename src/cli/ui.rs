@@ -164,7 +164,7 @@ impl Progress {
                 "the server lacks the commit; sending what {} commit(s) it has do not contain",
                 have.len()
             )),
-            Event::Done { .. } | Event::Failed { .. } => {}
+            Event::Done { .. } | Event::Failed { .. } | Event::Exited { .. } => {}
         }
     }
 

@@ -469,15 +469,42 @@ impl World {
 /// Clients hammering one host through the front door, counting what they get.
 pub struct Load {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    threads: Vec<std::thread::JoinHandle<(usize, usize, Vec<String>)>>,
+    threads: Vec<std::thread::JoinHandle<LoadReport>>,
 }
 
-/// What a [`Load`] saw: 2xx answers, anything else (non-2xx or connection errors), and the
-/// distinct bodies answered.
+/// What a [`Load`] saw: 2xx answers, anything else (non-2xx or connection errors), the
+/// distinct bodies answered, how long each request took and what the failed ones got.
+#[derive(Default)]
 pub struct LoadReport {
     pub ok: usize,
     pub bad: usize,
     pub bodies: Vec<String>,
+    pub latencies: Vec<Duration>,
+    pub failures: Vec<String>,
+}
+
+impl LoadReport {
+    /// The `q` quantile (0..=1) of request latency; zero when nothing was measured.
+    pub fn quantile(&self, q: f64) -> Duration {
+        let mut v = self.latencies.clone();
+        v.sort();
+        match v.len() {
+            0 => Duration::ZERO,
+            n => v[((n - 1) as f64 * q).round() as usize],
+        }
+    }
+
+    pub fn merge(&mut self, other: LoadReport) {
+        self.ok += other.ok;
+        self.bad += other.bad;
+        for b in other.bodies {
+            if !self.bodies.contains(&b) {
+                self.bodies.push(b);
+            }
+        }
+        self.latencies.extend(other.latencies);
+        self.failures.extend(other.failures);
+    }
 }
 
 impl Load {
@@ -488,19 +515,22 @@ impl Load {
             .map(|_| {
                 let (stop, host) = (stop.clone(), host.to_string());
                 std::thread::spawn(move || {
-                    let (mut ok, mut bad, mut bodies) = (0, 0, Vec::<String>::new());
+                    let mut r = LoadReport::default();
                     while !stop.load(Ordering::SeqCst) {
+                        let t = std::time::Instant::now();
                         let (status, body) = http_get(port, &host, "/");
+                        r.latencies.push(t.elapsed());
                         if (200..300).contains(&status) {
-                            ok += 1;
-                            if !bodies.contains(&body) {
-                                bodies.push(body);
+                            r.ok += 1;
+                            if !r.bodies.contains(&body) {
+                                r.bodies.push(body);
                             }
                         } else {
-                            bad += 1;
+                            r.bad += 1;
+                            r.failures.push(format!("{status} {}", body.trim()));
                         }
                     }
-                    (ok, bad, bodies)
+                    r
                 })
             })
             .collect();
@@ -511,20 +541,9 @@ impl Load {
     pub fn stop(self) -> LoadReport {
         std::thread::sleep(Duration::from_millis(300));
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        let mut r = LoadReport {
-            ok: 0,
-            bad: 0,
-            bodies: Vec::new(),
-        };
+        let mut r = LoadReport::default();
         for t in self.threads {
-            let (ok, bad, bodies) = t.join().unwrap();
-            r.ok += ok;
-            r.bad += bad;
-            for b in bodies {
-                if !r.bodies.contains(&b) {
-                    r.bodies.push(b);
-                }
-            }
+            r.merge(t.join().unwrap());
         }
         r
     }
