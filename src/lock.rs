@@ -11,7 +11,33 @@ use anyhow::{Context, Result};
 use crate::protocol::LockHolder;
 
 pub struct Lock {
-    file: File,
+    /// `None` once dropped into [`DEFERRED`].
+    file: Option<File>,
+}
+
+/// Locks dropped while work is pending for after the reply: still held (the file stays open
+/// and locked) until [`release_deferred`]. `None`: locks are released when dropped.
+static DEFERRED: std::sync::Mutex<Option<Vec<File>>> = std::sync::Mutex::new(None);
+
+/// From now on, a lock dropped in this process stays held until [`release_deferred`]: work
+/// done after the reply (stopping withdrawn instances) stays under the lock it began under, so
+/// the next deploy of the app cannot start in the middle of it.
+pub fn defer_releases() {
+    let mut d = DEFERRED.lock().unwrap_or_else(|e| e.into_inner());
+    d.get_or_insert_with(Vec::new);
+}
+
+/// Releases what [`defer_releases`] kept, and releases on drop again.
+pub fn release_deferred() {
+    let kept = DEFERRED.lock().unwrap_or_else(|e| e.into_inner()).take();
+    for f in kept.into_iter().flatten() {
+        release(&f);
+    }
+}
+
+fn release(file: &File) {
+    let _ = file.set_len(0);
+    let _ = file.unlock();
 }
 
 pub enum Acquire {
@@ -49,7 +75,7 @@ impl Lock {
                     file.rewind()?;
                     serde_json::to_writer(&mut file, me)?;
                     file.flush()?;
-                    return Ok(Acquire::Got(Lock { file }));
+                    return Ok(Acquire::Got(Lock { file: Some(file) }));
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {
                     let holder = read_holder(&mut file);
@@ -82,14 +108,20 @@ impl Lock {
             .with_context(|| format!("cannot open lock {}", path.display()))?;
         file.lock()
             .with_context(|| format!("cannot lock {}", path.display()))?;
-        Ok(Lock { file })
+        Ok(Lock { file: Some(file) })
     }
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        let _ = self.file.set_len(0);
-        let _ = self.file.unlock();
+        let Some(file) = self.file.take() else {
+            return;
+        };
+        let mut d = DEFERRED.lock().unwrap_or_else(|e| e.into_inner());
+        match d.as_mut() {
+            Some(kept) => kept.push(file),
+            None => release(&file),
+        }
     }
 }
 

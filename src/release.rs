@@ -53,12 +53,13 @@ pub fn utc_now() -> String {
         .unwrap_or_default()
 }
 
-/// A new release id: sortable by time, names the commit.
+/// A new release id: sortable by time (to the millisecond: two pushes can land in one
+/// second, and "the newest" must be the newest), names the commit.
 pub fn new_id(app: &AppLayout, commit: &str) -> String {
     let now = time::OffsetDateTime::now_utc();
     let stamp = now
         .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
+            "[year][month][day]T[hour][minute][second][subsecond digits:3]Z"
         ))
         .unwrap_or_default();
     let base = format!("{stamp}-{}", &commit[..12.min(commit.len())]);

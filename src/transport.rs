@@ -356,7 +356,14 @@ impl Remote {
             return Err(Attempt::WrongAgent);
         };
         let out = exchange(stdin, stdout, stderr, line, on_event, objects).await;
-        finish(out, child.wait().await, &self.host, verb)
+        // With an answer, the exit status says nothing more: over ssh, leave the agent to
+        // finish after its reply (the channel closes, the agent goes on). A local agent is
+        // our child and is waited for.
+        let code = match child {
+            AgentChild::Ssh(_) if out.reply.is_some() => None,
+            child => child.wait().await,
+        };
+        finish(out, code, &self.host, verb)
     }
 
     /// How the last calls reached the agent, for `jib -v`.
@@ -1014,8 +1021,16 @@ where
                         break;
                     }
                 }
-                Ok(Event::Done { result }) => ex.reply = Some(Ok(result)),
-                Ok(Event::Failed { error }) => ex.reply = Some(Err(error)),
+                // The answer is the end: what the agent does after it (stopping withdrawn
+                // instances once drained) is not ours to wait for.
+                Ok(Event::Done { result }) => {
+                    ex.reply = Some(Ok(result));
+                    break;
+                }
+                Ok(Event::Failed { error }) => {
+                    ex.reply = Some(Err(error));
+                    break;
+                }
                 Ok(Event::Exited { code, stderr }) => {
                     ex.exited = Some((code, stderr));
                     break;
@@ -1032,10 +1047,21 @@ where
         }
         ex
     };
-    let (stderr, mut ex) = tokio::join!(read_err, talk);
-    ex.stderr = match ex.exited.as_mut() {
-        Some((_, e)) => std::mem::take(e),
-        None => stderr,
+    // stderr is read alongside; once there is an answer it is not needed (and may stay open
+    // while the agent finishes its work after the reply).
+    let (mut read_err, mut talk) = (std::pin::pin!(read_err), std::pin::pin!(talk));
+    let mut stderr = None;
+    let mut ex = loop {
+        tokio::select! {
+            s = &mut read_err, if stderr.is_none() => stderr = Some(s),
+            ex = &mut talk => break ex,
+        }
+    };
+    ex.stderr = match (ex.exited.as_mut(), stderr) {
+        (Some((_, e)), _) => std::mem::take(e),
+        (None, Some(s)) => s,
+        (None, None) if ex.reply.is_none() => read_err.await,
+        (None, None) => String::new(),
     };
     ex
 }

@@ -139,7 +139,18 @@ fn warm_commands_reach_serve_through_the_forwarded_socket_and_fall_back_without_
         .unwrap();
     assert!(slow_out.status.success(), "{}", text(&slow_out));
     let slow: serde_json::Value = serde_json::from_slice(&slow_out.stdout).unwrap();
-    assert_eq!(fast, slow);
+    // (Less what changes from one moment to the next: memory, last request, and workers
+    // while the old instance finishes after the push's reply.)
+    let stable = |v: &serde_json::Value| {
+        let mut v = v.clone();
+        for a in v.as_array_mut().unwrap() {
+            for k in ["rss_bytes", "last_request", "workers"] {
+                a.as_object_mut().unwrap().remove(k);
+            }
+        }
+        v
+    };
+    assert_eq!(stable(&fast), stable(&slow));
     let out = w
         .jib_cmd(&["-v", "list"])
         .env("JIB_VIA_SERVE", "0")

@@ -9,6 +9,58 @@ use std::time::Instant;
 
 use crate::protocol::{Event, RemoteError};
 
+type Later = Box<dyn FnOnce() + Send>;
+
+/// Set by [`verb_started`]: this process answers one request and then ends.
+static IN_VERB: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// This process is a verb: [`after_reply`] work waits for [`finish_after_reply`].
+pub(super) fn verb_started() {
+    IN_VERB.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Work for after the final answer (see [`after_reply`]).
+static AFTER_REPLY: Mutex<Vec<Later>> = Mutex::new(Vec::new());
+
+/// Work that must be done but that nobody needs to wait for (stopping the instances a switch
+/// withdrew, once their last requests have landed): it runs after the final answer, with
+/// stdio closed so the CLI is free, under every lock the verb held (they stay held until it
+/// is done).
+pub fn after_reply(f: impl FnOnce() + Send + 'static) {
+    // Outside a verb (serve) there is no reply to wait for: now, then.
+    if !IN_VERB.load(std::sync::atomic::Ordering::SeqCst) {
+        return f();
+    }
+    crate::lock::defer_releases();
+    AFTER_REPLY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Box::new(f));
+}
+
+/// After the final answer: closes stdio (the CLI, or ssh, or serve sees the end of the
+/// output), runs what [`after_reply`] left, then releases the locks.
+pub(super) fn finish_after_reply() {
+    let later = std::mem::take(&mut *AFTER_REPLY.lock().unwrap_or_else(|e| e.into_inner()));
+    if later.is_empty() {
+        return;
+    }
+    let _ = std::io::stdout().flush();
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        let _ = nix::unistd::dup2_stdin(&null);
+        let _ = nix::unistd::dup2_stdout(&null);
+        let _ = nix::unistd::dup2_stderr(&null);
+    }
+    for f in later {
+        f();
+    }
+    crate::lock::release_deferred();
+}
+
 /// Writes events to stdout (and, for deploys, to the app's deploy log).
 pub struct Emitter {
     log: Mutex<Option<std::fs::File>>,

@@ -46,6 +46,7 @@ pub fn run_verb(verb: &str) -> Result<i32> {
     let mut line = String::new();
     input.read_line(&mut line).context("reading the request")?;
     let em = Emitter::new();
+    emit::verb_started();
     em.send(&Event::Hello {
         version: crate::protocol::version_line(),
     });
@@ -75,7 +76,7 @@ pub fn run_verb(verb: &str) -> Result<i32> {
     if let Some(t) = trail {
         t.record(&result);
     }
-    Ok(match result {
+    let code = match result {
         Ok(r) => {
             em.send(&Event::Done { result: r });
             0
@@ -84,7 +85,9 @@ pub fn run_verb(verb: &str) -> Result<i32> {
             em.send(&Event::Failed { error: e });
             1
         }
-    })
+    };
+    emit::finish_after_reply();
+    Ok(code)
 }
 
 /// Runs the verb `req` asks for.

@@ -213,15 +213,19 @@ impl Ctx<'_> {
         }
     }
 
-    /// Stops what `cut_over` withdrew, once requests routed to it just before have landed.
+    /// Stops what `cut_over` withdrew, once requests routed to it just before have landed:
+    /// after the reply (nobody waits for the drain), still under the app's lock.
     fn retire(&self, withdrawn: Withdrawn) {
         if withdrawn.instances.is_empty() {
             return;
         }
-        std::thread::sleep(DRAIN.saturating_sub(withdrawn.at.elapsed()));
-        for i in &withdrawn.instances {
-            emperor::stop_instance(&self.app, &self.layout, i);
-        }
+        let (app, layout) = (self.app.clone(), self.layout.clone());
+        super::emit::after_reply(move || {
+            std::thread::sleep(DRAIN.saturating_sub(withdrawn.at.elapsed()));
+            for i in &withdrawn.instances {
+                emperor::stop_instance(&app, &layout, i);
+            }
+        });
     }
 
     /// Puts back what `cut_over` changed: the old instances announced again, `current` where

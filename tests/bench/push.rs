@@ -87,7 +87,7 @@ fn git_ssh(w: &World) -> String {
 /// The seed's `fab push`, as a Fabric 3 fabfile. Every branch gets its own vassal ini in the
 /// fabfile's own emperor, listening on the port the caller gives it.
 const FABFILE: &str = r#"
-import io, os
+import os, shlex
 import paramiko
 from fabric import Connection, task
 
@@ -125,9 +125,10 @@ def push(c, branch, port, expect):
             s.run(f"git fetch -q origin {branch} && git reset -q --hard FETCH_HEAD")
     if s.run(f"test -x {d}/venv/bin/python", warn=True, hide=True).failed:
         s.run(f"python3 -m venv {d}/venv")
-    s.run(f"{d}/venv/bin/pip install -q -r {d}/app/requirements.txt")
+    s.run(f"{d}/venv/bin/pip install -q --disable-pip-version-check -r {d}/app/requirements.txt")
     if s.run(f"test -e {ROOT}/vassals/{branch}.ini", warn=True, hide=True).failed:
-        s.put(io.StringIO(INI.format(port=port, d=d, branch=branch)), f"{d}/uwsgi.ini")
+        ini = shlex.quote(INI.format(port=port, d=d, branch=branch))
+        s.run(f"printf %s {ini} > {d}/uwsgi.ini")
         s.run(f"touch {d}/reload && ln -s {d}/uwsgi.ini {ROOT}/vassals/{branch}.ini")
     else:
         s.run(f"touch {d}/reload")
@@ -394,6 +395,11 @@ fn main() {
     w.jib_ok(&["exec", "main", "--", "true"]);
     let (mut jib_exec, mut jib_status, mut jib_list, mut ssh_exec) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut list_ssh, mut status_ssh) = (Vec::new(), Vec::new());
+    let over_ssh = |args: &[&str]| {
+        let out = w.jib_cmd(args).env("JIB_VIA_SERVE", "0").output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    };
     for _ in 0..10 {
         jib_exec.push(time(|| {
             w.jib_ok(&["exec", "main", "--", "true"]);
@@ -404,6 +410,8 @@ fn main() {
         jib_list.push(time(|| {
             w.jib_ok(&["list"]);
         }));
+        status_ssh.push(time(|| over_ssh(&["status", "main"])));
+        list_ssh.push(time(|| over_ssh(&["list"])));
         ssh_exec.push(time(|| {
             let out = Command::new("ssh")
                 .arg("-S")
@@ -504,6 +512,8 @@ fn main() {
     for (name, v) in [
         ("jib status main", jib_status),
         ("jib list", jib_list),
+        ("  same, JIB_VIA_SERVE=0", list_ssh),
+        ("jib status, JIB_VIA_SERVE=0", status_ssh),
         ("jib exec main -- true", jib_exec),
     ] {
         let j = median(v);

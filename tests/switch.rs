@@ -1,0 +1,97 @@
+//! The blue/green switch of an awake app: in every path that starts new workers (push,
+//! env set and unset, restart) clients under load see no failed request, the old and the new
+//! instance overlap, and exactly one instance is left afterwards.
+
+mod common;
+
+use common::*;
+
+/// The app shows its code version and a variable from `jib env`.
+fn app(w: &World, version: &str) {
+    w.write(
+        "hello.py",
+        &format!(
+            "import os\n\ndef app(environ, start_response):\n    \
+             body = ('{version} %s\\n' % os.environ.get('GREETING', 'none')).encode()\n    \
+             start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body)))])\n    \
+             return [body]\n"
+        ),
+    );
+    w.commit(version);
+}
+
+/// The vassal inis of `app` (one per running instance).
+fn instances(w: &World, app: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(w.root.join(app))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".ini"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_switch_path_drops_nothing_and_leaves_one_instance() {
+    let w = World::new(Mode::Ssh);
+    w.hello_app("hello");
+    app(&w, "v1");
+    w.jib_ok(&["setup"]);
+    w.jib_ok(&["push"]);
+    assert_eq!(w.get("main", "/").1, "v1 none\n");
+    let first = instances(&w, "main");
+    assert_eq!(first.len(), 1, "{first:?}");
+
+    let host = w.host("main");
+    let mut seen = Vec::new();
+    let mut check = |what: &str, args: &[&str], before: &str, after: &str| {
+        let load = Load::start(w.port, &host, 4);
+        let out = w.jib_ok(args);
+        let r = load.stop();
+        assert_eq!(
+            r.bad,
+            0,
+            "{what}: {} failed of {} (first: {:?})\n{out}",
+            r.bad,
+            r.ok + r.bad,
+            r.failures.first()
+        );
+        assert!(r.ok > 20, "{what}: only {} answers", r.ok);
+        // The old instance served until the new one took over, then only the new one.
+        assert!(
+            r.bodies.iter().all(|b| b == before || b == after),
+            "{what}: {:?}",
+            r.bodies
+        );
+        assert_eq!(w.get("main", "/").1, after, "{what}");
+        let now = instances(&w, "main");
+        assert_eq!(now.len(), 1, "{what}: instances left {now:?}");
+        assert!(!seen.contains(&now[0]), "{what}: {now:?} was used before");
+        seen.push(now[0].clone());
+        println!(
+            "{what}: {} requests, 0 failed, p99 {:?}, max {:?}",
+            r.ok,
+            r.quantile(0.99),
+            r.quantile(1.0)
+        );
+    };
+
+    app(&w, "v2");
+    check("push", &["push"], "v1 none\n", "v2 none\n");
+    check(
+        "env set",
+        &["env", "main", "set", "GREETING=hi"],
+        "v2 none\n",
+        "v2 hi\n",
+    );
+    check(
+        "env unset",
+        &["env", "main", "unset", "GREETING"],
+        "v2 hi\n",
+        "v2 none\n",
+    );
+    check("restart", &["restart", "main"], "v2 none\n", "v2 none\n");
+    // The new instance's names never reuse an old one's (sockets and FIFOs stay distinct).
+    assert!(!seen.contains(&first[0]));
+}
