@@ -341,11 +341,12 @@ fn main() {
     let (mut jib_warm, mut plain_warm, mut fab_warm) = (Vec::new(), Vec::new(), Vec::new());
     let (mut jib_noop, mut plain_noop, mut fab_noop) = (Vec::new(), Vec::new(), Vec::new());
     let mut n = 0;
+    let mut example = String::new();
     for _ in 0..RUNS {
         n += 1;
         let expect = version(&w, n);
         jib_warm.push(time(|| {
-            w.jib_ok(&["push"]);
+            example = w.jib_ok(&["push"]);
         }));
         fab_warm.push(time(|| fab.push("main", &expect)));
         plain_warm.push(time(|| plain.warm("main")));
@@ -524,6 +525,10 @@ fn main() {
             ms(j) - ms(ssh)
         );
     }
+    println!(
+        "\nthe last warm `jib push`, as it printed:\n{}",
+        example.trim_end()
+    );
     println!(
         "\n(ratio = baseline / jib. fab push and jib wait until the new code answers; plain reloads nothing.)"
     );
