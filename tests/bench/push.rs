@@ -509,17 +509,19 @@ fn main() {
     }
 
     let ssh = median(ssh_exec);
-    println!("\ncommands on a warm connection (median of 10):");
+    println!(
+        "\ncommands on a warm connection (median of 10; \"over ssh\": JIB_VIA_SERVE=0, a jib-agent process per command):"
+    );
     for (name, v) in [
         ("jib status main", jib_status),
         ("jib list", jib_list),
-        ("  same, JIB_VIA_SERVE=0", list_ssh),
-        ("jib status, JIB_VIA_SERVE=0", status_ssh),
+        ("jib status main, over ssh", status_ssh),
+        ("jib list, over ssh", list_ssh),
         ("jib exec main -- true", jib_exec),
     ] {
         let j = median(v);
         println!(
-            "{name:<24} {:>7.0}ms   (plain `ssh -S <open master> host true`: {:.0}ms, overhead {:+.0}ms)",
+            "{name:<26} {:>7.0}ms   (plain `ssh -S <open master> host true`: {:.0}ms, overhead {:+.0}ms)",
             ms(j),
             ms(ssh),
             ms(j) - ms(ssh)
