@@ -48,6 +48,19 @@ fn workers(w: &World, app: &str) -> Vec<String> {
     v
 }
 
+/// SIGTERM to the world's `jib-agent serve`, and wait until it has exited.
+fn stop_serve(w: &World) {
+    let pid = std::fs::read_to_string(w.root.join(".jib/agent.pid")).unwrap();
+    let pid = pid.trim().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    wait_until("serve to exit", 30, || {
+        !Path::new(&format!("/proc/{pid}")).exists()
+    });
+}
+
 #[test]
 fn crashed_router_comes_back_and_sigterm_stops_everything() {
     let w = World::new(Mode::Local);
@@ -94,15 +107,7 @@ fn crashed_router_comes_back_and_sigterm_stops_everything() {
     });
 
     // SIGTERM to serve: the emperor, every app and the router stop; nothing is left behind.
-    let pid = std::fs::read_to_string(w.root.join(".jib/agent.pid")).unwrap();
-    let pid = pid.trim().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    wait_until("serve to exit", 30, || {
-        !Path::new(&format!("/proc/{pid}")).exists()
-    });
+    stop_serve(&w);
     wait_until("uWSGI processes to exit", 30, || {
         uwsgi_processes(&root).is_empty()
     });
@@ -175,15 +180,7 @@ fn warm_commands_reach_serve_through_the_forwarded_socket_and_fall_back_without_
     assert_eq!(fast, slow);
 
     // serve gone: the forwarded socket leads nowhere, and jib runs the verb over ssh.
-    let pid = std::fs::read_to_string(w.root.join(".jib/agent.pid")).unwrap();
-    let pid = pid.trim().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    wait_until("serve to exit", 30, || {
-        !Path::new(&format!("/proc/{pid}")).exists()
-    });
+    stop_serve(&w);
     let out = w.jib_ok(&["-v", "list"]);
     assert!(out.contains(VIA_SSH), "{out}");
     assert!(out.contains("main"), "{out}");

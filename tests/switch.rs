@@ -95,3 +95,69 @@ fn every_switch_path_drops_nothing_and_leaves_one_instance() {
     // The new instance's names never reuse an old one's (sockets and FIFOs stay distinct).
     assert!(!seen.contains(&first[0]));
 }
+
+/// The agent killed while the new instance is loading (the longest step of a switch): the
+/// old release never stops serving, nothing of the half-done switch is routed to, and the
+/// next push succeeds and leaves one instance.
+#[test]
+fn an_agent_killed_mid_switch_leaves_the_old_release_serving() {
+    let w = World::new(Mode::Ssh);
+    w.hello_app("hello");
+    app(&w, "v1");
+    w.jib_ok(&["setup"]);
+    w.jib_ok(&["push"]);
+
+    // v2 takes seconds to import: the push sits in its import check.
+    w.write(
+        "hello.py",
+        "import time\ntime.sleep(4)\n\ndef app(environ, start_response):\n    \
+         start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'v2 slow\\n']\n",
+    );
+    w.commit("slow import");
+    let load = Load::start(w.port, &w.host("main"), 4);
+    let mut push = w.jib_cmd(&["push"]).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let agent = loop {
+        let staged = instances(&w, "main").len() == 2;
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", "jib-agent deploy"])
+            .output()
+            .unwrap();
+        let pid = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .map(str::to_string);
+        if let (true, Some(pid)) = (staged, pid) {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the push never got to its import check: {:?}",
+            instances(&w, "main")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    std::process::Command::new("kill")
+        .args(["-KILL", &agent])
+        .status()
+        .unwrap();
+    let st = push.wait().unwrap();
+    assert!(!st.success(), "the push whose agent was killed succeeded");
+    // The half-loaded instance finishes loading, held back: it is never routed to.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let r = load.stop();
+    assert_eq!(r.bad, 0, "failed requests: {:?}", r.failures.first());
+    assert_eq!(r.bodies, ["v1 none\n"], "{:?}", r.bodies);
+
+    // The next push takes over: the leftover instance goes with the old one.
+    app(&w, "v3");
+    w.jib_ok(&["push"]);
+    assert_eq!(w.get("main", "/").1, "v3 none\n");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        instances(&w, "main").len(),
+        1,
+        "{:?}",
+        instances(&w, "main")
+    );
+}
