@@ -98,7 +98,7 @@ set edit:completion:arg-completer[jib] = {|@words|
             cand --dir 'Run as if jib was started in this directory'
             cand -e 'Environment from deploy.toml to act on [default: dev]'
             cand --env 'Environment from deploy.toml to act on [default: dev]'
-            cand --force 'Deploy even when the same commit is already live'
+            cand --force 'Deploy even when the same commit is already live, or replace the app of another branch whose name maps to the same one'
             cand --json 'Print the result as JSON'
             cand -q 'Only print results and errors'
             cand --quiet 'Only print results and errors'

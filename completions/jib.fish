@@ -78,7 +78,7 @@ complete -c jib -n "__fish_jib_using_subcommand setup" -s h -l help -d 'Print he
 complete -c jib -n "__fish_jib_using_subcommand push" -l lock-wait -d 'Seconds to wait when another push, promote or rollback of this app holds its lock (0: refuse at once)' -r
 complete -c jib -n "__fish_jib_using_subcommand push" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand push" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
-complete -c jib -n "__fish_jib_using_subcommand push" -l force -d 'Deploy even when the same commit is already live'
+complete -c jib -n "__fish_jib_using_subcommand push" -l force -d 'Deploy even when the same commit is already live, or replace the app of another branch whose name maps to the same one'
 complete -c jib -n "__fish_jib_using_subcommand push" -l json -d 'Print the result as JSON'
 complete -c jib -n "__fish_jib_using_subcommand push" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand push" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'

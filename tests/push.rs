@@ -77,3 +77,32 @@ fn a_dependency_change_builds_a_new_venv() {
     assert_ne!(a["venv"], b["venv"]);
     assert_eq!(w.get("main", "/").0, 200);
 }
+
+/// Two developers whose branch names map to one app (`feature/x`, `feature_x`): the second
+/// push is refused, naming the branch it would replace and who pushed it, unless `--force`.
+#[test]
+fn a_branch_that_maps_onto_another_branchs_app_is_refused() {
+    let w = World::new(Mode::Ssh);
+    w.hello_app("alice");
+    w.jib_ok(&["setup"]);
+    git(&w.repo, &["checkout", "-q", "-b", "feature/x"]);
+    w.jib_ok(&["push"]);
+    assert_eq!(w.get("feature-x", "/").1, "alice from feature/x\n");
+
+    // Bob's checkout has only his branch (the CLI cannot see Alice's).
+    git(&w.repo, &["branch", "-q", "-m", "feature/x", "feature_x"]);
+    w.hello_app("bob");
+    let out = w.jib(&["push"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("runs branch \"feature/x\""), "{t}");
+    assert!(t.contains("--force"), "{t}");
+    assert_eq!(w.get("feature-x", "/").1, "alice from feature/x\n");
+
+    w.jib_ok(&["push", "--force"]);
+    assert_eq!(w.get("feature-x", "/").1, "bob from feature_x\n");
+    // Now it is Bob's: his next push needs no --force.
+    w.hello_app("bob again");
+    w.jib_ok(&["push"]);
+    assert_eq!(w.get("feature-x", "/").1, "bob again from feature_x\n");
+}

@@ -39,6 +39,11 @@ pub(super) fn deploy(
         reflog: "jib push",
     };
     let opened = pipeline::open(&ship, Objects::FromCli, input, em)?;
+    if !req.force
+        && let Some(cur) = &opened.previous
+    {
+        refuse_other_branch(&req, cur)?;
+    }
 
     // What this release would be, besides its code: same digest + same commit = nothing to do.
     let python = venv::find_python(&req.spec.python)?;
@@ -84,6 +89,26 @@ pub(super) fn deploy(
         venv_reused: shipped.venv_reused,
         unchanged: false,
     })
+}
+
+/// Two branch names can map to one app (`feature/x` and `feature_x` are both `feature-x`):
+/// the CLI only sees the pusher's own branches, so the server refuses to replace another
+/// branch's app unless told to.
+fn refuse_other_branch(req: &DeployRequest, cur: &ReleaseMeta) -> Result<(), RemoteError> {
+    if cur.branch.is_empty() || cur.branch == req.branch {
+        return Ok(());
+    }
+    Err(RemoteError::new(
+        "push",
+        format!(
+            "{} runs branch {:?}, pushed by {} at {}; {:?} maps to the same name",
+            req.app, cur.branch, cur.by, cur.created, req.branch
+        ),
+    )
+    .hint(format!(
+        "rename your branch (git branch -m <new-name>), or `jib push {} --force` to replace it",
+        req.branch
+    )))
 }
 
 /// True when `cur`, the release serving, is this very commit and spec and answers healthy

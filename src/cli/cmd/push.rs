@@ -14,7 +14,7 @@ use crate::slug;
 pub struct PushArgs {
     /// Branch to deploy
     pub branch: Option<String>,
-    /// Deploy even when the same commit is already live
+    /// Deploy even when the same commit is already live, or replace the app of another branch whose name maps to the same one
     #[arg(long)]
     pub force: bool,
     /// Seconds to wait when another push, promote or rollback of this app holds its lock (0: refuse at once)
