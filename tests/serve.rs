@@ -185,3 +185,48 @@ fn warm_commands_reach_serve_through_the_forwarded_socket_and_fall_back_without_
     assert!(out.contains(VIA_SSH), "{out}");
     assert!(out.contains("main"), "{out}");
 }
+
+/// A deploy cut over and then died before its verdict (agent killed, machine rebooted):
+/// `current` is on a `pending` release. A restarted serve puts the last good release back
+/// before anything starts, and marks the unverified one failed.
+#[test]
+fn a_restarted_serve_never_serves_an_unverified_release() {
+    let w = World::new(Mode::Ssh);
+    w.hello_app("good");
+    w.jib_ok(&["setup"]);
+    w.jib_ok(&["push"]);
+    w.hello_app("unverified");
+    w.jib_ok(&["push"]);
+    assert_eq!(w.get("main", "/").1, "unverified from main\n");
+
+    // The state an interrupted switch leaves, with serve and every vassal gone (a reboot).
+    stop_serve(&w);
+    let current = std::fs::read_link(w.root.join("main/current")).unwrap();
+    let meta = w.root.join("main").join(&current).join("release.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta).unwrap()).unwrap();
+    m["state"] = "pending".into();
+    std::fs::write(&meta, m.to_string()).unwrap();
+
+    w.jib_ok(&["setup"]);
+    wait_until("the good release to serve", 30, || {
+        w.get("main", "/").1 == "good from main\n"
+    });
+    let rel = w.jib_json(&["releases", "main", "--json"]);
+    let states: Vec<(&str, bool)> = rel
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["state"].as_str().unwrap(),
+                r["current"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(states, [("failed", false), ("ok", true)], "{rel}");
+    // The next push works as usual.
+    w.hello_app("next");
+    w.jib_ok(&["push"]);
+    assert_eq!(w.get("main", "/").1, "next from main\n");
+}

@@ -65,6 +65,74 @@ pub fn serve(root: &Path) -> Result<()> {
     result
 }
 
+/// A deploy that died between its cut and its verdict (agent killed, machine rebooted) left
+/// `current` on a `pending` release nobody checked. Before the emperor starts anything (it
+/// dies with serve, and its vassals with it), the last good release goes back, so a reboot
+/// never serves an unverified release; without one, the app stays stopped.
+fn recover_at_rest(app: &crate::layout::AppLayout, server: &ServerConfig, layout: &Layout) {
+    use crate::release::{self, ReleaseState};
+    let Some(mut cur) = release::current(app) else {
+        return;
+    };
+    if cur.state != ReleaseState::Pending {
+        return;
+    }
+    cur.state = ReleaseState::Failed;
+    let _ = release::write_meta(&app.release(&cur.id), &cur);
+    let good = release::list(app)
+        .into_iter()
+        .rev()
+        .find(|r| r.state == ReleaseState::Ok);
+    log(format!(
+        "{}: an interrupted deploy left release {} unverified; {}",
+        app.name,
+        cur.id,
+        match &good {
+            Some(g) => format!("back to release {}", g.id),
+            None => "no good release to go back to: the app stays stopped".into(),
+        }
+    ));
+    // The instances of the unverified release go (all of them when nothing good is left).
+    for i in emperor::instances(app) {
+        let pinned =
+            crate::fsafe::read_to_string(&app.instance_release(&i), 256).unwrap_or_default();
+        if good.is_none() || pinned.trim() == cur.id {
+            for f in [
+                app.instance_ini(&i),
+                app.instance_hold(&i),
+                app.instance_release(&i),
+            ] {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+    }
+    let Some(good) = good else {
+        let _ = std::fs::remove_file(app.current());
+        return;
+    };
+    if let Err(e) = release::make_current(app, &good.id) {
+        log(format!(
+            "{}: cannot put release {} back: {e:#}",
+            app.name, good.id
+        ));
+        return;
+    }
+    // An awake app whose only live instance ran the unverified release gets one of the good
+    // release, announcing itself once it is up (held instances are tidied away next).
+    let held = |i: &String| std::fs::symlink_metadata(app.instance_hold(i)).is_ok();
+    if server.idle_secs.is_none() && emperor::instances(app).iter().all(held) {
+        match emperor::start_instance(app, layout, server, &good.id) {
+            Ok(i) => {
+                let _ = std::fs::remove_file(app.instance_hold(&i));
+            }
+            Err(e) => log(format!(
+                "{}: cannot start release {}: {e:#}",
+                app.name, good.id
+            )),
+        }
+    }
+}
+
 /// Template, WSGI shim and nginx site. A changed template is applied to every app by touching
 /// its link (the emperor watches the links themselves).
 fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
@@ -88,6 +156,7 @@ fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
     }
     for app in emperor::apps(layout) {
         let app = layout.app(&app);
+        recover_at_rest(&app, server, layout);
         emperor::tidy(&app);
         for i in emperor::instances(&app) {
             let _ = emperor::prepare_dirs(&app, server)
