@@ -110,8 +110,12 @@ impl Remote {
             && let Ok(ctl) = std::fs::read_to_string(&pointer)
             && let Some(ctl) = master_in(&dir, ctl.trim())
         {
-            let session = openssh::Session::resume(ctl.into_boxed_path(), None);
-            if session.check().await.is_ok() {
+            let session = openssh::Session::resume(ctl.clone().into_boxed_path(), None);
+            // A master that does not answer (stopped, or its TCP connection half-dead after
+            // sleep or a network change) would hang every command: it goes, and a fresh one
+            // is started.
+            let alive = tokio::time::timeout(answer_deadline(), session.check()).await;
+            if matches!(alive, Ok(Ok(()))) {
                 return Ok(Remote {
                     host: host.to_string(),
                     session: Some(session),
@@ -120,6 +124,9 @@ impl Remote {
                     fast: Default::default(),
                 });
             }
+            // Whatever is wrong with it, it is no use: never leave it around (stopped, it
+            // would hold its socket and the ssh connection forever).
+            drop_master(&ctl);
             let _ = std::fs::remove_file(&pointer);
         }
         let mut b = openssh::SessionBuilder::default();
@@ -355,7 +362,19 @@ impl Remote {
         else {
             return Err(Attempt::WrongAgent);
         };
-        let out = exchange(stdin, stdout, stderr, line, on_event, objects).await;
+        let out = exchange(
+            stdin,
+            stdout,
+            stderr,
+            Some(answer_deadline()),
+            line,
+            on_event,
+            objects,
+        )
+        .await;
+        if out.silent {
+            self.drop_master();
+        }
         // With an answer, the exit status says nothing more: over ssh, leave the agent to
         // finish after its reply (the channel closes, the agent goes on). A local agent is
         // our child and is waited for.
@@ -364,6 +383,13 @@ impl Remote {
             child => child.wait().await,
         };
         finish(out, code, &self.host, verb)
+    }
+
+    /// Ends a master that stopped answering, so that the next command starts a fresh one.
+    fn drop_master(&self) {
+        if let Some(s) = &self.session {
+            drop_master(s.control_socket());
+        }
     }
 
     /// How the last calls reached the agent, for `jib -v`.
@@ -446,11 +472,25 @@ impl Remote {
             Some(w),
             Some(r),
             None::<tokio::io::Empty>,
+            Some(answer_deadline()),
             line,
             on_event,
             objects,
         )
         .await;
+        if out.silent {
+            // serve is wedged while the master answers: the per-command path does without it.
+            let s = self.session.as_ref()?;
+            if matches!(
+                tokio::time::timeout(answer_deadline(), s.check()).await,
+                Ok(Ok(()))
+            ) {
+                return None;
+            }
+            // The master itself is not moving: the per-command path would wait as long.
+            self.drop_master();
+            return Some(finish(out, None, &self.host, verb));
+        }
         if out.hello.as_deref() != Some(protocol::version_line().as_str()) {
             return None;
         }
@@ -688,7 +728,8 @@ impl Remote {
             child.stderr().take().map(|r| Box::new(r) as BoxedRead),
         );
         let (i, o, e) = streams;
-        let out = exchange(i, o, e, &line, &mut on_event, &mut |_| Ok(Vec::new())).await;
+        // No deadline: sudo may be asking for a password on the terminal.
+        let out = exchange(i, o, e, None, &line, &mut on_event, &mut |_| Ok(Vec::new())).await;
         let verb = req.verb();
         match finish(out, AgentChild::Ssh(child).wait().await, &self.host, verb) {
             Ok(r) => Ok(r),
@@ -712,6 +753,49 @@ impl Remote {
             }
         }
     }
+}
+
+/// Environment variable: seconds to wait for the agent's first answer (default 10).
+pub const ANSWER_TIMEOUT_ENV: &str = "JIB_ANSWER_TIMEOUT";
+
+fn answer_deadline() -> Duration {
+    let secs = std::env::var(ANSWER_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(10);
+    Duration::from_secs(secs)
+}
+
+/// Ends the master of `ctl` (in our private directory, so ours) with SIGKILL, which also
+/// ends a stopped one, and removes its socket. It is the `ssh -M` process of ours that was
+/// started with `-S <ctl>`.
+fn drop_master(ctl: &Path) {
+    let me = nix::unistd::getuid().as_raw();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if e.metadata().map(|m| m.uid()).ok() != Some(me) {
+            continue;
+        }
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+        let master = args.iter().any(|a| *a == b"-M")
+            && args
+                .windows(2)
+                .any(|w| w[0] == b"-S" && w[1] == ctl.as_os_str().as_encoded_bytes());
+        if master {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    let _ = std::fs::remove_file(ctl);
 }
 
 /// Environment variable: seconds an idle master connection is kept for the next jib command
@@ -945,12 +1029,15 @@ struct Exchange {
     error: Option<anyhow::Error>,
     /// On a call through serve: the verb's exit status and stderr, which end the stream.
     exited: Option<(i32, String)>,
+    /// Nothing at all came back within [`answer_deadline`].
+    silent: bool,
 }
 
 async fn exchange<W, R, E>(
     stdin: Option<W>,
     stdout: Option<R>,
     stderr: Option<E>,
+    deadline: Option<Duration>,
     line: &[u8],
     on_event: &mut impl FnMut(&Event),
     objects: &mut impl FnMut(&[String]) -> Result<Vec<u8>>,
@@ -974,6 +1061,7 @@ where
             stderr: String::new(),
             error: None,
             exited: None,
+            silent: false,
         };
         let mut stdin = stdin;
         if let Some(w) = stdin.as_mut()
@@ -987,7 +1075,22 @@ where
         }
         let Some(r) = stdout else { return ex };
         let mut lines = BufReader::new(r).lines();
-        while let Ok(Some(l)) = lines.next_line().await {
+        // The agent's hello comes at once; without it by the deadline, nothing is coming.
+        let first = match deadline {
+            None => lines.next_line().await,
+            Some(d) => match tokio::time::timeout(d, lines.next_line()).await {
+                Ok(l) => l,
+                Err(_) => {
+                    ex.silent = true;
+                    return ex;
+                }
+            },
+        };
+        let mut next = Some(first);
+        while let Ok(Some(l)) = match next.take() {
+            Some(first) => first,
+            None => lines.next_line().await,
+        } {
             match serde_json::from_str::<Event>(&l) {
                 Ok(Event::Hello { version }) => {
                     let ours = version == protocol::version_line();
@@ -1072,6 +1175,14 @@ fn finish(
     host: &str,
     verb: &str,
 ) -> Result<Reply, Attempt> {
+    if out.silent {
+        return Err(Attempt::Failed(CallError::Transport(anyhow!(
+            "no answer from {host} within {}s (jib-agent {verb}): the connection is not moving\n  \
+             the ssh connection was dropped; run the command again (it starts a fresh one), \
+             or check the network (`ssh {host} true`); {ANSWER_TIMEOUT_ENV} sets the deadline",
+            answer_deadline().as_secs()
+        ))));
+    }
     let ours = out.hello.as_deref() == Some(protocol::version_line().as_str());
     if !ours {
         // Missing (127: command not found), another version, or something that is not an agent.

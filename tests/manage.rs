@@ -446,3 +446,92 @@ fn a_dropped_connection_leaves_no_command_running() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The ssh master of this world (jib keeps it between commands), by its command line.
+fn master_pids(w: &World) -> Vec<i32> {
+    let cfg = w
+        .sshd
+        .as_ref()
+        .unwrap()
+        .config
+        .to_string_lossy()
+        .into_owned();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.first().is_some_and(|a| a.ends_with("ssh"))
+            && args.iter().any(|a| a == "-M")
+            && args.contains(&cfg)
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn signal(pid: impl ToString, sig: &str) {
+    std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+/// A master that stops answering (what a laptop has after sleep, or a half-dead TCP
+/// connection) is replaced by a fresh one instead of hanging the command; a serve that stops
+/// answering is gone around.
+#[test]
+fn a_master_or_serve_that_stops_answering_does_not_hang_jib() {
+    let w = World::new(Mode::Ssh);
+    w.hello_app("hello");
+    w.jib_ok(&["setup"]);
+    w.jib_ok(&["push"]);
+    let masters = master_pids(&w);
+    assert_eq!(masters.len(), 1, "{masters:?}");
+    signal(masters[0], "-STOP");
+    let t = std::time::Instant::now();
+    let out = w
+        .jib_cmd(&["list"])
+        .env("JIB_ANSWER_TIMEOUT", "2")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("main"), "{}", text(&out));
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        t.elapsed()
+    );
+    let now = master_pids(&w);
+    assert!(
+        !now.contains(&masters[0]),
+        "the stopped master is still there\n{}",
+        text(&out)
+    );
+    assert_eq!(now.len(), 1, "{now:?}");
+
+    // serve stopped: the forwarded socket gives no answer, jib uses the per-command path.
+    let serve = std::fs::read_to_string(w.root.join(".jib/agent.pid")).unwrap();
+    let serve = serve.trim().to_string();
+    signal(&serve, "-STOP");
+    let out = w
+        .jib_cmd(&["-v", "list"])
+        .env("JIB_ANSWER_TIMEOUT", "2")
+        .output()
+        .unwrap();
+    signal(&serve, "-CONT");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("jib-agent ran as its own process over ssh"),
+        "{}",
+        text(&out)
+    );
+}
