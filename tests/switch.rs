@@ -161,3 +161,34 @@ fn an_agent_killed_mid_switch_leaves_the_old_release_serving() {
         instances(&w, "main")
     );
 }
+
+/// A restart is a switch too: during a push it waits for the push's lock (and says who holds
+/// it) instead of switching beside it.
+#[test]
+fn a_restart_during_a_push_waits_for_it() {
+    let w = World::new(Mode::Ssh);
+    w.hello_app("hello");
+    app(&w, "v1");
+    w.jib_ok(&["setup"]);
+    w.jib_ok(&["push"]);
+    w.write(
+        "hello.py",
+        "import time\ntime.sleep(3)\n\ndef app(environ, start_response):\n    \
+         start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'v2 slow\\n']\n",
+    );
+    w.commit("slow import");
+    let push = w.jib_cmd(&["push"]).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while instances(&w, "main").len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the push never staged");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = w.jib_ok(&["restart", "main"]);
+    assert!(out.contains("waiting"), "{out}");
+    assert!(out.contains("push main"), "{out}");
+    let pushed = push.wait_with_output().unwrap();
+    assert!(pushed.status.success(), "{}", text(&pushed));
+    assert_eq!(w.get("main", "/").1, "v2 slow\n");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(instances(&w, "main").len(), 1, "{:?}", instances(&w, "main"));
+}

@@ -75,9 +75,16 @@ pub(super) fn env<'a>(
             )
             .map_err(err)?;
         }
-        if restart_after && let Some(current) = release::current(app) {
-            ctx.restart(&current)?;
-            restarted = true;
+        if restart_after {
+            let _lock = ctx.lock(
+                format!("env restart {}", ctx.name()),
+                super::restart::RESTART_LOCK_WAIT_SECS,
+            )?;
+            ctx.recover_interrupted();
+            if let Some(current) = release::current(app) {
+                ctx.restart(&current)?;
+                restarted = true;
+            }
         }
     }
     Ok(Reply::Env { vars, restarted })
