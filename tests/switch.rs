@@ -180,7 +180,10 @@ fn a_restart_during_a_push_waits_for_it() {
     let push = w.jib_cmd(&["push"]).spawn().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while instances(&w, "main").len() < 2 {
-        assert!(std::time::Instant::now() < deadline, "the push never staged");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the push never staged"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let out = w.jib_ok(&["restart", "main"]);
@@ -190,5 +193,10 @@ fn a_restart_during_a_push_waits_for_it() {
     assert!(pushed.status.success(), "{}", text(&pushed));
     assert_eq!(w.get("main", "/").1, "v2 slow\n");
     std::thread::sleep(std::time::Duration::from_millis(500));
-    assert_eq!(instances(&w, "main").len(), 1, "{:?}", instances(&w, "main"));
+    assert_eq!(
+        instances(&w, "main").len(),
+        1,
+        "{:?}",
+        instances(&w, "main")
+    );
 }
