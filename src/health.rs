@@ -142,6 +142,56 @@ impl Timed for UnixStream {
     }
 }
 
+/// One look while waiting for a release to answer (see [`poll`]).
+pub enum Poll<T> {
+    Ready(T),
+    /// It answers, badly: why.
+    Unhealthy(String),
+    /// Not (yet) the release: why.
+    Waiting(String),
+}
+
+/// How long a release may answer badly before a wait for it gives up: cold caches get a
+/// moment, a broken release does not get the whole timeout.
+pub const UNHEALTHY_GRACE: Duration = Duration::from_secs(2);
+
+/// Asks `ask` every `every` until it is ready or `timeout` has passed; with `grace`, an
+/// answer that has been unhealthy that long ends the wait early. Err: the last reason.
+pub fn poll<T>(
+    timeout: Duration,
+    every: Duration,
+    grace: Option<Duration>,
+    mut ask: impl FnMut() -> Poll<T>,
+) -> Result<T, String> {
+    let start = std::time::Instant::now();
+    let mut unhealthy_since = None;
+    let mut last = String::from("no answer yet");
+    while start.elapsed() < timeout {
+        match ask() {
+            Poll::Ready(v) => return Ok(v),
+            Poll::Unhealthy(why) => {
+                let since = *unhealthy_since.get_or_insert_with(std::time::Instant::now);
+                last = why;
+                if grace.is_some_and(|g| since.elapsed() > g) {
+                    break;
+                }
+            }
+            Poll::Waiting(why) => last = why,
+        }
+        std::thread::sleep(every);
+    }
+    Err(last)
+}
+
+/// An answer as one look of [`poll`]: ready with its status when it is healthy.
+pub fn look(res: &Result<Response>, path: &str, release: &str) -> Poll<u16> {
+    match judge(res, path, release) {
+        Verdict::Healthy => Poll::Ready(res.as_ref().map(|r| r.status).unwrap_or(0)),
+        Verdict::Unhealthy(why) => Poll::Unhealthy(why),
+        Verdict::Waiting(why) => Poll::Waiting(why),
+    }
+}
+
 /// How an answer relates to the release we are waiting for.
 pub enum Verdict {
     Healthy,

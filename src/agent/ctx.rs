@@ -300,10 +300,7 @@ impl<'a> Ctx<'a> {
         let (app, server) = (&self.app, self.server);
         let addr = health::local_addr(&server.listen).map_err(|e| e.to_string())?;
         let host = server.app_host(&app.name);
-        let start = Instant::now();
         let mut kicked = Instant::now();
-        let mut last = String::from("no answer yet");
-        let mut unhealthy_since: Option<Instant> = None;
         let fresh = |pid: &i32| {
             since.is_none_or(|t| {
                 std::fs::symlink_metadata(app.worker(*pid))
@@ -317,28 +314,21 @@ impl<'a> Ctx<'a> {
                 .any(|(p, r)| r != release || !fresh(p))
         };
         let mut waker = emperor::Waker::new(app);
-        while start.elapsed() < timeout {
+        let every = Duration::from_millis(25);
+        health::poll(timeout, every, Some(health::UNHEALTHY_GRACE), || {
             let res = health::get(addr, &host, path, Duration::from_secs(10));
-            match health::judge(&res, path, release) {
-                health::Verdict::Healthy => {
+            let look = match health::look(&res, path, release) {
+                health::Poll::Ready(status) => {
                     let workers = emperor::workers(app);
                     let all = workers.len() >= server.processes.max(2) as usize
                         && workers.iter().all(|(p, r)| r == release && fresh(p));
                     if all {
-                        return Ok(res.map(|r| r.status).unwrap_or(0));
+                        return health::Poll::Ready(status);
                     }
-                    last = format!("workers still on older releases: {workers:?}");
+                    health::Poll::Waiting(format!("workers still on older releases: {workers:?}"))
                 }
-                health::Verdict::Unhealthy(why) => {
-                    // It answers, and badly: allow a moment (cold caches), not the whole timeout.
-                    let since = *unhealthy_since.get_or_insert_with(Instant::now);
-                    last = why;
-                    if since.elapsed() > Duration::from_secs(2) {
-                        break;
-                    }
-                }
-                health::Verdict::Waiting(why) => last = why,
-            }
+                other => other,
+            };
             if kicked.elapsed() > Duration::from_secs(3) && behind() {
                 let _ = emperor::reload(app, server);
                 kicked = Instant::now();
@@ -347,9 +337,8 @@ impl<'a> Ctx<'a> {
             if behind() {
                 waker.wake(app);
             }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        Err(last)
+            look
+        })
     }
 }
 

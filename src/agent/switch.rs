@@ -104,25 +104,14 @@ impl Ctx<'_> {
     ) -> Result<u16, RemoteError> {
         let sock = self.layout.app_socket(&staged.instance);
         let host = self.server.app_host(self.name());
-        let start = Instant::now();
-        let mut unhealthy_since: Option<Instant> = None;
-        let mut last = String::from("no answer yet");
-        while start.elapsed() < timeout {
+        let answered = health::poll(timeout, POLL, Some(health::UNHEALTHY_GRACE), || {
             let res = health::get_socket(&sock, &host, path, Duration::from_secs(10));
-            match health::judge(&res, path, &staged.release) {
-                health::Verdict::Healthy => return Ok(res.map(|r| r.status).unwrap_or(0)),
-                health::Verdict::Unhealthy(why) => {
-                    // It answers, and badly: allow a moment (cold caches), not the whole timeout.
-                    let since = *unhealthy_since.get_or_insert_with(Instant::now);
-                    last = why;
-                    if since.elapsed() > Duration::from_secs(2) {
-                        break;
-                    }
-                }
-                health::Verdict::Waiting(why) => last = why,
-            }
-            std::thread::sleep(POLL);
-        }
+            health::look(&res, path, &staged.release)
+        });
+        let last = match answered {
+            Ok(status) => return Ok(status),
+            Err(last) => last,
+        };
         self.abandon(staged);
         Err(RemoteError::new(
             "health check",
@@ -175,21 +164,11 @@ impl Ctx<'_> {
         let answered = health::local_addr(&self.server.listen)
             .map_err(|e| e.to_string())
             .and_then(|addr| {
-                let start = Instant::now();
-                let mut last = String::from("no answer yet");
-                while start.elapsed() < timeout {
+                // It answered healthy on its own socket: through the router, wait it out.
+                health::poll(timeout, POLL, None, || {
                     let res = health::get(addr, &host, path, Duration::from_secs(10));
-                    match health::judge(&res, path, &staged.release) {
-                        health::Verdict::Healthy => {
-                            return Ok(res.map(|r| r.status).unwrap_or(0));
-                        }
-                        health::Verdict::Unhealthy(why) | health::Verdict::Waiting(why) => {
-                            last = why
-                        }
-                    }
-                    std::thread::sleep(POLL);
-                }
-                Err(last)
+                    health::look(&res, path, &staged.release)
+                })
             });
         match answered {
             Ok(status) => {
