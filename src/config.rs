@@ -64,7 +64,19 @@ pub struct App {
 #[serde(deny_unknown_fields)]
 pub struct Environment {
     /// Anything `ssh` accepts (`dev`, `deploy@host`, `deploy@host:2222`) or `local`.
+    #[serde(default)]
     pub host: String,
+    /// Several app servers instead of one `host` (DESIGN.md §7): each runs every app, the
+    /// routers balance requests over them.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// The front doors (nginx + FastRouter) of an environment on several servers; default:
+    /// every host is its own.
+    #[serde(default)]
+    pub routers: Vec<String>,
+    /// The private network (`10.0.0.0/8`) hosts and routers talk on: required with several
+    /// servers; nothing of the fleet listens outside it.
+    pub private: Option<String>,
     /// Where apps live on the server. Default `/opt/apps`; local mode: the user's data dir.
     pub root: Option<PathBuf>,
     /// Branch `feature` is served at `feature.<domain>`.
@@ -907,13 +919,92 @@ impl Environment {
                 format!("env.{name}.keep_releases must be at least 1"),
             ));
         }
-        if self.host.is_empty() || self.host.starts_with('-') {
+        self.validate_machines(name)
+    }
+
+    /// `host`, or `hosts` (and `routers`, `private`) for an environment on several servers.
+    fn validate_machines(&self, name: &str) -> Result<(), Invalid> {
+        let section = format!("env.{name}");
+        let bad = |key: &str, message: String| Invalid::at(&section, Some(key), message);
+        match (self.host.is_empty(), self.hosts.is_empty()) {
+            (false, false) => {
+                return Err(bad(
+                    "hosts",
+                    format!(
+                        "env.{name} sets both host and hosts: keep hosts (host is the one-server form)"
+                    ),
+                ));
+            }
+            (true, true) => {
+                return Err(bad(
+                    "host",
+                    format!(
+                        "env.{name} needs host = \"server\" (or hosts = [\"app1\", \"app2\"] for several servers)"
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (key, h) in self
+            .node_hosts()
+            .into_iter()
+            .map(|h| {
+                (
+                    if self.hosts.is_empty() {
+                        "host"
+                    } else {
+                        "hosts"
+                    },
+                    h,
+                )
+            })
+            .chain(self.routers.iter().map(|h| ("routers", h.as_str())))
+        {
+            if h.is_empty()
+                || h.starts_with('-')
+                || h.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(bad(
+                    key,
+                    format!("env.{name}.{key}: {h:?} is not a valid ssh destination"),
+                ));
+            }
+            if self.is_fleet() && h == LOCAL_HOST {
+                return Err(bad(
+                    key,
+                    format!("env.{name}.{key}: local mode runs on one machine; list servers"),
+                ));
+            }
+            if !seen.insert(h) && key == "hosts" {
+                return Err(bad(key, format!("env.{name}.hosts lists {h:?} twice")));
+            }
+        }
+        if !self.is_fleet() {
+            if self.private.is_some() {
+                return Err(bad(
+                    "private",
+                    format!(
+                        "env.{name}.private is for several servers (hosts, routers); remove it"
+                    ),
+                ));
+            }
+            return Ok(());
+        }
+        let Some(private) = &self.private else {
             return Err(bad(
-                Some("host"),
+                "private",
                 format!(
-                    "env.{name}.host = {:?} is not a valid ssh destination",
-                    self.host
+                    "env.{name} runs on several servers: say which network they talk on, e.g. private = \"10.0.0.0/8\""
                 ),
+            ));
+        };
+        crate::fleet::Cidr::parse(private)
+            .map_err(|why| bad("private", format!("env.{name}.private = {private:?} {why}")))?;
+        if self.idle.is_some() {
+            return Err(bad(
+                "idle",
+                format!("env.{name}.idle: apps on several servers stay awake; remove idle"),
             ));
         }
         Ok(())
@@ -1027,6 +1118,53 @@ impl Environment {
         self.host == LOCAL_HOST
     }
 
+    /// The servers that run the apps: `hosts`, or the one `host`.
+    pub fn node_hosts(&self) -> Vec<&str> {
+        if self.hosts.is_empty() {
+            vec![self.host.as_str()]
+        } else {
+            self.hosts.iter().map(String::as_str).collect()
+        }
+    }
+
+    /// Several servers: more than one host, or routers of their own.
+    pub fn is_fleet(&self) -> bool {
+        self.hosts.len() > 1 || !self.routers.is_empty()
+    }
+
+    /// Every machine of the environment, hosts first, each once.
+    pub fn machines(&self) -> Vec<&str> {
+        let mut all = self.node_hosts();
+        for r in &self.routers {
+            if !all.contains(&r.as_str()) {
+                all.push(r);
+            }
+        }
+        all
+    }
+
+    /// The routers: `routers`, else every host (each its own front door).
+    pub fn router_hosts(&self) -> Vec<&str> {
+        if self.routers.is_empty() {
+            self.node_hosts()
+        } else {
+            self.routers.iter().map(String::as_str).collect()
+        }
+    }
+
+    /// `machine`'s configuration in a fleet: the environment's, with its role.
+    pub fn member_config(&self, base: &ServerConfig, machine: &str) -> ServerConfig {
+        let mut server = base.clone();
+        if self.is_fleet() {
+            server.fleet = Some(crate::protocol::FleetRole {
+                private: self.private.clone().unwrap_or_default(),
+                node: self.node_hosts().contains(&machine),
+                router: self.router_hosts().contains(&machine),
+            });
+        }
+        server
+    }
+
     /// A prod-like environment: one app, fed by `jib promote`.
     pub fn is_promote_target(&self) -> bool {
         !self.domains.is_empty()
@@ -1103,6 +1241,7 @@ impl Environment {
             app: self.is_promote_target().then(|| self.promoted_app(name)),
             idle_secs: self.idle.as_deref().and_then(|d| parse_duration(d).ok()),
             supervise: false,
+            fleet: None,
         };
         // What the agent will check: refused here, it is refused before anything is sent.
         server

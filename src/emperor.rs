@@ -26,6 +26,7 @@ pub fn template(server: &ServerConfig, layout: &Layout) -> String {
     // zero: the emperor holds the socket (passed as fd 0, never `socket =`) and starts the
     // app on the first connection; the app exits after `idle` quiet seconds.
     let routing: String = match server.idle_secs {
+        None if server.fleet.as_ref().is_some_and(|f| f.node) => fleet_routing(server, layout),
         None => format!(
             "socket = {}/%n.sock\nchmod-socket = 660\n{}vacuum = true\n",
             sockets.display(),
@@ -72,6 +73,30 @@ pub fn template(server: &ServerConfig, layout: &Layout) -> String {
         } else {
             String::new()
         },
+    )
+}
+
+/// A fleet node's instance (DESIGN.md §7): its socket on the private address (the agent's
+/// pick, in `<instance>.addr`), announced signed to every router once a second; the local
+/// socket stays for the agent's own checks. uWSGI runs whatever a request's `UWSGI_*`
+/// variables name (uWSGI #2491): such requests get a 403 (the firewall is the first line).
+fn fleet_routing(server: &ServerConfig, layout: &Layout) -> String {
+    let peers = crate::fleet::Peers::load(layout).ok();
+    let subscribe: String = peers
+        .iter()
+        .flat_map(|p| p.subscription_servers())
+        .flat_map(|to| {
+            crate::router::keys(server, "%c").into_iter().map(move |k| {
+                format!(
+                    "subscribe2 = server={to},key={k},addr=%(_),sign=SHA256:{},check=%d%n.hold\n",
+                    layout.fleet_key().display()
+                )
+            })
+        })
+        .collect();
+    format!(
+        "for-readline = %d%n.addr\nsocket = %(_)\n{subscribe}endfor =\n         socket = {}/%n.sock\nchmod-socket = 660\nvacuum = true\n         subscribe-freq = 1\n         unsubscribe-on-graceful-reload = true\n         route-if-not = empty:${{UWSGI_FILE}}${{UWSGI_SCRIPT}}${{UWSGI_MODULE}}${{UWSGI_CALLABLE}}${{UWSGI_APPID}}${{UWSGI_CHDIR}}${{UWSGI_PYHOME}}${{UWSGI_HOME}}${{UWSGI_SETENV}}${{UWSGI_POSTFILE}}${{UWSGI_TOUCH_RELOAD}} return:403\n",
+        layout.app_sockets().display()
     )
 }
 
@@ -269,6 +294,13 @@ pub fn start_instance(
     let pin = app.instance_release(&name);
     std::fs::write(&pin, format!("{release}\n"))
         .with_context(|| format!("cannot write {}", pin.display()))?;
+    if server.fleet.is_some() {
+        let peers = crate::fleet::Peers::load(layout)?;
+        let port = crate::fleet::free_node_port(peers.address)?;
+        let addr = app.instance_addr(&name);
+        std::fs::write(&addr, format!("{}:{port}\n", peers.address))
+            .with_context(|| format!("cannot write {}", addr.display()))?;
+    }
     enlist(app, server, &name)?;
     rescan(layout);
     Ok(name)
@@ -292,6 +324,9 @@ pub fn go_live(
     instance: &str,
 ) -> Result<()> {
     remove_if_there(&app.instance_hold(instance))?;
+    if server.fleet.is_some() {
+        return announce_fleet(app, layout, server, instance, false);
+    }
     let addr = layout.app_socket(instance);
     let packets: Vec<Vec<u8>> = crate::router::keys(server, &app.name)
         .iter()
@@ -299,6 +334,35 @@ pub fn go_live(
         .collect();
     crate::router::announce(layout, &packets)
         .context("cannot reach the router's subscription server")
+}
+
+/// A fleet node's instance announced to (or taken out of) every router at once, signed.
+fn announce_fleet(
+    app: &AppLayout,
+    layout: &Layout,
+    server: &ServerConfig,
+    instance: &str,
+    unsubscribe: bool,
+) -> Result<()> {
+    let peers = crate::fleet::Peers::load(layout)?;
+    let Some(addr) = instance_address(app, instance) else {
+        // Started before this host joined a fleet: nothing of it is on the routers.
+        return Ok(());
+    };
+    let key = std::fs::read_to_string(layout.fleet_key())
+        .with_context(|| format!("cannot read {}", layout.fleet_key().display()))?;
+    let packets = crate::router::keys(server, &app.name)
+        .iter()
+        .map(|k| crate::fleet::signed_packet(k, &addr, unsubscribe, &key))
+        .collect::<Result<Vec<_>>>()?;
+    crate::fleet::send_to_routers(&peers, &packets)
+}
+
+/// A fleet node's instance's address (`10.0.0.11:47012`), as the agent chose it.
+pub fn instance_address(app: &AppLayout, instance: &str) -> Option<String> {
+    let text = std::fs::read_to_string(app.instance_addr(instance)).ok()?;
+    let a = text.trim();
+    a.parse::<std::net::SocketAddrV4>().ok().map(|_| a.to_string())
 }
 
 /// Takes `instance` out of the router at once: held back from announcing itself again, and
@@ -314,6 +378,9 @@ pub fn withdraw(
     if instance == app.name {
         // Started from an older template, without the hold check: `S` stops its announces.
         let _ = write_fifo(app, instance, b"S");
+    }
+    if server.fleet.is_some() {
+        return announce_fleet(app, layout, server, instance, true);
     }
     let addr = layout.app_socket(instance);
     let packets: Vec<Vec<u8>> = crate::router::keys(server, &app.name)
@@ -334,6 +401,7 @@ pub fn stop_instance(app: &AppLayout, layout: &Layout, instance: &str) {
         app.instance_release(instance),
         app.instance_failed(instance),
         app.instance_fifo(instance),
+        app.instance_addr(instance),
     ] {
         // Removing a name never follows it, in run/ (the app's) or not.
         let _ = remove_if_there(&f);
@@ -366,6 +434,7 @@ pub fn dismiss(app: &AppLayout, layout: &Layout) -> Result<()> {
         remove_if_there(&app.instance_ini(&i))?;
         remove_if_there(&app.instance_hold(&i))?;
         remove_if_there(&app.instance_release(&i))?;
+        remove_if_there(&app.instance_addr(&i))?;
     }
     rescan(layout);
     Ok(())

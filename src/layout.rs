@@ -41,6 +41,31 @@ impl Layout {
     pub fn template(&self) -> PathBuf {
         self.state().join("template.ini")
     }
+    /// A machine of a fleet: its peers' private addresses (see `fleet::Peers`).
+    pub fn fleet_json(&self) -> PathBuf {
+        self.state().join("fleet.json")
+    }
+    /// A fleet's keys (0755: the public keys are the router's to read).
+    pub fn fleet_dir(&self) -> PathBuf {
+        self.state().join("fleet")
+    }
+    /// A node's copy of the environment's subscription key: root's, readable by the apps'
+    /// group (uWSGI signs as the app's user).
+    pub fn fleet_key(&self) -> PathBuf {
+        self.fleet_dir().join("node.pem")
+    }
+    /// A router's copy of the public half of the environment's subscription key.
+    pub fn fleet_public_key(&self) -> PathBuf {
+        self.fleet_dir().join("env.pub.pem")
+    }
+    /// A router's own key, for its 404 server's subscription (root only).
+    pub fn router_key(&self) -> PathBuf {
+        self.fleet_dir().join("router.pem")
+    }
+    /// A router's public keys, `<subscription key>.pem` each (`subscriptions-sign-check`).
+    pub fn sign_check_dir(&self) -> PathBuf {
+        self.fleet_dir().join("keys")
+    }
     /// Runs an app's `[processes]` and `[cron]` (a uWSGI attached daemon of its vassal).
     pub fn supervisor(&self) -> PathBuf {
         self.state().join("jib_procs.py")
@@ -341,6 +366,11 @@ impl AppLayout {
     /// reads it): an instance never changes release, whatever `current` does meanwhile.
     pub fn instance_release(&self, instance: &str) -> PathBuf {
         self.dir.join(format!("{instance}.release"))
+    }
+    /// A fleet node's instance: the private address and port it listens on (the agent's
+    /// pick, read by the vassal's config), one line.
+    pub fn instance_addr(&self, instance: &str) -> PathBuf {
+        self.dir.join(format!("{instance}.addr"))
     }
     /// The generation of the app's newest instance (base 36): names are never reused.
     pub fn instance_counter(&self) -> PathBuf {

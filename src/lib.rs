@@ -73,6 +73,7 @@
 //! - `mongo`: the database shell and where it finds its URL.
 //! - `emperor`: the uWSGI Emperor, its vassal template, reloads and workers.
 //! - `router`: the front door (nginx site, uWSGI routers), the 404 page.
+//! - `fleet`: several servers per environment: peers, signed subscriptions, firewall.
 //! - `health`: health checks through the front door.
 //! - `lock`: per-app and per-venv locks, naming their holder.
 //! - `audit`: the root's audit log.
@@ -83,6 +84,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod emperor;
+pub mod fleet;
 pub mod fsafe;
 pub mod git;
 pub mod health;

@@ -68,6 +68,63 @@ pub struct ServerConfig {
     /// Apps run `[processes]`/`[cron]`: the template attaches jib's process supervisor.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub supervise: bool,
+    /// One machine of an environment on several (`hosts`, `routers`): what it is in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetRole>,
+}
+
+/// What one machine is in an environment of several (DESIGN.md §7). Nodes run the apps and
+/// announce them, signed, to every router over the private network; routers are the front
+/// door (nginx, FastRouter and its subscription server on the private address).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetRole {
+    /// The private network nodes and routers talk on (`10.0.0.0/8`): every socket and
+    /// subscription of the fleet stays on an address inside it.
+    pub private: String,
+    /// Runs the apps (the Emperor and its instances).
+    pub node: bool,
+    /// Is a front door (nginx, the FastRouter, its subscription server).
+    pub router: bool,
+}
+
+/// `jib setup`'s part for a machine of a fleet: its peers' private addresses (each machine
+/// said its own in [`Request::Join`]) and the key nodes sign their subscriptions with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetSetup {
+    pub routers: Vec<std::net::Ipv4Addr>,
+    pub nodes: Vec<std::net::Ipv4Addr>,
+    /// Nodes: the environment's subscription key (PEM), the same on every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Routers: its public half, what the subscription server checks signatures with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+}
+
+/// Where a fleet-wide switch stands on one host (see [`Event::Ready`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// The new release is built, loaded and healthy on its own socket; nothing switched.
+    Prepared,
+    /// The router is sent to the new release; the old instances are withdrawn, still alive.
+    Switched,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Prepared => "prepared",
+            Phase::Switched => "switched",
+        })
+    }
+}
+
+/// The CLI's word to a host waiting at a [`Phase`]: go on, or put everything back. A line
+/// on the agent's stdin; the end of stdin means no.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Go {
+    pub go: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,6 +290,25 @@ pub enum Request {
         /// group); sent when `jib setup` runs the one-time root steps through sudo or a script.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         grant: Option<String>,
+        /// A machine of a fleet: its peers and keys.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fleet: Option<FleetSetup>,
+    },
+    /// A fleet's setup, first round: this machine's address on the private network, and the
+    /// subscription key it holds (its fingerprint; the key itself when `export_key`).
+    Join {
+        server: ServerConfig,
+        #[serde(default)]
+        export_key: bool,
+    },
+    /// Through this router's front door (its own nginx, the app's real host name), `path`
+    /// answers from one of `releases` — each of them seen — and from nothing else.
+    Route {
+        server: ServerConfig,
+        app: String,
+        path: String,
+        releases: Vec<String>,
+        timeout_secs: u64,
     },
     /// Deploy `commit` as `app`. When the server lacks the commit, the agent answers
     /// [`Event::NeedObjects`] and the CLI sends a [`PackHeader`] line and the pack bytes.
@@ -304,6 +380,9 @@ pub enum Request {
         to: Option<String>,
         lock_wait_secs: u64,
         health_timeout_secs: u64,
+        /// One host of a fleet: wait for the CLI's word at each [`Phase`].
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        gated: bool,
     },
     /// The newest `lines` entries of the root's audit log.
     Audit { server: ServerConfig, lines: usize },
@@ -390,6 +469,8 @@ impl Request {
     pub fn verb(&self) -> &'static str {
         match self {
             Request::Setup { .. } => "setup",
+            Request::Join { .. } => "join",
+            Request::Route { .. } => "route",
             Request::List { .. } => "list",
             Request::Status { .. } => "status",
             Request::Restart { .. } => "restart",
@@ -413,6 +494,8 @@ impl Request {
             Request::Deploy(d) => &d.server,
             Request::Promote(p) => &p.server,
             Request::Setup { server, .. }
+            | Request::Join { server, .. }
+            | Request::Route { server, .. }
             | Request::List { server }
             | Request::Status { server, .. }
             | Request::Restart { server, .. }
@@ -462,6 +545,9 @@ pub struct PromoteRequest {
     pub same_host: bool,
     pub by: String,
     pub lock_wait_secs: u64,
+    /// One host of a fleet: wait for the CLI's word at each [`Phase`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gated: bool,
 }
 
 /// Where a release is in its life. Lowercase on the wire and on disk (`release.json`).
@@ -502,6 +588,9 @@ pub enum ErrorKind {
     NeedsRoot,
     /// The root agent could not be reached, or refused the caller.
     Unreachable,
+    /// One host of a fleet deploy, put back because the fleet did not go on (another host
+    /// failed, or the check through the routers did).
+    HeldBack,
 }
 
 impl ErrorKind {
@@ -570,6 +659,9 @@ pub struct DeployRequest {
     pub lock_wait_secs: u64,
     /// Deploy even when the same commit and spec are already live.
     pub force: bool,
+    /// One host of a fleet: wait for the CLI's word at each [`Phase`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gated: bool,
 }
 
 /// Sent by the CLI after [`Event::NeedObjects`]: `len` bytes of git pack follow.
@@ -605,6 +697,11 @@ pub enum Event {
     /// Another deploy holds the lock; this one waits.
     Waiting {
         holder: LockHolder,
+    },
+    /// A gated host reached `phase` with `release`, and waits for a [`Go`] line.
+    Ready {
+        phase: Phase,
+        release: String,
     },
     /// A line of a log (`jib logs`).
     Log {
@@ -735,6 +832,19 @@ pub enum Reply {
     },
     Doctor {
         checks: Vec<Check>,
+    },
+    Join {
+        /// This machine's address on the fleet's private network.
+        address: std::net::Ipv4Addr,
+        /// The fingerprint of the subscription key it holds (a node set up before).
+        key: Option<String>,
+        /// The key itself, when asked to export it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        private_key: Option<String>,
+    },
+    Route {
+        /// How many answers came from each release.
+        seen: BTreeMap<String, usize>,
     },
 }
 

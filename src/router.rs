@@ -81,6 +81,9 @@ pub fn command(server: &ServerConfig, layout: &Layout) -> Command {
                 .arg(layout.subscription_socket())
                 .arg("--fastrouter-subscription-fallback-key")
                 .arg(NOT_FOUND_KEY);
+            if server.fleet.as_ref().is_some_and(|f| f.router) {
+                fleet_router(&mut c, layout);
+            }
         }
         RouterKind::Http => {
             c.args(["--plugins", "http"])
@@ -96,6 +99,22 @@ pub fn command(server: &ServerConfig, layout: &Layout) -> Command {
     c.arg("--chmod-socket=660");
     c.current_dir(layout.state());
     c
+}
+
+/// A fleet's router (DESIGN.md §7): a second subscription server on its private address,
+/// taking only announces signed by the environment's key (the 404 server signs with the
+/// router's own), dropping a host that stopped announcing after a few seconds.
+fn fleet_router(c: &mut Command, layout: &Layout) {
+    if let Ok(peers) = crate::fleet::Peers::load(layout) {
+        c.arg("--fastrouter-subscription-server")
+            .arg(format!("{}:{}", peers.address, crate::fleet::SUBSCRIPTION_PORT));
+    }
+    c.arg("--subscriptions-sign-check")
+        .arg(format!("SHA256:{}", layout.sign_check_dir().display()))
+        .arg("--subscriptions-sign-check-tolerance")
+        .arg(crate::fleet::SIGN_TOLERANCE_SECS.to_string())
+        .arg("--subscription-tolerance")
+        .arg(crate::fleet::TOLERANCE_SECS.to_string());
 }
 
 /// The nginx site for `*.<domain>` (or a promotion target's names): everything to the router,
@@ -300,6 +319,7 @@ mod site_tests {
             app: None,
             idle_secs: None,
             supervise: false,
+            fleet: None,
         }
     }
 

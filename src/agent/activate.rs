@@ -14,14 +14,14 @@ use crate::protocol::{BuildSpec, RemoteError};
 use crate::release::{self, ReleaseMeta, ReleaseState};
 use crate::venv;
 
-pub(super) struct Activation<'a> {
-    pub ctx: &'a Ctx<'a>,
-    pub spec: &'a BuildSpec,
+pub(super) struct Activation<'c, 'a> {
+    pub ctx: &'c Ctx<'a>,
+    pub spec: &'c BuildSpec,
     /// What the user pushed or promoted, for hints.
-    pub label: &'a str,
+    pub label: &'c str,
 }
 
-impl Activation<'_> {
+impl Activation<'_, '_> {
     pub fn run(
         &self,
         meta: &mut ReleaseMeta,

@@ -14,7 +14,7 @@ use crate::emperor;
 use crate::health;
 use crate::layout::{AppLayout, Layout};
 use crate::lock::{Acquire, Lock};
-use crate::protocol::{ErrorKind, Event, LockHolder, RemoteError, ServerConfig};
+use crate::protocol::{ErrorKind, Event, Go, LockHolder, Phase, RemoteError, ServerConfig};
 use crate::release::{self, ReleaseMeta, ReleaseState};
 use crate::sandbox::Sandbox;
 
@@ -107,6 +107,8 @@ pub(super) struct Ctx<'a> {
     /// Who asks (what a lock held for them says).
     pub by: &'a str,
     pub em: &'a Emitter,
+    /// One host of a fleet deploy: where the CLI's word comes from at each phase.
+    gate: Option<std::cell::RefCell<&'a mut dyn std::io::BufRead>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -125,7 +127,42 @@ impl<'a> Ctx<'a> {
             app,
             by,
             em,
+            gate: None,
         }
+    }
+
+    /// Makes this one host of a fleet-wide switch: at each [`Phase`] it waits for the CLI's
+    /// word, read from `input`.
+    pub fn gate_on(&mut self, input: &'a mut dyn std::io::BufRead) {
+        self.gate = Some(std::cell::RefCell::new(input));
+    }
+
+    /// `phase` is reached with `release`: alone, go on; one host of a fleet, say so and wait
+    /// for the CLI's word. No word (the CLI went away) is a no.
+    pub fn pass(&self, phase: Phase, release: &str) -> bool {
+        let Some(input) = &self.gate else {
+            return true;
+        };
+        self.em.send(&Event::Ready {
+            phase,
+            release: release.to_string(),
+        });
+        let mut line = String::new();
+        match input.borrow_mut().read_line(&mut line) {
+            Ok(n) if n > 0 => serde_json::from_str::<Go>(&line).is_ok_and(|g| g.go),
+            _ => false,
+        }
+    }
+
+    /// What a host that was told not to go on at `phase` reports.
+    pub fn held_back(&self, phase: Phase) -> RemoteError {
+        let what = match phase {
+            Phase::Prepared => "the other hosts did not all get ready: nothing switched here",
+            Phase::Switched => {
+                "the environment's check failed after the switch: the previous release is back here"
+            }
+        };
+        RemoteError::new("switch", what).kind(ErrorKind::HeldBack)
     }
 
     /// A deployed app (see [`find_app`]).
@@ -143,6 +180,7 @@ impl<'a> Ctx<'a> {
             app,
             by,
             em,
+            gate: None,
         })
     }
 

@@ -19,7 +19,7 @@ use crate::venv;
 
 pub(super) fn deploy(
     req: DeployRequest,
-    input: &mut impl std::io::BufRead,
+    input: &mut dyn std::io::BufRead,
     em: &Emitter,
 ) -> Result<Reply, RemoteError> {
     let ship = Ship {
@@ -37,6 +37,7 @@ pub(super) fn deploy(
         lock_wait_secs: req.lock_wait_secs,
         label: &req.branch,
         reflog: "jib push",
+        gated: req.gated,
     };
     let opened = pipeline::open(&ship, Objects::FromCli, input, em)?;
     if !req.force

@@ -145,6 +145,9 @@ fn describe(ev: &Event) -> String {
         Event::Warning { message } => format!("warning: {message}"),
         Event::Waiting { holder } => format!("waiting for {holder}"),
         Event::Hello { version } => format!("hello from {version}"),
+        Event::Ready { phase, release } => {
+            format!("{phase} with release {release}; waiting for the other hosts")
+        }
         Event::Log { line } => line.clone(),
         Event::NeedObjects { have } => {
             format!("asking for objects (server has {} commits)", have.len())

@@ -15,6 +15,7 @@ mod doctor;
 mod emit;
 mod env;
 pub mod exec;
+mod join;
 mod list;
 mod logs;
 mod objects;
@@ -93,7 +94,7 @@ pub fn run_verb(verb: &str) -> Result<i32> {
 /// Runs the verb `req` asks for.
 fn dispatch(
     req: Request,
-    input: &mut impl BufRead,
+    input: &mut dyn BufRead,
     by: &str,
     peer: Option<&ctl::Peer>,
     em: &Emitter,
@@ -105,7 +106,16 @@ fn dispatch(
             server,
             install_deps,
             grant,
-        } => setup::setup(&server, install_deps, grant.as_deref(), em),
+            fleet,
+        } => setup::setup(&server, install_deps, grant.as_deref(), fleet.as_ref(), em),
+        Request::Join { server, export_key } => join::join(&server, export_key),
+        Request::Route {
+            server,
+            app: name,
+            path,
+            releases,
+            timeout_secs,
+        } => join::route(&server, &name, &path, &releases, timeout_secs),
         Request::Deploy(d) => deploy::deploy(*d, input, em),
         Request::Promote(p) => promote::promote(*p, input, em),
         Request::List { server } => list::list(&server),
@@ -154,12 +164,19 @@ fn dispatch(
             to,
             lock_wait_secs,
             health_timeout_secs,
-        } => rollback::rollback(
-            &app(&server, &name, "rollback")?,
-            to.as_deref(),
-            lock_wait_secs,
-            Duration::from_secs(health_timeout_secs.max(1)),
-        ),
+            gated,
+        } => {
+            let mut ctx = app(&server, &name, "rollback")?;
+            if gated {
+                ctx.gate_on(input);
+            }
+            rollback::rollback(
+                &ctx,
+                to.as_deref(),
+                lock_wait_secs,
+                Duration::from_secs(health_timeout_secs.max(1)),
+            )
+        }
         Request::Audit { server, lines } => audit::audit(&server, lines),
         Request::Doctor { server, python } => Ok(doctor::doctor(&server, &python)),
     }

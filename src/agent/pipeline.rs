@@ -34,6 +34,8 @@ pub(super) struct Ship<'a> {
     pub label: &'a str,
     /// The ref log message (`jib push`).
     pub reflog: &'a str,
+    /// One host of a fleet: the switch waits for the CLI's word (see `Ctx::pass`).
+    pub gated: bool,
 }
 
 /// Where the commit's objects come from.
@@ -87,10 +89,10 @@ pub(super) struct Shipped {
 pub(super) fn open<'a>(
     ship: &'a Ship<'a>,
     objects: Objects,
-    input: &mut impl std::io::BufRead,
+    input: &'a mut dyn std::io::BufRead,
     em: &'a Emitter,
 ) -> Result<Opened<'a>, RemoteError> {
-    let (commit, ctx) = open_target(ship, em)?;
+    let (commit, mut ctx) = open_target(ship, em)?;
     let repo = objects::open(&ctx.layout)?;
     let copied = match objects {
         Objects::FromRoot(src) => {
@@ -99,7 +101,10 @@ pub(super) fn open<'a>(
         }
         Objects::FromCli => false,
     };
-    objects::receive(&ctx.layout, &repo, commit, input, em)?;
+    objects::receive(&ctx.layout, &repo, commit, &mut &mut *input, em)?;
+    if ship.gated {
+        ctx.gate_on(input);
+    }
     objects::set_app_ref(&repo, ship.app, commit, ship.reflog);
     let lock = ctx.lock(ship.doing.clone(), ship.lock_wait_secs)?;
     ctx.recover_interrupted();

@@ -12,7 +12,7 @@ use crate::venv;
 
 pub(super) fn promote(
     req: PromoteRequest,
-    input: &mut impl std::io::BufRead,
+    input: &mut dyn std::io::BufRead,
     em: &Emitter,
 ) -> Result<Reply, RemoteError> {
     let a = &req.artifact;
@@ -31,6 +31,7 @@ pub(super) fn promote(
         lock_wait_secs: req.lock_wait_secs,
         label: &req.app,
         reflog: "jib promote",
+        gated: req.gated,
     };
     // Always built from git objects, never from the source's files (its app user could have
     // changed them). Same server: the objects come from the source root's repository; else

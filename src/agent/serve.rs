@@ -163,7 +163,7 @@ fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
                 .and_then(|()| emperor::own_link(&app.instance_ini(&i), server));
         }
     }
-    if server.router == RouterKind::Nginx {
+    if server.router == RouterKind::Nginx && is_router(server) {
         let conf = layout.nginx_conf();
         let changed = write_if_changed(&conf, router::nginx_site(server, layout).as_bytes())?;
         let mut linked = false;
@@ -284,7 +284,7 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
         std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o660))?;
         tokio::spawn(not_found_server(listener, server.domain.clone()));
     }
-    tokio::spawn(announce_not_found(layout.clone()));
+    tokio::spawn(announce_not_found(layout.clone(), server.fleet.is_some()));
     // Unprivileged deploy users reach this root's agent through its control socket.
     if nix::unistd::geteuid().is_root() {
         super::ctl::listen(layout)?;
@@ -292,7 +292,7 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
 
     let (s1, l1) = (server.clone(), layout.clone());
     let (s2, l2) = (server.clone(), layout.clone());
-    let mut procs = [
+    let mut procs = vec![
         Supervised {
             name: "emperor",
             child: None,
@@ -326,6 +326,11 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
             failures: 0,
         },
     ];
+    // A fleet machine runs what its role needs: the apps, the front door, or both.
+    procs.retain(|p| match p.name {
+        "emperor" => is_node(server),
+        _ => is_router(server),
+    });
     for p in procs.iter_mut() {
         p.start(layout)?;
     }
@@ -365,9 +370,9 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
     }
     log("stopping");
     // Router first, so nothing new is accepted while the apps stop.
-    let (emp, rtr) = procs.split_at_mut(1);
-    rtr[0].stop().await;
-    emp[0].stop().await;
+    for p in procs.iter_mut().rev() {
+        p.stop().await;
+    }
     let _ = std::fs::remove_file(layout.notfound_socket());
     let _ = std::fs::remove_file(layout.notfound_router_socket());
     let _ = std::fs::remove_file(layout.control_socket());
@@ -375,20 +380,39 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
     Ok(())
 }
 
+/// Runs the apps: every machine but a fleet's router-only ones.
+fn is_node(server: &ServerConfig) -> bool {
+    server.fleet.as_ref().is_none_or(|f| f.node)
+}
+
+/// Is a front door: every machine but a fleet's host-only ones.
+fn is_router(server: &ServerConfig) -> bool {
+    server.fleet.as_ref().is_none_or(|f| f.router)
+}
+
 /// Keeps the 404 server subscribed under the router's fallback key (subscriptions expire
 /// unless renewed, and the router may have restarted).
-async fn announce_not_found(layout: Layout) {
-    let packet = router::subscription_packet(
-        router::NOT_FOUND_KEY,
-        &layout.notfound_router_socket().to_string_lossy(),
-    );
+async fn announce_not_found(layout: Layout, signed: bool) {
+    let address = layout.notfound_router_socket().to_string_lossy().into_owned();
+    // A fleet's router checks every announce, this one too: signed with its own key, anew
+    // each time (a signature carries its time).
+    let own_key = signed
+        .then(|| std::fs::read_to_string(layout.router_key()).ok())
+        .flatten();
+    let packet = move || match &own_key {
+        Some(k) => crate::fleet::signed_packet(router::NOT_FOUND_KEY, &address, false, k).ok(),
+        None => Some(router::subscription_packet(router::NOT_FOUND_KEY, &address)),
+    };
     let Ok(sock) = tokio::net::UnixDatagram::unbound() else {
         return;
     };
     // Often at first (the router may not be listening yet), then at a relaxed pace.
     for n in 0u32.. {
-        let _ = sock.send_to(&packet, layout.subscription_socket()).await;
-        let pause = if n < 40 { 250 } else { 5000 };
+        if let Some(p) = packet() {
+            let _ = sock.send_to(&p, layout.subscription_socket()).await;
+        }
+        // A fleet's router forgets a node after a few seconds without an announce.
+        let pause = if n < 40 { 250 } else if signed { 1000 } else { 5000 };
         tokio::time::sleep(Duration::from_millis(pause)).await;
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::emit::Emitter;
 use crate::layout::Layout;
 use crate::programs::which;
-use crate::protocol::{RemoteError, Reply, RouterKind, ServerConfig};
+use crate::protocol::{FleetRole, FleetSetup, RemoteError, Reply, RouterKind, ServerConfig};
 
 /// A missing prerequisite and the Debian package that provides it.
 pub(super) struct Missing {
@@ -47,6 +47,12 @@ pub(super) fn missing_prerequisites(server: &ServerConfig) -> Vec<Missing> {
         out.push(Missing {
             what: "nginx",
             package: "nginx-light",
+        });
+    }
+    if server.fleet.is_some() && which("nft").is_none() {
+        out.push(Missing {
+            what: "nft (the firewall that keeps a host's app sockets to the routers)",
+            package: "nftables",
         });
     }
     let venv_ok = Command::new("python3")
@@ -186,6 +192,7 @@ pub(super) fn setup(
     server: &ServerConfig,
     install_deps: bool,
     grant: Option<&str>,
+    fleet: Option<&FleetSetup>,
     em: &Emitter,
 ) -> Result<Reply, RemoteError> {
     // Before anything is written from it (the site, the unit, the ini template).
@@ -221,7 +228,24 @@ pub(super) fn setup(
             messages.push(grant_step(user, server, &layout, em)?);
         }
     }
+    let mut peers_changed = false;
+    if let Some(role) = &server.fleet {
+        let Some(f) = fleet else {
+            return Err(RemoteError::new(
+                "fleet",
+                "this environment is on several servers: run `jib setup` for all of them at once",
+            ));
+        };
+        peers_changed = em.step("fleet", || {
+            let (changed, detail) = setup_fleet(server, role, f, &layout, root_user)?;
+            Ok((changed, Some(detail)))
+        })?;
+    }
     em.step("service", || {
+        if peers_changed && let Some(info) = running_serve(&layout) {
+            // Its template names the routers: a new set means a new serve.
+            stop_serve(&layout, info.pid);
+        }
         let how = start_service(server, &layout)?;
         Ok(((), Some(how)))
     })?;
@@ -235,6 +259,82 @@ pub(super) fn setup(
         }
     ));
     Ok(Reply::Setup { messages })
+}
+
+/// The `fleet` step: this machine's peers, its keys and its firewall. Whether the peers
+/// changed, and the step's detail.
+fn setup_fleet(
+    server: &ServerConfig,
+    role: &FleetRole,
+    f: &FleetSetup,
+    layout: &Layout,
+    root_user: bool,
+) -> Result<(bool, String), RemoteError> {
+    use crate::fleet;
+    let err = |m: String| RemoteError::new("fleet", m);
+    if !root_user {
+        // The firewall and root-only keys are what keep the fleet's sockets safe.
+        return Err(err("setting up a machine of a fleet needs root (its firewall, its keys)".into())
+            .hint("run `jib setup` as root, or through sudo"));
+    }
+    let address = fleet::private_address(&role.private).map_err(|e| err(format!("{e:#}")))?;
+    let peers = fleet::Peers {
+        address,
+        routers: f.routers.clone(),
+        nodes: f.nodes.clone(),
+    };
+    let dir = layout.fleet_dir();
+    crate::fsafe::ensure_dir(&dir, 0o755, Some((0, 0)))
+        .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+    fn io(p: &Path) -> impl Fn(anyhow::Error) -> RemoteError + '_ {
+        move |e| RemoteError::new("fleet", format!("{}: {e:#}", p.display()))
+    }
+    let mut detail = vec![format!("{address}")];
+    if role.node {
+        let key = f.key.as_deref().ok_or_else(|| err("no subscription key was sent for this node".into()))?;
+        fleet::fingerprint(key).map_err(|e| err(format!("{e:#}")))?;
+        // uWSGI signs as the app's user: the apps' group reads it, nobody else.
+        let gid = crate::identity::of_server(server)
+            .map_err(|e| err(format!("{e:#}")))?
+            .map(|(_, g)| g.gid.as_raw());
+        let path = layout.fleet_key();
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(key) {
+            fleet::write_secret(&path, key, 0o640, gid).map_err(io(&path))?;
+        }
+        detail.push(format!("node, {} router(s)", peers.routers.len()));
+    }
+    if role.router {
+        let public = f.public_key.as_deref().ok_or_else(|| err("no public key was sent for this router".into()))?;
+        let keys = layout.sign_check_dir();
+        crate::fsafe::ensure_dir(&keys, 0o755, Some((0, 0)))
+            .map_err(|e| err(format!("cannot create {}: {e}", keys.display())))?;
+        let pubf = layout.fleet_public_key();
+        write_if_changed(&pubf, public.as_bytes()).map_err(|e| err(format!("{}: {e}", pubf.display())))?;
+        // Its own 404 server announces itself under the router's own key, made here once.
+        let own = layout.router_key();
+        if !own.is_file() {
+            let k = fleet::generate_key().map_err(|e| err(format!("{e:#}")))?;
+            fleet::write_secret(&own, &k, 0o600, None).map_err(io(&own))?;
+        }
+        let own_key = std::fs::read_to_string(&own).map_err(|e| err(format!("{}: {e}", own.display())))?;
+        let own_pub = fleet::public_pem(&own_key).map_err(|e| err(format!("{e:#}")))?;
+        let f404 = super::join::sign_check_file(layout, crate::router::NOT_FOUND_KEY);
+        write_if_changed(&f404, own_pub.as_bytes()).map_err(|e| err(format!("{}: {e}", f404.display())))?;
+        if let Some(app) = &server.app {
+            super::join::admit(layout, server, app)?;
+        }
+        // A host that is gone must fail to connect at once, not after the kernel's minutes
+        // of SYN retries (DESIGN.md §7): the router then tries another host.
+        let _ = std::fs::write("/proc/sys/net/ipv4/tcp_syn_retries", "1\n");
+        detail.push(format!("router, {} host(s)", peers.nodes.len()));
+    }
+    fleet::apply_firewall(&fleet::nft_ruleset(&peers, role.node, role.router))
+        .map_err(|e| err(format!("{e:#}")).hint("apt-get install nftables"))?;
+    detail.push("firewall".into());
+    let json = serde_json::to_vec_pretty(&peers).map_err(|e| err(e.to_string()))?;
+    let changed = write_if_changed(&layout.fleet_json(), &json)
+        .map_err(|e| err(format!("{}: {e}", layout.fleet_json().display())))?;
+    Ok((changed, detail.join(", ")))
 }
 
 /// What the server lacks, installed when allowed (`--install-deps`, as root or with sudo);

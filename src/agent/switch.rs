@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use super::ctx::{Ctx, internal};
-use crate::protocol::RemoteError;
+use crate::protocol::{Phase, RemoteError};
 use crate::{emperor, health, release};
 
 /// How long requests the router sent to a withdrawn instance just before it was withdrawn
@@ -126,6 +126,11 @@ impl Ctx<'_> {
     /// The cut: `current` on the staged release, the router on its instance, every other
     /// instance withdrawn (they keep what they are running).
     pub fn cut_over(&self, staged: &Staged) -> Result<Withdrawn, RemoteError> {
+        // A fleet switches only when every host is ready.
+        if !self.pass(Phase::Prepared, &staged.release) {
+            self.abandon(staged);
+            return Err(self.held_back(Phase::Prepared));
+        }
         let previous = crate::layout::link_target_name(&self.app.current());
         let old: Vec<String> = emperor::instances(&self.app)
             .into_iter()
@@ -161,6 +166,16 @@ impl Ctx<'_> {
         timeout: Duration,
     ) -> Result<u16, RemoteError> {
         let host = self.server.app_host(self.name());
+        if self.server.fleet.is_some() {
+            // Through the routers, the whole fleet: the CLI checks that once every host has
+            // switched, and the word it sends says whether the switch stands.
+            if !self.pass(Phase::Switched, &staged.release) {
+                self.undo(staged, withdrawn);
+                return Err(self.held_back(Phase::Switched));
+            }
+            self.retire(withdrawn);
+            return Ok(200);
+        }
         let answered = health::local_addr(&self.server.listen)
             .map_err(|e| e.to_string())
             .and_then(|addr| {

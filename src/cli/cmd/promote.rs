@@ -96,6 +96,7 @@ pub async fn run(g: &Global, args: &PromoteArgs) -> Result<(), Failure> {
         same_host: source.env.host == target.env.host,
         by: source.repo.identity(),
         lock_wait_secs: args.lock_wait,
+        gated: false,
     }));
     let remote = target.connect().await?;
     let mut progress = Progress::new(args.json);

@@ -70,6 +70,7 @@ pub async fn run(g: &Global, args: &PushArgs) -> Result<(), Failure> {
             .build_spec(&project.env_name, &project.env, &app),
         by: project.repo.identity(),
         lock_wait_secs: args.lock_wait,
+        gated: false,
         force: args.force,
     }));
     // Only what the server lacks travels: everything reachable from the commit but not from

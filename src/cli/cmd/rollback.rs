@@ -32,6 +32,7 @@ pub async fn run(g: &Global, args: &RollbackArgs) -> Result<(), Failure> {
         to: args.to.clone(),
         lock_wait_secs: args.lock_wait,
         health_timeout_secs: project.config.app.health_timeout,
+        gated: false,
     };
     let reply = remote::call(&project, req, args.json).await?;
     let ms = t0.elapsed().as_millis() as u64;

@@ -63,6 +63,7 @@ fn request(project: &Project, args: SetupArgs, grant: Option<String>) -> Request
         server: project.server.clone(),
         install_deps: args.install_deps,
         grant,
+        fleet: None,
     }
 }
 
