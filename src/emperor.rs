@@ -362,7 +362,9 @@ fn announce_fleet(
 pub fn instance_address(app: &AppLayout, instance: &str) -> Option<String> {
     let text = std::fs::read_to_string(app.instance_addr(instance)).ok()?;
     let a = text.trim();
-    a.parse::<std::net::SocketAddrV4>().ok().map(|_| a.to_string())
+    a.parse::<std::net::SocketAddrV4>()
+        .ok()
+        .map(|_| a.to_string())
 }
 
 /// Takes `instance` out of the router at once: held back from announcing itself again, and

@@ -194,7 +194,11 @@ pub fn signed_packet(key: &str, address: &str, unsubscribe: bool, pem: &str) -> 
         + u64::from(unsubscribe);
     let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(private_key(pem)?);
     let mut body = Vec::new();
-    for (k, v) in [("key", key), ("address", address), ("unix", &now.to_string())] {
+    for (k, v) in [
+        ("key", key),
+        ("address", address),
+        ("unix", &now.to_string()),
+    ] {
         push_var(&mut body, k.as_bytes(), v.as_bytes());
     }
     let sign: rsa::pkcs1v15::Signature = signer

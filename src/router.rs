@@ -106,8 +106,11 @@ pub fn command(server: &ServerConfig, layout: &Layout) -> Command {
 /// router's own), dropping a host that stopped announcing after a few seconds.
 fn fleet_router(c: &mut Command, layout: &Layout) {
     if let Ok(peers) = crate::fleet::Peers::load(layout) {
-        c.arg("--fastrouter-subscription-server")
-            .arg(format!("{}:{}", peers.address, crate::fleet::SUBSCRIPTION_PORT));
+        c.arg("--fastrouter-subscription-server").arg(format!(
+            "{}:{}",
+            peers.address,
+            crate::fleet::SUBSCRIPTION_PORT
+        ));
     }
     c.arg("--subscriptions-sign-check")
         .arg(format!("SHA256:{}", layout.sign_check_dir().display()))

@@ -39,6 +39,16 @@ fn streamable(verb: &str) -> bool {
     !matches!(verb, "setup" | "doctor" | "exec")
 }
 
+/// A fleet-wide switch's coordinator: told that one host reached `phase` with `release`,
+/// it answers (once every host is there, or one has failed) whether that host goes on.
+pub trait Gate: Sync {
+    fn reached<'a>(
+        &'a self,
+        phase: protocol::Phase,
+        release: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>>;
+}
+
 /// Why a call failed: the agent reported a failure, or we could not talk to it.
 #[derive(Debug)]
 pub enum CallError {
@@ -300,12 +310,24 @@ impl Remote {
     pub async fn call(
         &self,
         req: &Request,
+        on_event: impl FnMut(&Event),
+        objects: impl FnMut(&[String]) -> Result<Vec<u8>>,
+    ) -> Result<Reply, CallError> {
+        self.call_gated(req, on_event, objects, None).await
+    }
+
+    /// [`Remote::call`] for one host of a fleet-wide switch: when the agent says it reached a
+    /// phase ([`Event::Ready`]), `gate` decides whether it goes on.
+    pub async fn call_gated(
+        &self,
+        req: &Request,
         mut on_event: impl FnMut(&Event),
         mut objects: impl FnMut(&[String]) -> Result<Vec<u8>>,
+        gate: Option<&dyn Gate>,
     ) -> Result<Reply, CallError> {
         let line = self.envelope_line(req)?;
         match self
-            .call_once(req.verb(), &line, &mut on_event, &mut objects)
+            .call_once(req.verb(), &line, &mut on_event, &mut objects, gate)
             .await
         {
             Err(Attempt::WrongAgent) => {}
@@ -325,7 +347,7 @@ impl Remote {
             detail: Some(format!("installed {}", protocol::version_line())),
         });
         match self
-            .call_once(req.verb(), &line, &mut on_event, &mut objects)
+            .call_once(req.verb(), &line, &mut on_event, &mut objects, gate)
             .await
         {
             Ok(r) => Ok(r),
@@ -344,12 +366,13 @@ impl Remote {
         line: &[u8],
         on_event: &mut impl FnMut(&Event),
         objects: &mut impl FnMut(&[String]) -> Result<Vec<u8>>,
+        gate: Option<&dyn Gate>,
     ) -> Result<Reply, Attempt> {
         if streamable(verb)
             && let Some(sock) = self.fast_socket().await
         {
             match self
-                .call_streamed(&sock, verb, line, on_event, objects)
+                .call_streamed(&sock, verb, line, on_event, objects, gate)
                 .await
             {
                 Some(r) => return r,
@@ -370,6 +393,7 @@ impl Remote {
             line,
             on_event,
             objects,
+            gate,
         )
         .await;
         if out.silent {
@@ -457,6 +481,7 @@ impl Remote {
         line: &[u8],
         on_event: &mut impl FnMut(&Event),
         objects: &mut impl FnMut(&[String]) -> Result<Vec<u8>>,
+        gate: Option<&dyn Gate>,
     ) -> Option<Result<Reply, Attempt>> {
         let mut conn = tokio::net::UnixStream::connect(sock).await.ok()?;
         let call = serde_json::to_vec(&protocol::CtlCall {
@@ -476,6 +501,7 @@ impl Remote {
             line,
             on_event,
             objects,
+            gate,
         )
         .await;
         if out.silent {
@@ -729,7 +755,17 @@ impl Remote {
         );
         let (i, o, e) = streams;
         // No deadline: sudo may be asking for a password on the terminal.
-        let out = exchange(i, o, e, None, &line, &mut on_event, &mut |_| Ok(Vec::new())).await;
+        let out = exchange(
+            i,
+            o,
+            e,
+            None,
+            &line,
+            &mut on_event,
+            &mut |_| Ok(Vec::new()),
+            None,
+        )
+        .await;
         let verb = req.verb();
         match finish(out, AgentChild::Ssh(child).wait().await, &self.host, verb) {
             Ok(r) => Ok(r),
@@ -1041,6 +1077,7 @@ async fn exchange<W, R, E>(
     line: &[u8],
     on_event: &mut impl FnMut(&Event),
     objects: &mut impl FnMut(&[String]) -> Result<Vec<u8>>,
+    gate: Option<&dyn Gate>,
 ) -> Exchange
 where
     W: AsyncWrite + Unpin,
@@ -1121,6 +1158,30 @@ where
                     .await;
                     if let Err(e) = sent {
                         ex.error = Some(e.context("sending objects failed"));
+                        break;
+                    }
+                }
+                // A host of a fleet-wide switch waits for the word to go on (no gate: no).
+                Ok(Event::Ready { phase, release }) => {
+                    on_event(&Event::Ready {
+                        phase,
+                        release: release.clone(),
+                    });
+                    let go = match gate {
+                        Some(g) => g.reached(phase, &release).await,
+                        None => false,
+                    };
+                    let sent = async {
+                        let w = stdin.as_mut().context("stdin closed")?;
+                        let mut word = serde_json::to_vec(&protocol::Go { go })?;
+                        word.push(b'\n');
+                        w.write_all(&word).await?;
+                        w.flush().await?;
+                        Ok::<_, anyhow::Error>(())
+                    }
+                    .await;
+                    if let Err(e) = sent {
+                        ex.error = Some(e.context("answering the agent failed"));
                         break;
                     }
                 }

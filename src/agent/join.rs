@@ -21,15 +21,14 @@ pub(super) fn join(server: &ServerConfig, export_key: bool) -> Result<Reply, Rem
         .as_ref()
         .ok_or_else(|| err("this environment is not on several servers".into()))?;
     let address = fleet::private_address(&role.private).map_err(|e| {
-        err(format!("{e:#}")).hint("check env.<name>.private in deploy.toml against `ip -4 addr` on this server")
+        err(format!("{e:#}"))
+            .hint("check env.<name>.private in deploy.toml against `ip -4 addr` on this server")
     })?;
     let layout = Layout::new(&server.root);
     let key = read_key(&layout.fleet_key());
     Ok(Reply::Join {
         address,
-        key: key
-            .as_deref()
-            .and_then(|k| fleet::fingerprint(k).ok()),
+        key: key.as_deref().and_then(|k| fleet::fingerprint(k).ok()),
         private_key: if export_key { key } else { None },
     })
 }
@@ -59,7 +58,8 @@ pub(super) fn sign_check_file(layout: &Layout, key: &str) -> std::path::PathBuf 
 pub(super) fn admit(layout: &Layout, server: &ServerConfig, app: &str) -> Result<(), RemoteError> {
     let err = |m: String| RemoteError::new("route", m);
     let public = std::fs::read(layout.fleet_public_key()).map_err(|e| {
-        err(format!("no subscription key on this router ({e})")).hint("run `jib setup` for this environment")
+        err(format!("no subscription key on this router ({e})"))
+            .hint("run `jib setup` for this environment")
     })?;
     for k in crate::router::keys(server, app) {
         let f = sign_check_file(layout, &k);
@@ -78,7 +78,9 @@ pub(super) fn route(
     let err = |m: String| RemoteError::new("route", m);
     let layout = check_server(server)?;
     if !server.fleet.as_ref().is_some_and(|f| f.router) {
-        return Err(err("this machine is not one of the environment's routers".into()));
+        return Err(err(
+            "this machine is not one of the environment's routers".into()
+        ));
     }
     if !crate::slug::is_app_name(app) {
         return Err(err(format!("{app:?} is not a valid app name")));

@@ -393,7 +393,10 @@ fn is_router(server: &ServerConfig) -> bool {
 /// Keeps the 404 server subscribed under the router's fallback key (subscriptions expire
 /// unless renewed, and the router may have restarted).
 async fn announce_not_found(layout: Layout, signed: bool) {
-    let address = layout.notfound_router_socket().to_string_lossy().into_owned();
+    let address = layout
+        .notfound_router_socket()
+        .to_string_lossy()
+        .into_owned();
     // A fleet's router checks every announce, this one too: signed with its own key, anew
     // each time (a signature carries its time).
     let own_key = signed
@@ -412,7 +415,13 @@ async fn announce_not_found(layout: Layout, signed: bool) {
             let _ = sock.send_to(&p, layout.subscription_socket()).await;
         }
         // A fleet's router forgets a node after a few seconds without an announce.
-        let pause = if n < 40 { 250 } else if signed { 1000 } else { 5000 };
+        let pause = if n < 40 {
+            250
+        } else if signed {
+            1000
+        } else {
+            5000
+        };
         tokio::time::sleep(Duration::from_millis(pause)).await;
     }
 }

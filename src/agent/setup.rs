@@ -274,8 +274,10 @@ fn setup_fleet(
     let err = |m: String| RemoteError::new("fleet", m);
     if !root_user {
         // The firewall and root-only keys are what keep the fleet's sockets safe.
-        return Err(err("setting up a machine of a fleet needs root (its firewall, its keys)".into())
-            .hint("run `jib setup` as root, or through sudo"));
+        return Err(err(
+            "setting up a machine of a fleet needs root (its firewall, its keys)".into(),
+        )
+        .hint("run `jib setup` as root, or through sudo"));
     }
     let address = fleet::private_address(&role.private).map_err(|e| err(format!("{e:#}")))?;
     let peers = fleet::Peers {
@@ -291,7 +293,10 @@ fn setup_fleet(
     }
     let mut detail = vec![format!("{address}")];
     if role.node {
-        let key = f.key.as_deref().ok_or_else(|| err("no subscription key was sent for this node".into()))?;
+        let key = f
+            .key
+            .as_deref()
+            .ok_or_else(|| err("no subscription key was sent for this node".into()))?;
         fleet::fingerprint(key).map_err(|e| err(format!("{e:#}")))?;
         // uWSGI signs as the app's user: the apps' group reads it, nobody else.
         let gid = crate::identity::of_server(server)
@@ -304,22 +309,28 @@ fn setup_fleet(
         detail.push(format!("node, {} router(s)", peers.routers.len()));
     }
     if role.router {
-        let public = f.public_key.as_deref().ok_or_else(|| err("no public key was sent for this router".into()))?;
+        let public = f
+            .public_key
+            .as_deref()
+            .ok_or_else(|| err("no public key was sent for this router".into()))?;
         let keys = layout.sign_check_dir();
         crate::fsafe::ensure_dir(&keys, 0o755, Some((0, 0)))
             .map_err(|e| err(format!("cannot create {}: {e}", keys.display())))?;
         let pubf = layout.fleet_public_key();
-        write_if_changed(&pubf, public.as_bytes()).map_err(|e| err(format!("{}: {e}", pubf.display())))?;
+        write_if_changed(&pubf, public.as_bytes())
+            .map_err(|e| err(format!("{}: {e}", pubf.display())))?;
         // Its own 404 server announces itself under the router's own key, made here once.
         let own = layout.router_key();
         if !own.is_file() {
             let k = fleet::generate_key().map_err(|e| err(format!("{e:#}")))?;
             fleet::write_secret(&own, &k, 0o600, None).map_err(io(&own))?;
         }
-        let own_key = std::fs::read_to_string(&own).map_err(|e| err(format!("{}: {e}", own.display())))?;
+        let own_key =
+            std::fs::read_to_string(&own).map_err(|e| err(format!("{}: {e}", own.display())))?;
         let own_pub = fleet::public_pem(&own_key).map_err(|e| err(format!("{e:#}")))?;
         let f404 = super::join::sign_check_file(layout, crate::router::NOT_FOUND_KEY);
-        write_if_changed(&f404, own_pub.as_bytes()).map_err(|e| err(format!("{}: {e}", f404.display())))?;
+        write_if_changed(&f404, own_pub.as_bytes())
+            .map_err(|e| err(format!("{}: {e}", f404.display())))?;
         if let Some(app) = &server.app {
             super::join::admit(layout, server, app)?;
         }

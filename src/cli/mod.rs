@@ -6,6 +6,7 @@
 //! code), `ui` (stderr: progress, notes, questions, errors), `output` (stdout: JSON, tables).
 
 mod cmd;
+pub mod fleet;
 mod output;
 mod project;
 mod remote;

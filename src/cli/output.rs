@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use super::ui::sanitize;
 use super::{Failure, exit, fail};
-use crate::protocol::AppStatus;
+use crate::protocol::{AppStatus, Reply};
 
 /// `v` as a JSON value, to add fields to (`ms` …) before printing it.
 pub fn to_value(v: &impl serde::Serialize) -> Result<serde_json::Value, Failure> {
@@ -60,4 +60,15 @@ pub fn print_apps(apps: &[AppStatus]) {
         );
         println!("{}", sanitize(&line));
     }
+}
+
+/// Each host's answer of a fleet-wide command, for `--json`: `[{"host": …, <its answer>}]`.
+pub fn hosts_value(replies: &[(String, Reply)]) -> Result<serde_json::Value, Failure> {
+    let mut out = Vec::new();
+    for (host, r) in replies {
+        let mut v = to_value(r)?;
+        v["host"] = host.clone().into();
+        out.push(v);
+    }
+    Ok(serde_json::Value::Array(out))
 }

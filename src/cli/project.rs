@@ -46,6 +46,8 @@ impl Project {
             .server_config(env_name, &config.app, || local_root(&project, env_name))
             .exit(exit::CONFIG)?;
         server.supervise = !config.processes.is_empty() || !config.cron.is_empty();
+        // On several servers, what acts on one acts on the first host (`fleet` acts on all).
+        let server = env.member_config(&server, env.node_hosts()[0]);
         Ok(Project {
             repo,
             dir,
@@ -114,12 +116,28 @@ impl Project {
         Layout::new(&self.server.root)
     }
 
+    /// The (first) host's agent.
     pub async fn connect(&self) -> Result<Remote, Failure> {
-        let mut r = Remote::connect(&self.env.host, self.layout().agent_bin())
+        self.connect_to(self.env.node_hosts()[0]).await
+    }
+
+    /// The agent on `machine`, one of the environment's.
+    pub async fn connect_to(&self, machine: &str) -> Result<Remote, Failure> {
+        let mut r = Remote::connect(machine, self.layout().agent_bin())
             .await
             .map_err(fail(exit::CONNECTION))?;
         r.by = self.repo.identity();
         Ok(r)
+    }
+
+    /// `machine`'s configuration: the environment's, with its part in a fleet.
+    pub fn server_for(&self, machine: &str) -> ServerConfig {
+        self.env.member_config(&self.server, machine)
+    }
+
+    /// Where the environment runs, for messages: its host, or its hosts.
+    pub fn hosts_text(&self) -> String {
+        self.env.node_hosts().join(", ")
     }
 }
 

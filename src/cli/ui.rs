@@ -164,9 +164,7 @@ impl Progress {
                 "the server lacks the commit; sending what {} commit(s) it has do not contain",
                 have.len()
             )),
-            Event::Ready { phase, release } => {
-                debug(&format!("{phase} with release {release}"))
-            }
+            Event::Ready { phase, release } => debug(&format!("{phase} with release {release}")),
             Event::Done { .. } | Event::Failed { .. } | Event::Exited { .. } => {}
         }
     }

@@ -173,7 +173,7 @@ fn env_view(cfg: &Config, p: &Project, name: &str) -> EnvView {
         "<branch>".to_string()
     };
     EnvView {
-        host: p.env.host.clone(),
+        host: p.hosts_text(),
         root: s.root.display().to_string(),
         kind: if promoted { "promote" } else { "branches" },
         url: app_url(&app, s),

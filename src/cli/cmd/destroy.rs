@@ -44,7 +44,7 @@ pub async fn run(g: &Global, args: &DestroyArgs) -> Result<(), Failure> {
     }
     let prompt = format!(
         "Destroy {app} on {} (its releases and environment)?",
-        project.env.host
+        project.hosts_text()
     );
     if !confirm(args.yes, &format!("destroying {app}"), &prompt)? {
         note!("nothing destroyed");

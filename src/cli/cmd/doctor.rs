@@ -28,7 +28,11 @@ pub async fn run(g: &Global, args: &DoctorArgs) -> Result<(), Failure> {
         output::print_json(&checks)?;
     } else {
         if let Some(p) = &project {
-            println!("jib doctor — environment {} on {}", p.env_name, p.env.host);
+            println!(
+                "jib doctor — environment {} on {}",
+                p.env_name,
+                p.hosts_text()
+            );
         }
         for c in &checks {
             let mark = match c.status {
@@ -136,7 +140,7 @@ async fn remote_checks(p: &Project) -> Vec<Check> {
                 format!("{:#}", f.error),
                 format!(
                     "make `ssh {}` work without a password prompt (keys, agent, known_hosts)",
-                    p.env.host
+                    p.hosts_text()
                 ),
             ));
             return out;
@@ -146,7 +150,7 @@ async fn remote_checks(p: &Project) -> Vec<Check> {
         "connect",
         format!(
             "{} in {}",
-            p.env.host,
+            p.hosts_text(),
             format_ms(t.elapsed().as_millis() as u64)
         ),
     ));

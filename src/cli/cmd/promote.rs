@@ -9,8 +9,10 @@ use anyhow::anyhow;
 use crate::cli::output::{self, short};
 use crate::cli::remote::{call_failure, send};
 use crate::cli::ui::{self, Progress, format_ms, note, sanitize};
-use crate::cli::{Exit, Failure, Global, Project, exit, fail};
-use crate::protocol::{Artifact, ErrorKind, PromoteRequest, ReleaseState, Reply, Request};
+use crate::cli::{Exit, Failure, Global, Project, exit, fail, fleet};
+use crate::protocol::{
+    Artifact, ErrorKind, PromoteRequest, ReleaseState, Reply, Request, ServerConfig,
+};
 use crate::transport::CallError;
 
 #[derive(clap::Args, Debug)]
@@ -32,6 +34,9 @@ pub struct PromoteArgs {
     /// Seconds to wait when another promote or rollback holds the lock (0: refuse at once)
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub lock_wait: u64,
+    /// On several servers: go on without the hosts that cannot be reached (they stay behind until the next promote)
+    #[arg(long)]
+    pub skip_unreachable: bool,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
@@ -86,25 +91,51 @@ pub async fn run(g: &Global, args: &PromoteArgs) -> Result<(), Failure> {
         return Ok(());
     }
 
-    // 4. Ship it.
-    let req = Request::Promote(Box::new(PromoteRequest {
-        server: target.server.clone(),
-        app: prod_app.clone(),
-        spec: target.config.build_spec(&to_name, &target.env, &prod_app),
-        from_env: from_name.clone(),
-        artifact: art.clone(),
-        same_host: source.env.host == target.env.host,
-        by: source.repo.identity(),
-        lock_wait_secs: args.lock_wait,
-        gated: false,
-    }));
-    let remote = target.connect().await?;
-    let mut progress = Progress::new(args.json);
+    // 4. Ship it: to the one server, or to every host at once.
+    let spec = target.config.build_spec(&to_name, &target.env, &prod_app);
+    let request = |server: ServerConfig, release_step: bool, gated: bool| {
+        let mut spec = spec.clone();
+        if !release_step {
+            spec.release = None;
+        }
+        Request::Promote(Box::new(PromoteRequest {
+            server,
+            app: prod_app.clone(),
+            spec,
+            from_env: from_name.clone(),
+            artifact: art.clone(),
+            same_host: !target.env.is_fleet() && source.env.node_hosts() == target.env.node_hosts(),
+            by: source.repo.identity(),
+            lock_wait_secs: args.lock_wait,
+            gated,
+        }))
+    };
     let repo = &source.repo;
-    let reply = send(remote, &req, &mut progress, |have| {
-        repo.pack_missing(commit, have)
-    })
-    .await?;
+    let (reply, hosts) = if target.env.is_fleet() {
+        let replies = fleet::deploy(
+            &target,
+            &prod_app,
+            &spec.health_path,
+            args.skip_unreachable,
+            args.json,
+            // The release step (migrations) runs once, on the first host.
+            |m, first| request(m.server.clone(), first, true),
+            |have| repo.pack_missing(commit, have),
+        )
+        .await?;
+        let first = replies.first().map(|(_, r)| r.clone());
+        let first = first.ok_or_else(|| fail(exit::REMOTE)(anyhow!("no host answered")))?;
+        (first, Some(replies))
+    } else {
+        let req = request(target.server.clone(), true, false);
+        let remote = target.connect().await?;
+        let mut progress = Progress::new(args.json);
+        let reply = send(remote, &req, &mut progress, |have| {
+            repo.pack_missing(commit, have)
+        })
+        .await?;
+        (reply, None)
+    };
 
     // 5. The local mainline follows, when asked.
     let merged = mainline.and_then(|m| match source.repo.fast_forward(&m, commit) {
@@ -118,6 +149,9 @@ pub async fn run(g: &Global, args: &PromoteArgs) -> Result<(), Failure> {
     if args.json {
         let mut v = output::to_value(&reply)?;
         v["ms"] = ms.into();
+        if let Some(h) = &hosts {
+            v["hosts"] = output::hosts_value(h)?;
+        }
         v["branch"] = branch.into();
         v["from"] = format!("{from_name}/{}@{}", art.app, art.release).into();
         v["merged"] = merged.into();
@@ -125,8 +159,12 @@ pub async fn run(g: &Global, args: &PromoteArgs) -> Result<(), Failure> {
         return Ok(());
     }
     if let Reply::Promote { url, .. } = &reply {
+        let on = hosts
+            .as_ref()
+            .map(|h| format!(" on {} host(s)", h.len()))
+            .unwrap_or_default();
         note!(
-            "✔ {to_name} now serves {} ({branch}) at {url} ({})",
+            "✔ {to_name} now serves {} ({branch}) at {url}{on} ({})",
             short(&art.commit),
             format_ms(ms)
         );

@@ -111,7 +111,7 @@ pub async fn run(g: &Global, args: &PruneArgs) -> Result<(), Failure> {
     let prompt = format!(
         "Destroy these {} app(s) on {}?",
         candidates.len(),
-        project.env.host
+        project.hosts_text()
     );
     let what = format!("pruning {} app(s)", candidates.len());
     if !confirm(args.yes, &what, &prompt)? {

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::anyhow;
 
 use crate::cli::ui::{Progress, format_ms, note, sanitize};
-use crate::cli::{Exit, Failure, Global, Project, exit, fail, output, remote};
+use crate::cli::{Exit, Failure, Global, Project, exit, fail, fleet, output, remote};
 use crate::protocol::{DeployRequest, Reply, Request};
 use crate::slug;
 
@@ -20,6 +20,9 @@ pub struct PushArgs {
     /// Seconds to wait when another push, promote or rollback of this app holds its lock (0: refuse at once)
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub lock_wait: u64,
+    /// On several servers: go on without the hosts that cannot be reached (they stay behind until the next push)
+    #[arg(long)]
+    pub skip_unreachable: bool,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
@@ -51,31 +54,73 @@ pub async fn run(g: &Global, args: &PushArgs) -> Result<(), Failure> {
         note!(
             "Pushing {branch} ({}) to {} as {app}",
             &commit.to_string()[..12],
-            project.env.host
+            project.hosts_text()
         );
+    }
+
+    let spec = project
+        .config
+        .build_spec(&project.env_name, &project.env, &app);
+    let request = |server, release_step: bool, gated: bool| {
+        let mut spec = spec.clone();
+        if !release_step {
+            spec.release = None;
+        }
+        Request::Deploy(Box::new(DeployRequest {
+            server,
+            app: app.clone(),
+            branch: branch.clone(),
+            commit: commit.to_string(),
+            spec,
+            by: project.repo.identity(),
+            lock_wait_secs: args.lock_wait,
+            force: args.force,
+            gated,
+        }))
+    };
+    // Only what the server lacks travels: everything reachable from the commit but not from
+    // the commits it says it has.
+    let repo = &project.repo;
+    if project.env.is_fleet() {
+        let replies = fleet::deploy(
+            &project,
+            &app,
+            &spec.health_path,
+            args.skip_unreachable,
+            args.json,
+            // The release step (migrations) runs once, on the first host.
+            |m, first| request(m.server.clone(), first, true),
+            |have| repo.pack_missing(commit, have),
+        )
+        .await?;
+        let ms = t0.elapsed().as_millis() as u64;
+        let Some((_, first)) = replies.first() else {
+            return Err(fail(exit::REMOTE)(anyhow!("no host answered")));
+        };
+        if args.json {
+            let mut v = output::to_value(first)?;
+            v["ms"] = ms.into();
+            v["hosts"] = output::hosts_value(&replies)?;
+            println!("{v}");
+            return Ok(());
+        }
+        note!(
+            "  on {} host(s): {}",
+            replies.len(),
+            replies
+                .iter()
+                .map(|(h, _)| h.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return report(&branch, first.clone(), ms, false);
     }
 
     let t = Instant::now();
     progress.start("connect");
     let remote = project.connect().await?;
     progress.done("connect", t.elapsed().as_millis() as u64, None);
-
-    let req = Request::Deploy(Box::new(DeployRequest {
-        server: project.server.clone(),
-        app: app.clone(),
-        branch: branch.clone(),
-        commit: commit.to_string(),
-        spec: project
-            .config
-            .build_spec(&project.env_name, &project.env, &app),
-        by: project.repo.identity(),
-        lock_wait_secs: args.lock_wait,
-        gated: false,
-        force: args.force,
-    }));
-    // Only what the server lacks travels: everything reachable from the commit but not from
-    // the commits it says it has.
-    let repo = &project.repo;
+    let req = request(project.server.clone(), true, false);
     let reply = remote::send(remote, &req, &mut progress, |have| {
         repo.pack_missing(commit, have)
     })

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use crate::cli::output::{self, short};
 use crate::cli::ui::{format_ms, note};
-use crate::cli::{Failure, Global, Project, remote};
-use crate::protocol::{Reply, Request};
+use crate::cli::{Failure, Global, Project, exit, fail, fleet, remote};
+use crate::protocol::{Reply, Request, ServerConfig};
 
 #[derive(clap::Args, Debug)]
 pub struct RollbackArgs {
@@ -18,6 +18,9 @@ pub struct RollbackArgs {
     /// Seconds to wait when a deploy holds the lock (0: refuse at once)
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub lock_wait: u64,
+    /// On several servers: go on without the hosts that cannot be reached
+    #[arg(long)]
+    pub skip_unreachable: bool,
     /// Print as JSON (fields documented in docs/guide.md)
     #[arg(long)]
     pub json: bool,
@@ -26,19 +29,40 @@ pub struct RollbackArgs {
 pub async fn run(g: &Global, args: &RollbackArgs) -> Result<(), Failure> {
     let t0 = Instant::now();
     let (project, app) = Project::open_target(g, args.target.as_deref())?;
-    let req = Request::Rollback {
-        server: project.server.clone(),
+    let request = |server: ServerConfig, gated: bool| Request::Rollback {
+        server,
         app: app.clone(),
         to: args.to.clone(),
         lock_wait_secs: args.lock_wait,
         health_timeout_secs: project.config.app.health_timeout,
-        gated: false,
+        gated,
     };
-    let reply = remote::call(&project, req, args.json).await?;
+    let (reply, hosts) = if project.env.is_fleet() {
+        // Every host back at once: each to its own previous release (or the one named).
+        let replies = fleet::deploy(
+            &project,
+            &app,
+            &project.config.app.health_path,
+            args.skip_unreachable,
+            args.json,
+            |m, _| request(m.server.clone(), true),
+            |_| Ok(Vec::new()),
+        )
+        .await?;
+        let first = replies.first().map(|(_, r)| r.clone());
+        let first = first.ok_or_else(|| fail(exit::REMOTE)(anyhow::anyhow!("no host answered")))?;
+        (first, Some(replies))
+    } else {
+        let req = request(project.server.clone(), false);
+        (remote::call(&project, req, args.json).await?, None)
+    };
     let ms = t0.elapsed().as_millis() as u64;
     if args.json {
         let mut v = output::to_value(&reply)?;
         v["ms"] = ms.into();
+        if let Some(h) = &hosts {
+            v["hosts"] = output::hosts_value(h)?;
+        }
         println!("{v}");
     } else if let Reply::Rollback {
         from, to, commit, ..

@@ -33,9 +33,12 @@ pub async fn run(g: &Global, args: &SetupArgs) -> Result<(), Failure> {
     note!(
         "Setting up {} on {} ({})",
         project.env_name,
-        project.env.host,
+        project.hosts_text(),
         project.server.root.display()
     );
+    if project.env.is_fleet() {
+        return fleet(&project, args).await;
+    }
     let remote = project.connect().await?;
     let result =
         if project.env.is_local() || remote.is_root().await.map_err(fail(exit::CONNECTION))? {
@@ -54,7 +57,31 @@ pub async fn run(g: &Global, args: &SetupArgs) -> Result<(), Failure> {
     for m in messages {
         note!("  {m}");
     }
-    note!("✔ {} is ready: jib push <branch>", project.env.host);
+    note!("✔ {} is ready: jib push <branch>", project.hosts_text());
+    Ok(())
+}
+
+/// Every host and router at once (as root over ssh: a fleet's firewall and keys are root's).
+async fn fleet(project: &Project, args: SetupArgs) -> Result<(), Failure> {
+    let env = &project.env;
+    note!(
+        "  {} host(s): {}; router(s): {}; private network {}",
+        env.node_hosts().len(),
+        env.node_hosts().join(", "),
+        env.router_hosts().join(", "),
+        env.private.as_deref().unwrap_or("?")
+    );
+    let done = crate::cli::fleet::setup(project, args.install_deps, false).await?;
+    for (host, messages) in done {
+        for m in messages {
+            note!("  {host}: {m}");
+        }
+    }
+    note!(
+        "✔ {} is ready on {} machine(s): jib promote / jib push",
+        project.env_name,
+        env.machines().len()
+    );
     Ok(())
 }
 

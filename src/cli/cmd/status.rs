@@ -2,8 +2,8 @@
 
 use crate::cli::output::{print_apps, print_json};
 use crate::cli::ui::sanitize;
-use crate::cli::{Failure, Global, Project, remote};
-use crate::protocol::{Reply, Request};
+use crate::cli::{Failure, Global, Project, exit, fleet, output, remote};
+use crate::protocol::{AppStatus, Reply, Request};
 
 #[derive(clap::Args, Debug)]
 pub struct StatusArgs {
@@ -15,6 +15,9 @@ pub struct StatusArgs {
 
 pub async fn run(g: &Global, args: &StatusArgs) -> Result<(), Failure> {
     let (project, app) = Project::open_target(g, args.branch.as_deref())?;
+    if project.env.is_fleet() {
+        return fleet_status(&project, &app, args.json).await;
+    }
     let req = Request::Status {
         server: project.server.clone(),
         app,
@@ -45,6 +48,83 @@ pub async fn run(g: &Global, args: &StatusArgs) -> Result<(), Failure> {
             r.created,
             r.by
         );
+        println!("{}", sanitize(&line));
+    }
+    Ok(())
+}
+
+/// On several servers: a row per host (its release, workers, memory), unreachable ones
+/// included, and which hosts run another commit than the newest release of the fleet.
+async fn fleet_status(project: &Project, app: &str, json: bool) -> Result<(), Failure> {
+    let answers = fleet::ask_hosts(project, |m| Request::Status {
+        server: m.server.clone(),
+        app: app.to_string(),
+    })
+    .await;
+    let statuses: Vec<(&str, Option<&AppStatus>)> = answers
+        .iter()
+        .map(|(h, r)| match r {
+            Ok(Reply::Status { status, .. }) => (h.as_str(), Some(status)),
+            _ => (h.as_str(), None),
+        })
+        .collect();
+    // The fleet's release: the commit of the newest deploy any host has.
+    let newest = statuses
+        .iter()
+        .filter_map(|(_, s)| *s)
+        .max_by(|a, b| a.deployed_at.cmp(&b.deployed_at))
+        .map(|s| s.commit.clone());
+    let behind = |s: &AppStatus| newest.as_ref().is_some_and(|c| *c != s.commit);
+    if json {
+        let mut hosts = Vec::new();
+        for (host, r) in &answers {
+            let v = match r {
+                Ok(reply @ Reply::Status { status, .. }) => {
+                    let mut v = output::to_value(reply)?;
+                    v["reachable"] = true.into();
+                    v["behind"] = behind(status).into();
+                    v
+                }
+                Ok(other) => output::to_value(other)?,
+                Err(e) => serde_json::json!({
+                    "reachable": !matches!(e.code, exit::CONNECTION),
+                    "error": format!("{:#}", e.error),
+                }),
+            };
+            let mut v = v;
+            v["host"] = host.clone().into();
+            hosts.push(v);
+        }
+        return print_json(&serde_json::json!({ "app": app, "hosts": hosts }));
+    }
+    println!(
+        "{}",
+        sanitize(&format!(
+            "{:<12} {:<10} {:<28} {:<12} {:>7} {:>9}",
+            "HOST", "STATE", "RELEASE", "COMMIT", "WORKERS", "MEMORY"
+        ))
+    );
+    for (host, r) in &answers {
+        let line = match r {
+            Ok(Reply::Status { status: s, .. }) => format!(
+                "{host:<12} {:<10} {:<28} {:<12} {:>7} {:>7} MB{}",
+                s.state,
+                s.release,
+                s.commit.get(..12).unwrap_or(&s.commit),
+                s.workers,
+                s.rss_bytes / 1_000_000,
+                if behind(s) {
+                    "  behind: next deploy brings it along"
+                } else {
+                    ""
+                }
+            ),
+            Ok(_) => format!("{host:<12} ?"),
+            Err(e) if e.code == exit::CONNECTION => {
+                format!("{host:<12} unreachable  {:#}", e.error)
+            }
+            Err(e) => format!("{host:<12} {:#}", e.error),
+        };
         println!("{}", sanitize(&line));
     }
     Ok(())
