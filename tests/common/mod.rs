@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod fleet;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -23,11 +25,15 @@ pub fn free_port() -> u16 {
 }
 
 fn wait_port(port: u16, what: &str) {
+    wait_addr("127.0.0.1", port, what)
+}
+
+fn wait_addr(ip: &str, port: u16, what: &str) {
     let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while TcpStream::connect((ip, port)).is_err() {
         assert!(
             start.elapsed() < Duration::from_secs(10),
-            "{what} did not listen on {port}"
+            "{what} did not listen on {ip}:{port}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -64,22 +70,14 @@ impl Sshd {
         let dir = dir.join(sub);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::create_dir_all("/run/sshd").unwrap();
-        for (name, comment) in [("host_key", "host"), ("user_key", "user")] {
-            run(Command::new("ssh-keygen")
-                .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
-                .arg(dir.join(name)));
-        }
+        keygen(&dir.join("host_key"), "host");
+        keygen(&dir.join("user_key"), "user");
         std::fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys")).unwrap();
         let port = free_port();
         let cfg = dir.join("sshd_config");
         std::fs::write(
             &cfg,
-            format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
-                 PidFile {d}/sshd.pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 PermitRootLogin prohibit-password\nMaxSessions 100\nMaxStartups 100\nLogLevel ERROR\n",
-                d = dir.display()
-            ),
+            sshd_config(&dir, "127.0.0.1", port, &dir.join("authorized_keys")),
         )
         .unwrap();
         let log = std::fs::File::create(dir.join("sshd.log")).unwrap();
@@ -91,24 +89,16 @@ impl Sshd {
             .spawn()
             .expect("sshd (openssh-server) must be installed");
         wait_port(port, "sshd");
-        let host_pub = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
-        let mut parts = host_pub.split_whitespace();
-        let (kind, key) = (parts.next().unwrap(), parts.next().unwrap());
         std::fs::write(
             dir.join("known_hosts"),
-            format!("[127.0.0.1]:{port} {kind} {key}\n"),
+            known_hosts_line(&dir.join("host_key.pub"), "127.0.0.1", port),
         )
         .unwrap();
         let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
         let config = dir.join("ssh_config");
         std::fs::write(
             &config,
-            format!(
-                "Host {alias}\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentityFile {d}/user_key\n  \
-                 IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking yes\n  \
-                 GlobalKnownHostsFile /dev/null\n",
-                d = dir.display()
-            ),
+            ssh_config_block(alias, "127.0.0.1", port, &user, &dir),
         )
         .unwrap();
         Sshd {
@@ -118,6 +108,51 @@ impl Sshd {
             config,
         }
     }
+}
+
+/// A throwaway ed25519 key pair at `path` (and `path`.pub).
+fn keygen(path: &Path, comment: &str) {
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+        .arg(path));
+}
+
+/// sshd_config for a test sshd on `listen`:`port` whose host key and pid file are in `dir`.
+fn sshd_config(dir: &Path, listen: &str, port: u16, authorized_keys: &Path) -> String {
+    format!(
+        "Port {port}\nListenAddress {listen}\nHostKey {d}/host_key\nAuthorizedKeysFile {a}\n\
+         PidFile {d}/sshd.pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+         PermitRootLogin prohibit-password\nMaxSessions 100\nMaxStartups 100\nLogLevel ERROR\n",
+        d = dir.display(),
+        a = authorized_keys.display()
+    )
+}
+
+/// The known_hosts line for the host key `host_pub` served at `ip`:`port` (ssh names port 22
+/// by the bare address, any other as `[ip]:port`).
+fn known_hosts_line(host_pub: &Path, ip: &str, port: u16) -> String {
+    let text = std::fs::read_to_string(host_pub)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", host_pub.display()));
+    let mut parts = text.split_whitespace();
+    let (kind, key) = (
+        parts.next().expect("host key type"),
+        parts.next().expect("host key"),
+    );
+    match port {
+        22 => format!("{ip} {kind} {key}\n"),
+        _ => format!("[{ip}]:{port} {kind} {key}\n"),
+    }
+}
+
+/// A `Host` block reaching `ip`:`port` as `user` with `keys`/user_key, checking the host key
+/// against `keys`/known_hosts only.
+fn ssh_config_block(alias: &str, ip: &str, port: u16, user: &str, keys: &Path) -> String {
+    format!(
+        "Host {alias}\n  HostName {ip}\n  Port {port}\n  User {user}\n  IdentityFile {d}/user_key\n  \
+         IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking yes\n  \
+         GlobalKnownHostsFile /dev/null\n",
+        d = keys.display()
+    )
 }
 
 impl Drop for Sshd {
@@ -130,30 +165,44 @@ impl Drop for Sshd {
 /// A real nginx on a loopback port, including whatever sites the agent links into `sites/`.
 pub struct Nginx {
     child: Child,
+    pub ip: String,
     pub port: u16,
     pub dir: PathBuf,
 }
 
 impl Nginx {
     pub fn start(dir: &Path) -> Nginx {
-        let dir = dir.join("nginx");
+        Self::start_at(&dir.join("nginx"), "127.0.0.1", free_port(), &[])
+    }
+
+    /// nginx with its files in `dir`, listening on `ip`:`port`, started through `prefix` (e.g.
+    /// an `nsenter` into another host's namespaces; empty: directly).
+    pub fn start_at(dir: &Path, ip: &str, port: u16, prefix: &[String]) -> Nginx {
+        let dir = dir.to_path_buf();
         std::fs::create_dir_all(dir.join("sites")).unwrap();
         std::fs::create_dir_all(dir.join("logs")).unwrap();
         std::fs::copy("/etc/nginx/uwsgi_params", dir.join("uwsgi_params"))
             .expect("nginx must be installed");
-        let port = free_port();
         std::fs::write(
             dir.join("nginx.conf"),
             format!(
                 "daemon off;\nuser www-data;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/logs/error.log;\n\
                  events {{ worker_connections 1024; }}\n\
                  http {{\n  access_log off;\n  client_body_temp_path {d}/tmp;\n  \
-                 server {{ listen 127.0.0.1:{port} default_server; return 421; }}\n  include {d}/sites/*.conf;\n}}\n",
+                 server {{ listen {ip}:{port} default_server; return 421; }}\n  include {d}/sites/*.conf;\n}}\n",
                 d = dir.display()
             ),
         )
         .unwrap();
-        let child = Command::new("nginx")
+        let mut cmd = match prefix {
+            [] => Command::new("nginx"),
+            [first, rest @ ..] => {
+                let mut c = Command::new(first);
+                c.args(rest).arg("nginx");
+                c
+            }
+        };
+        let child = cmd
             .arg("-p")
             .arg(&dir)
             .arg("-c")
@@ -162,8 +211,13 @@ impl Nginx {
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx must be installed");
-        wait_port(port, "nginx");
-        Nginx { child, port, dir }
+        wait_addr(ip, port, "nginx");
+        Nginx {
+            child,
+            ip: ip.to_string(),
+            port,
+            dir,
+        }
     }
 
     pub fn reload_command(&self) -> Vec<String> {
@@ -509,16 +563,21 @@ impl LoadReport {
 
 impl Load {
     pub fn start(port: u16, host: &str, clients: usize) -> Load {
+        Self::start_at("127.0.0.1", port, host, clients)
+    }
+
+    /// Like [`Load::start`], against `ip`:`port` (e.g. a fleet member's address).
+    pub fn start_at(ip: &str, port: u16, host: &str, clients: usize) -> Load {
         use std::sync::atomic::Ordering;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let threads = (0..clients)
             .map(|_| {
-                let (stop, host) = (stop.clone(), host.to_string());
+                let (stop, ip, host) = (stop.clone(), ip.to_string(), host.to_string());
                 std::thread::spawn(move || {
                     let mut r = LoadReport::default();
                     while !stop.load(Ordering::SeqCst) {
                         let t = std::time::Instant::now();
-                        let (status, body) = http_get(port, &host, "/");
+                        let (status, body) = http_get_at(&ip, port, &host, "/");
                         r.latencies.push(t.elapsed());
                         if (200..300).contains(&status) {
                             r.ok += 1;
@@ -576,7 +635,12 @@ pub fn git(dir: &Path, args: &[&str]) -> Output {
 
 /// The whole HTTP/1.0 response (status line, headers, body); empty when nothing listens.
 pub fn http_raw(port: u16, host: &str, path: &str) -> String {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+    http_raw_at("127.0.0.1", port, host, path)
+}
+
+/// [`http_raw`] against `ip`:`port`.
+pub fn http_raw_at(ip: &str, port: u16, host: &str, path: &str) -> String {
+    let Ok(mut s) = TcpStream::connect((ip, port)) else {
         return String::new();
     };
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -596,7 +660,12 @@ pub fn http_raw(port: u16, host: &str, path: &str) -> String {
 
 /// Status and body. Status 0: nothing listening (or the connection was cut).
 pub fn http_get(port: u16, host: &str, path: &str) -> (u16, String) {
-    let text = http_raw(port, host, path);
+    http_get_at("127.0.0.1", port, host, path)
+}
+
+/// [`http_get`] against `ip`:`port`.
+pub fn http_get_at(ip: &str, port: u16, host: &str, path: &str) -> (u16, String) {
+    let text = http_raw_at(ip, port, host, path);
     let status = text
         .split_whitespace()
         .nth(1)
