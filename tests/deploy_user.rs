@@ -280,6 +280,7 @@ fn the_control_socket_grants_nothing_beyond_deploying() {
             server: evil,
             install_deps: false,
             grant: Some("jibstranger".into()),
+            fleet: None,
         },
     );
     assert!(out.contains("needs root"), "{out}");

@@ -655,6 +655,10 @@ fn start_service(server: &ServerConfig, layout: &Layout) -> Result<String, Remot
 }
 
 pub(super) fn router_ready(server: &ServerConfig, layout: &Layout) -> bool {
+    if server.fleet.as_ref().is_some_and(|f| !f.router) {
+        // A fleet's host: the front door is on the routers.
+        return true;
+    }
     match server.router {
         RouterKind::Nginx => layout.router_socket().exists(),
         RouterKind::Http => crate::health::local_addr(&server.listen)

@@ -1,0 +1,379 @@
+//! Several servers per environment (issue 14): prod on three hosts behind a router, each a
+//! network namespace with its own sshd, /opt/apps, agent and emperor; the router runs nginx
+//! and the FastRouter. Promote, rollback and failures under a load generator through the
+//! router; a rogue machine on the private network.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::fleet::{Fleet, FleetNginx};
+use common::*;
+
+const NAME: &str = "www.fleet.test";
+
+/// The app: it says its version, branch and host. `/health` answers 500 through the router
+/// (not to the agent's own probe) on the host named by `SICK_ON`; importing it fails on the
+/// host named by `BREAK_ON`.
+fn app_py(greeting: &str) -> String {
+    format!(
+        "import os, socket\n\
+         HOST = socket.gethostname()\n\
+         if os.environ.get('BREAK_ON') == HOST:\n    raise RuntimeError('broken on ' + HOST)\n\n\
+         def app(environ, start_response):\n    \
+         sick = environ.get('PATH_INFO') == '/health' and os.environ.get('SICK_ON') == HOST and environ.get('REMOTE_ADDR') != '127.0.0.1'\n    \
+         body = ('{greeting} from %s on %s\\n' % (os.environ.get('JIB_BRANCH', '?'), HOST)).encode()\n    \
+         start_response('500 Sick' if sick else '200 OK', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body)))])\n    \
+         return [body]\n"
+    )
+}
+
+/// dev on the loopback sshd (where branches are pushed), prod on `hosts` behind `lb1`.
+struct FleetWorld {
+    w: World,
+    fleet: Fleet,
+    lb: FleetNginx,
+}
+
+impl FleetWorld {
+    fn new(hosts: &[&str], extra_members: &[&str]) -> FleetWorld {
+        let w = World::new(Mode::Ssh);
+        let mut names = vec!["lb1"];
+        names.extend(hosts);
+        names.extend(extra_members);
+        let dir = w.tmp.path().join("fleet");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut fleet = Fleet::new(&dir, &names);
+        let lb = fleet.start_nginx("lb1");
+        // One ssh_config with every machine, as a user would have.
+        let main = &w.sshd.as_ref().expect("ssh world").config;
+        let mut all = std::fs::read_to_string(main).unwrap();
+        all.push_str(&std::fs::read_to_string(fleet.ssh_config()).unwrap());
+        std::fs::write(main, all).unwrap();
+
+        w.write(
+            "deploy.toml",
+            &w.deploy_toml(
+                "wsgi = \"hello:app\"\nrequirements = \"requirements.txt\"\nhealth_path = \"/health\"\nhealth_timeout = 8\n",
+            ),
+        );
+        w.write("requirements.txt", "");
+        w.write("hello.py", &app_py("v1"));
+        git(&w.repo, &["config", "user.email", "tester@example.com"]);
+        w.commit("v1");
+        let fw = FleetWorld { w, fleet, lb };
+        fw.set_prod(hosts, "");
+        fw
+    }
+
+    /// deploy.toml's prod: `hosts` behind lb1, on the fleet's private network.
+    fn set_prod(&self, hosts: &[&str], extra: &str) {
+        let toml = std::fs::read_to_string(self.w.repo.join("deploy.toml")).unwrap();
+        let dev = toml.split("\n[env.prod]").next().unwrap().to_string();
+        let hosts: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();
+        let section = format!(
+            "\n[env.prod]\nhosts = [{}]\nrouters = [\"lb1\"]\nprivate = \"{}\"\ndomains = [\"{NAME}\"]\nrun_as = \"nobody\"\n{extra}\n\
+             [env.prod.nginx]\nlisten = \"{}\"\nsite = \"{}\"\nreload = {:?}\n",
+            hosts.join(", "),
+            self.fleet.prefix_cidr(),
+            self.lb.listen,
+            self.lb.sites.join("jib-prod.conf").display(),
+            self.lb.reload,
+        );
+        self.w.write("deploy.toml", &format!("{dev}{section}"));
+        self.w.commit("prod");
+    }
+
+    fn get(&self) -> (u16, String) {
+        http_get_at(&self.lb.ip, self.lb.port, NAME, "/")
+    }
+
+    fn load(&self) -> Load {
+        Load::start_at(&self.lb.ip, self.lb.port, NAME, 4)
+    }
+
+    /// Commits `greeting` on a new branch `name`, pushes it to dev.
+    fn branch(&self, name: &str, greeting: &str) {
+        git(&self.w.repo, &["checkout", "-q", "-b", name]);
+        self.w.write("hello.py", &app_py(greeting));
+        self.w.commit(greeting);
+        self.w.jib_ok(&["push"]);
+    }
+
+    /// The hosts that answered through the router, by the bodies seen.
+    fn hosts_in(bodies: &[String], greeting: &str) -> Vec<String> {
+        let mut h: Vec<String> = bodies
+            .iter()
+            .filter(|b| b.starts_with(&format!("{greeting} from")))
+            .filter_map(|b| b.trim().rsplit(" on ").next().map(str::to_string))
+            .collect();
+        h.sort();
+        h.dedup();
+        h
+    }
+
+    /// Asks through the router until every host has answered, and returns what they said.
+    fn spread(&self, n: usize) -> Vec<String> {
+        let mut bodies = Vec::new();
+        for _ in 0..n {
+            let (status, body) = self.get();
+            assert_eq!(status, 200, "{body}");
+            bodies.push(body);
+        }
+        bodies
+    }
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
+}
+
+#[test]
+fn promote_and_rollback_on_three_hosts_drop_nothing_and_spread_requests() {
+    let fw = FleetWorld::new(&["app1", "app2", "app3"], &[]);
+    let w = &fw.w;
+    w.jib_ok(&["setup"]);
+    let t = Instant::now();
+    let out = w.jib_ok(&["setup", "-e", "prod"]);
+    eprintln!("setup of 4 machines: {:?}\n{out}", t.elapsed());
+    w.jib_ok(&["push", "main"]);
+
+    // First promote: every host gets it, the router spreads requests over all three.
+    let out = w.jib_ok(&["promote", "main", "--yes"]);
+    assert!(out.contains("on 3 host(s)"), "{out}");
+    let bodies = fw.spread(30);
+    assert_eq!(
+        FleetWorld::hosts_in(&bodies, "v1"),
+        ["app1", "app2", "app3"],
+        "{bodies:?}"
+    );
+
+    // A promote under load: nothing fails, and afterwards every host serves v2.
+    fw.branch("feature", "v2");
+    let load = fw.load();
+    let t = Instant::now();
+    let out = w.jib(&["promote", "feature", "--yes", "--json"]);
+    let took = t.elapsed();
+    let r = load.stop();
+    let v = json(&out);
+    assert_eq!(v["kind"], "promote", "{v}");
+    assert_eq!(v["hosts"].as_array().map(Vec::len), Some(3), "{v}");
+    eprintln!(
+        "promote to 3 hosts under load: {took:?}, {} ok, {} failed, p99 {:?}",
+        r.ok,
+        r.bad,
+        r.quantile(0.99)
+    );
+    assert_eq!(
+        r.bad, 0,
+        "failed requests during the promote: {:?}",
+        r.failures
+    );
+    assert!(r.ok > 20, "{} requests", r.ok);
+    let bodies = fw.spread(30);
+    assert_eq!(
+        FleetWorld::hosts_in(&bodies, "v2"),
+        ["app1", "app2", "app3"],
+        "{bodies:?}"
+    );
+    assert!(
+        bodies.iter().all(|b| b.starts_with("v2 from feature")),
+        "{bodies:?}"
+    );
+
+    // status: a row per host, all on the same commit.
+    let st = json(&w.jib(&["status", "prod", "--json"]));
+    let hosts = st["hosts"].as_array().expect("hosts");
+    assert_eq!(hosts.len(), 3, "{st}");
+    for h in hosts {
+        assert_eq!(h["reachable"], true, "{h}");
+        assert_eq!(h["behind"], false, "{h}");
+        assert_eq!(h["status"]["branch"], "feature", "{h}");
+    }
+
+    // Rollback of the whole fleet under load: the same.
+    let load = fw.load();
+    let out = w.jib_ok(&["rollback", "prod"]);
+    let r = load.stop();
+    assert!(out.contains("rolled back"), "{out}");
+    assert_eq!(
+        r.bad, 0,
+        "failed requests during the rollback: {:?}",
+        r.failures
+    );
+    let bodies = fw.spread(30);
+    assert!(
+        bodies.iter().all(|b| b.starts_with("v1 from main")),
+        "{bodies:?}"
+    );
+    assert_eq!(FleetWorld::hosts_in(&bodies, "v1").len(), 3, "{bodies:?}");
+}
+
+#[test]
+fn a_host_that_fails_keeps_every_host_on_the_previous_release() {
+    let fw = FleetWorld::new(&["app1", "app2", "app3"], &[]);
+    let w = &fw.w;
+    w.jib_ok(&["setup"]);
+    w.jib_ok(&["setup", "-e", "prod"]);
+    w.jib_ok(&["push", "main"]);
+    w.jib_ok(&["promote", "main", "--yes"]);
+    fw.branch("feature", "v2");
+
+    // The new release does not import on app2: no host switches.
+    fw.set_prod(&["app1", "app2", "app3"], "env = { BREAK_ON = \"app2\" }");
+    let load = fw.load();
+    let out = w.jib(&["promote", "feature", "--yes"]);
+    let r = load.stop();
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    let msg = text(&out);
+    assert!(msg.contains("app2"), "the error names the host: {msg}");
+    assert!(msg.contains("import"), "and the step: {msg}");
+    assert_eq!(r.bad, 0, "{:?}", r.failures);
+    let bodies = fw.spread(30);
+    assert!(
+        bodies.iter().all(|b| b.starts_with("v1 from main")),
+        "{bodies:?}"
+    );
+    assert_eq!(FleetWorld::hosts_in(&bodies, "v1").len(), 3, "{bodies:?}");
+
+    // It imports everywhere but app3 answers its health check badly through the router:
+    // every host switched, then every host is put back.
+    fw.set_prod(&["app1", "app2", "app3"], "env = { SICK_ON = \"app3\" }");
+    let load = fw.load();
+    let out = w.jib(&["promote", "feature", "--yes"]);
+    let r = load.stop();
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("lb1"),
+        "the router that saw it: {}",
+        text(&out)
+    );
+    assert_eq!(r.bad, 0, "{:?}", r.failures);
+    let bodies = fw.spread(30);
+    assert!(
+        bodies.iter().all(|b| b.starts_with("v1 from main")),
+        "{bodies:?}"
+    );
+
+    // Healthy again: it goes through.
+    fw.set_prod(&["app1", "app2", "app3"], "");
+    w.jib_ok(&["promote", "feature", "--yes"]);
+    let bodies = fw.spread(30);
+    assert!(
+        bodies.iter().all(|b| b.starts_with("v2 from feature")),
+        "{bodies:?}"
+    );
+}
+
+/// A uwsgi packet carrying `vars`.
+fn uwsgi_packet(modifier1: u8, modifier2: u8, vars: &[(&str, &str)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (k, v) in vars {
+        body.extend((k.len() as u16).to_le_bytes());
+        body.extend(k.as_bytes());
+        body.extend((v.len() as u16).to_le_bytes());
+        body.extend(v.as_bytes());
+    }
+    let mut p = vec![modifier1];
+    p.extend((body.len() as u16).to_le_bytes());
+    p.push(modifier2);
+    p.extend(body);
+    p
+}
+
+#[test]
+fn a_rogue_machine_on_the_private_network_gets_no_traffic_and_runs_nothing() {
+    let mut fw = FleetWorld::new(&["app1", "app2"], &["rogue"]);
+    let w = &fw.w;
+    w.jib_ok(&["setup"]);
+    w.jib_ok(&["setup", "-e", "prod"]);
+    w.jib_ok(&["push", "main"]);
+    w.jib_ok(&["promote", "main", "--yes"]);
+    let rogue_ip = fw.fleet.ip("rogue");
+    let lb_ip = fw.fleet.ip("lb1");
+
+    // The rogue runs its own uWSGI app and subscribes it under prod's name, unsigned and
+    // with a key of its own, to the router's subscription server, every second.
+    let dir = w.tmp.path().join("rogue");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("evil.py"),
+        "def application(e, s):\n    s('200 OK', [('Content-Type', 'text/plain')])\n    return [b'rogue\\n']\n",
+    )
+    .unwrap();
+    let key = dir.join("rogue.pem");
+    let keygen = std::process::Command::new("openssl")
+        .args(["genrsa", "-out"])
+        .arg(&key)
+        .arg("2048")
+        .output()
+        .expect("openssl");
+    assert!(keygen.status.success());
+    let ini = format!(
+        "[uwsgi]\nplugins = python3\nmaster = true\nprocesses = 1\nsocket = {rogue_ip}:47100\nwsgi-file = {}\n\
+         subscribe2 = server={lb_ip}:3031,key={NAME}\n\
+         subscribe2 = server={lb_ip}:3031,key={NAME},sign=SHA256:{}\nsubscribe-freq = 1\n",
+        dir.join("evil.py").display(),
+        key.display(),
+    );
+    std::fs::write(dir.join("rogue.ini"), ini).unwrap();
+    fw.fleet.spawn_in(
+        "rogue",
+        &["uwsgi", "--ini", &dir.join("rogue.ini").to_string_lossy()],
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    let bodies = fw.spread(60);
+    assert!(
+        bodies.iter().all(|b| b.starts_with("v1 from main")),
+        "the rogue got traffic: {bodies:?}"
+    );
+
+    // A raw uwsgi packet from the rogue to a host's app socket, asking it to run a file:
+    // the host's firewall drops it (no connection at all).
+    let addrs = fw
+        .fleet
+        .run_in("app1", &["sh", "-c", "cat /opt/apps/prod/prod~*.addr"]);
+    let addr = String::from_utf8_lossy(&addrs.stdout)
+        .lines()
+        .next()
+        .expect("an instance address on app1")
+        .to_string();
+    let probe = format!(
+        "import socket,sys\ns=socket.socket()\ns.settimeout(3)\n\
+         try:\n    s.connect(('{}', {}))\nexcept Exception as e:\n    print('refused', e); sys.exit(0)\n\
+         s.sendall(bytes.fromhex('{}'))\nprint('connected', s.recv(100))\n",
+        addr.split(':').next().unwrap(),
+        addr.split(':').nth(1).unwrap(),
+        hex(&uwsgi_packet(
+            0,
+            0,
+            &[
+                ("UWSGI_FILE", "exec://touch /tmp/jib-rogue-was-here"),
+                ("REQUEST_METHOD", "GET"),
+                ("PATH_INFO", "/"),
+                ("HTTP_HOST", NAME),
+            ]
+        ))
+    );
+    let out = fw.fleet.run_in("rogue", &["python3", "-c", &probe]);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        said.starts_with("refused"),
+        "the rogue reached a node socket: {said}"
+    );
+    assert!(!std::path::Path::new("/tmp/jib-rogue-was-here").exists());
+
+    // From the router itself the socket is open, and the routing guard refuses the same
+    // loader variables (403) while a plain request is served.
+    let from_lb = fw.fleet.run_in("lb1", &["python3", "-c", &probe]);
+    let said = String::from_utf8_lossy(&from_lb.stdout).to_string();
+    assert!(
+        said.contains("403"),
+        "the guard let UWSGI_FILE through: {said}"
+    );
+    assert!(!std::path::Path::new("/tmp/jib-rogue-was-here").exists());
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
