@@ -63,10 +63,12 @@ impl FleetWorld {
         w.commit("v1");
         let fw = FleetWorld { w, fleet, lb };
         fw.set_prod(hosts, "");
+        fw.w.commit("prod");
         fw
     }
 
-    /// deploy.toml's prod: `hosts` behind lb1, on the fleet's private network.
+    /// deploy.toml's prod (in the work tree, which is what jib reads): `hosts` behind lb1,
+    /// on the fleet's private network.
     fn set_prod(&self, hosts: &[&str], extra: &str) {
         let toml = std::fs::read_to_string(self.w.repo.join("deploy.toml")).unwrap();
         let dev = toml.split("\n[env.prod]").next().unwrap().to_string();
@@ -81,7 +83,6 @@ impl FleetWorld {
             self.lb.reload,
         );
         self.w.write("deploy.toml", &format!("{dev}{section}"));
-        self.w.commit("prod");
     }
 
     fn get(&self) -> (u16, String) {
