@@ -142,7 +142,7 @@ impl Remote {
         let mut b = openssh::SessionBuilder::default();
         // Strict: an unknown or changed host key is refused, never accepted silently.
         b.known_hosts_check(openssh::KnownHosts::Strict)
-            .connect_timeout(Duration::from_secs(15))
+            .connect_timeout(connect_timeout())
             .server_alive_interval(Duration::from_secs(15));
         if let Some(cfg) = std::env::var_os(SSH_CONFIG_ENV) {
             b.config_file(PathBuf::from(cfg));
@@ -793,6 +793,19 @@ impl Remote {
 
 /// Environment variable: seconds to wait for the agent's first answer (default 10).
 pub const ANSWER_TIMEOUT_ENV: &str = "JIB_ANSWER_TIMEOUT";
+
+/// Environment variable: seconds to wait for an ssh connection to a server (default 15).
+pub const CONNECT_TIMEOUT_ENV: &str = "JIB_CONNECT_TIMEOUT";
+
+/// How long a server that does not answer gets before it is called unreachable.
+fn connect_timeout() -> Duration {
+    let secs = std::env::var(CONNECT_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(15);
+    Duration::from_secs(secs)
+}
 
 fn answer_deadline() -> Duration {
     let secs = std::env::var(ANSWER_TIMEOUT_ENV)

@@ -7,123 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::fleet::{Fleet, FleetNginx};
+use common::fleet::{FleetWorld, NAME};
 use common::*;
-
-const NAME: &str = "www.fleet.test";
-
-/// The app: it says its version, branch and host. `/health` answers 500 through the router
-/// (not to the agent's own probe) on the host named by `SICK_ON`; importing it fails on the
-/// host named by `BREAK_ON`.
-fn app_py(greeting: &str) -> String {
-    format!(
-        "import os, socket\n\
-         HOST = socket.gethostname()\n\
-         if os.environ.get('BREAK_ON') == HOST:\n    raise RuntimeError('broken on ' + HOST)\n\n\
-         def app(environ, start_response):\n    \
-         sick = environ.get('PATH_INFO') == '/health' and os.environ.get('SICK_ON') == HOST and environ.get('REMOTE_ADDR') != '127.0.0.1'\n    \
-         body = ('{greeting} from %s on %s\\n' % (os.environ.get('JIB_BRANCH', '?'), HOST)).encode()\n    \
-         start_response('500 Sick' if sick else '200 OK', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body)))])\n    \
-         return [body]\n"
-    )
-}
-
-/// dev on the loopback sshd (where branches are pushed), prod on `hosts` behind `lb1`.
-struct FleetWorld {
-    w: World,
-    fleet: Fleet,
-    lb: FleetNginx,
-}
-
-impl FleetWorld {
-    fn new(hosts: &[&str], extra_members: &[&str]) -> FleetWorld {
-        let w = World::new(Mode::Ssh);
-        let mut names = vec!["lb1"];
-        names.extend(hosts);
-        names.extend(extra_members);
-        let dir = w.tmp.path().join("fleet");
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut fleet = Fleet::new(&dir, &names);
-        let lb = fleet.start_nginx("lb1");
-        // One ssh_config with every machine, as a user would have.
-        let main = &w.sshd.as_ref().expect("ssh world").config;
-        let mut all = std::fs::read_to_string(main).unwrap();
-        all.push_str(&std::fs::read_to_string(fleet.ssh_config()).unwrap());
-        std::fs::write(main, all).unwrap();
-
-        w.write(
-            "deploy.toml",
-            &w.deploy_toml(
-                "wsgi = \"hello:app\"\nrequirements = \"requirements.txt\"\nhealth_path = \"/health\"\nhealth_timeout = 8\n",
-            ),
-        );
-        w.write("requirements.txt", "");
-        w.write("hello.py", &app_py("v1"));
-        git(&w.repo, &["config", "user.email", "tester@example.com"]);
-        w.commit("v1");
-        let fw = FleetWorld { w, fleet, lb };
-        fw.set_prod(hosts, "");
-        fw.w.commit("prod");
-        fw
-    }
-
-    /// deploy.toml's prod (in the work tree, which is what jib reads): `hosts` behind lb1,
-    /// on the fleet's private network.
-    fn set_prod(&self, hosts: &[&str], extra: &str) {
-        let toml = std::fs::read_to_string(self.w.repo.join("deploy.toml")).unwrap();
-        let dev = toml.split("\n[env.prod]").next().unwrap().to_string();
-        let hosts: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();
-        let section = format!(
-            "\n[env.prod]\nhosts = [{}]\nrouters = [\"lb1\"]\nprivate = \"{}\"\ndomains = [\"{NAME}\"]\nrun_as = \"nobody\"\n{extra}\n\
-             [env.prod.nginx]\nlisten = \"{}\"\nsite = \"{}\"\nreload = {:?}\n",
-            hosts.join(", "),
-            self.fleet.prefix_cidr(),
-            self.lb.listen,
-            self.lb.sites.join("jib-prod.conf").display(),
-            self.lb.reload,
-        );
-        self.w.write("deploy.toml", &format!("{dev}{section}"));
-    }
-
-    fn get(&self) -> (u16, String) {
-        http_get_at(&self.lb.ip, self.lb.port, NAME, "/")
-    }
-
-    fn load(&self) -> Load {
-        Load::start_at(&self.lb.ip, self.lb.port, NAME, 4)
-    }
-
-    /// Commits `greeting` on a new branch `name`, pushes it to dev.
-    fn branch(&self, name: &str, greeting: &str) {
-        git(&self.w.repo, &["checkout", "-q", "-b", name]);
-        self.w.write("hello.py", &app_py(greeting));
-        self.w.commit(greeting);
-        self.w.jib_ok(&["push"]);
-    }
-
-    /// The hosts that answered through the router, by the bodies seen.
-    fn hosts_in(bodies: &[String], greeting: &str) -> Vec<String> {
-        let mut h: Vec<String> = bodies
-            .iter()
-            .filter(|b| b.starts_with(&format!("{greeting} from")))
-            .filter_map(|b| b.trim().rsplit(" on ").next().map(str::to_string))
-            .collect();
-        h.sort();
-        h.dedup();
-        h
-    }
-
-    /// Asks through the router until every host has answered, and returns what they said.
-    fn spread(&self, n: usize) -> Vec<String> {
-        let mut bodies = Vec::new();
-        for _ in 0..n {
-            let (status, body) = self.get();
-            assert_eq!(status, 200, "{body}");
-            bodies.push(body);
-        }
-        bodies
-    }
-}
 
 fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
@@ -377,4 +262,126 @@ fn a_rogue_machine_on_the_private_network_gets_no_traffic_and_runs_nothing() {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Asks through the router one request at a time until `clean` in a row answer 200 within
+/// 200 ms; returns how long that took (from `since`) and how many failed meanwhile.
+fn until_clean(fw: &FleetWorld, since: Instant, clean: usize) -> (Duration, usize) {
+    let (mut in_a_row, mut failed) = (0, 0);
+    while in_a_row < clean {
+        assert!(
+            since.elapsed() < Duration::from_secs(60),
+            "traffic never got clean"
+        );
+        let t = Instant::now();
+        let (status, _) = fw.get();
+        if status != 200 {
+            failed += 1;
+        }
+        if status == 200 && t.elapsed() < Duration::from_millis(200) {
+            in_a_row += 1;
+        } else {
+            in_a_row = 0;
+        }
+    }
+    (since.elapsed(), failed)
+}
+
+#[test]
+fn a_host_whose_link_goes_down_leaves_the_pool_and_catches_up_when_back() {
+    let fw = FleetWorld::new(&["app1", "app2", "app3"], &[]);
+    let w = &fw.w;
+    w.jib_ok(&["setup"]);
+    w.jib_ok(&["setup", "-e", "prod"]);
+    w.jib_ok(&["push", "main"]);
+    w.jib_ok(&["promote", "main", "--yes"]);
+
+    // The cable of app2 is pulled under load.
+    let load = fw.load();
+    std::thread::sleep(Duration::from_millis(500));
+    let down = Instant::now();
+    fw.fleet.link_down("app2");
+    let (clean_after, seq_failed) = until_clean(&fw, down, 20);
+    std::thread::sleep(Duration::from_secs(1));
+    let r = load.stop();
+    eprintln!(
+        "link down on app2 under load: {} ok, {} failed (+{seq_failed} of the probe), traffic clean {clean_after:?} after the cut, max latency {:?}",
+        r.ok,
+        r.bad,
+        r.quantile(1.0)
+    );
+    assert_eq!(r.bad + seq_failed, 0, "{:?}", r.failures);
+    let bodies = fw.spread(20);
+    assert_eq!(
+        FleetWorld::hosts_in(&bodies, "v1"),
+        ["app1", "app3"],
+        "{bodies:?}"
+    );
+
+    // status and list say so instead of failing.
+    let st = json(&w.jib(&["status", "prod", "--json"]));
+    let app2 = st["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == "app2")
+        .unwrap()
+        .clone();
+    assert_eq!(app2["reachable"], false, "{st}");
+    let out = w.jib_ok(&["list", "-e", "prod"]);
+    assert!(out.contains("app2: unreachable"), "{out}");
+
+    // A promote refuses before touching any host, naming it; --skip-unreachable goes on.
+    fw.branch("feature", "v2");
+    let out = w.jib(&["promote", "feature", "--yes"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("app2"), "{}", text(&out));
+    let bodies = fw.spread(10);
+    assert!(
+        bodies.iter().all(|b| b.starts_with("v1 from main")),
+        "{bodies:?}"
+    );
+    let load = fw.load();
+    let out = w.jib_ok(&["promote", "feature", "--yes", "--skip-unreachable"]);
+    let r = load.stop();
+    assert!(out.contains("on 2 host(s)"), "{out}");
+    assert_eq!(r.bad, 0, "{:?}", r.failures);
+    let bodies = fw.spread(20);
+    assert_eq!(
+        FleetWorld::hosts_in(&bodies, "v2"),
+        ["app1", "app3"],
+        "{bodies:?}"
+    );
+
+    // Back: it rejoins the pool with what it ran, and status says it is behind...
+    fw.fleet.link_up("app2");
+    let start = Instant::now();
+    while !fw.spread(10).iter().any(|b| b.ends_with("on app2\n")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "app2 never came back"
+        );
+    }
+    let st = json(&w.jib(&["status", "prod", "--json"]));
+    let behind: Vec<&str> = st["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["behind"] == true)
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(behind, ["app2"], "{st}");
+
+    // ...until the next promote brings it to the fleet's release.
+    let load = fw.load();
+    w.jib_ok(&["promote", "feature", "--yes"]);
+    let r = load.stop();
+    assert_eq!(r.bad, 0, "{:?}", r.failures);
+    let bodies = fw.spread(30);
+    assert_eq!(
+        FleetWorld::hosts_in(&bodies, "v2"),
+        ["app1", "app2", "app3"],
+        "{bodies:?}"
+    );
+    assert!(bodies.iter().all(|b| b.starts_with("v2")), "{bodies:?}");
 }

@@ -116,9 +116,22 @@ impl Project {
         Layout::new(&self.server.root)
     }
 
-    /// The (first) host's agent.
+    /// The host's agent; on several servers, the first that can be reached (its
+    /// configuration then is `server_for` it: every host's is the same but for its role).
     pub async fn connect(&self) -> Result<Remote, Failure> {
-        self.connect_to(self.env.node_hosts()[0]).await
+        let hosts = self.env.node_hosts();
+        let mut first_error = None;
+        for h in &hosts {
+            match self.connect_to(h).await {
+                Ok(r) => return Ok(r),
+                Err(e) if hosts.len() > 1 => {
+                    super::ui::debug(&format!("{h} cannot be reached: {:#}", e.error));
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(first_error.unwrap_or_else(|| fail(exit::CONNECTION)(anyhow::anyhow!("no host"))))
     }
 
     /// The agent on `machine`, one of the environment's.

@@ -512,3 +512,125 @@ fn sweep() {
         let _ = std::fs::remove_file(e.path());
     }
 }
+
+// ---- A project whose prod runs on a fleet (tests/fleet.rs, benches) ----
+
+use super::{Load, Mode, World, git, http_get_at};
+
+pub const NAME: &str = "www.fleet.test";
+
+/// The app: it says its version, branch and host. `/health` answers 500 through the router
+/// (not to the agent's own probe) on the host named by `SICK_ON`; importing it fails on the
+/// host named by `BREAK_ON`.
+pub fn app_py(greeting: &str) -> String {
+    format!(
+        "import os, socket\n\
+         HOST = socket.gethostname()\n\
+         if os.environ.get('BREAK_ON') == HOST:\n    raise RuntimeError('broken on ' + HOST)\n\n\
+         def app(environ, start_response):\n    \
+         sick = environ.get('PATH_INFO') == '/health' and os.environ.get('SICK_ON') == HOST and environ.get('REMOTE_ADDR') != '127.0.0.1'\n    \
+         body = ('{greeting} from %s on %s\\n' % (os.environ.get('JIB_BRANCH', '?'), HOST)).encode()\n    \
+         start_response('500 Sick' if sick else '200 OK', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body)))])\n    \
+         return [body]\n"
+    )
+}
+
+/// dev on the loopback sshd (where branches are pushed), prod on `hosts` behind `lb1`.
+pub struct FleetWorld {
+    pub w: World,
+    pub fleet: Fleet,
+    pub lb: FleetNginx,
+}
+
+impl FleetWorld {
+    pub fn new(hosts: &[&str], extra_members: &[&str]) -> FleetWorld {
+        // A host whose cable is pulled is called unreachable after this long, not 15 s.
+        // SAFETY: set before any thread of this test starts, the same value by every test.
+        unsafe { std::env::set_var("JIB_CONNECT_TIMEOUT", "4") };
+        let w = World::new(Mode::Ssh);
+        let mut names = vec!["lb1"];
+        names.extend(hosts);
+        names.extend(extra_members);
+        let dir = w.tmp.path().join("fleet");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut fleet = Fleet::new(&dir, &names);
+        let lb = fleet.start_nginx("lb1");
+        // One ssh_config with every machine, as a user would have.
+        let main = &w.sshd.as_ref().expect("ssh world").config;
+        let mut all = std::fs::read_to_string(main).unwrap();
+        all.push_str(&std::fs::read_to_string(fleet.ssh_config()).unwrap());
+        std::fs::write(main, all).unwrap();
+
+        w.write(
+            "deploy.toml",
+            &w.deploy_toml(
+                "wsgi = \"hello:app\"\nrequirements = \"requirements.txt\"\nhealth_path = \"/health\"\nhealth_timeout = 8\n",
+            ),
+        );
+        w.write("requirements.txt", "");
+        w.write("hello.py", &app_py("v1"));
+        git(&w.repo, &["config", "user.email", "tester@example.com"]);
+        w.commit("v1");
+        let fw = FleetWorld { w, fleet, lb };
+        fw.set_prod(hosts, "");
+        fw.w.commit("prod");
+        fw
+    }
+
+    /// deploy.toml's prod (in the work tree, which is what jib reads): `hosts` behind lb1,
+    /// on the fleet's private network.
+    pub fn set_prod(&self, hosts: &[&str], extra: &str) {
+        let toml = std::fs::read_to_string(self.w.repo.join("deploy.toml")).unwrap();
+        let dev = toml.split("\n[env.prod]").next().unwrap().to_string();
+        let hosts: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();
+        let section = format!(
+            "\n[env.prod]\nhosts = [{}]\nrouters = [\"lb1\"]\nprivate = \"{}\"\ndomains = [\"{NAME}\"]\nrun_as = \"nobody\"\n{extra}\n\
+             [env.prod.nginx]\nlisten = \"{}\"\nsite = \"{}\"\nreload = {:?}\n",
+            hosts.join(", "),
+            self.fleet.prefix_cidr(),
+            self.lb.listen,
+            self.lb.sites.join("jib-prod.conf").display(),
+            self.lb.reload,
+        );
+        self.w.write("deploy.toml", &format!("{dev}{section}"));
+    }
+
+    pub fn get(&self) -> (u16, String) {
+        http_get_at(&self.lb.ip, self.lb.port, NAME, "/")
+    }
+
+    pub fn load(&self) -> Load {
+        Load::start_at(&self.lb.ip, self.lb.port, NAME, 4)
+    }
+
+    /// Commits `greeting` on a new branch `name`, pushes it to dev.
+    pub fn branch(&self, name: &str, greeting: &str) {
+        git(&self.w.repo, &["checkout", "-q", "-b", name]);
+        self.w.write("hello.py", &app_py(greeting));
+        self.w.commit(greeting);
+        self.w.jib_ok(&["push"]);
+    }
+
+    /// The hosts that answered through the router, by the bodies seen.
+    pub fn hosts_in(bodies: &[String], greeting: &str) -> Vec<String> {
+        let mut h: Vec<String> = bodies
+            .iter()
+            .filter(|b| b.starts_with(&format!("{greeting} from")))
+            .filter_map(|b| b.trim().rsplit(" on ").next().map(str::to_string))
+            .collect();
+        h.sort();
+        h.dedup();
+        h
+    }
+
+    /// Asks through the router until every host has answered, and returns what they said.
+    pub fn spread(&self, n: usize) -> Vec<String> {
+        let mut bodies = Vec::new();
+        for _ in 0..n {
+            let (status, body) = self.get();
+            assert_eq!(status, 200, "{body}");
+            bodies.push(body);
+        }
+        bodies
+    }
+}
