@@ -385,3 +385,64 @@ fn a_host_whose_link_goes_down_leaves_the_pool_and_catches_up_when_back() {
     );
     assert!(bodies.iter().all(|b| b.starts_with("v2")), "{bodies:?}");
 }
+
+#[test]
+fn hosts_join_and_leave_the_pool_under_load_without_a_failed_request() {
+    let mut fw = FleetWorld::new(&["app1", "app2", "app3"], &[]);
+    fw.w.jib_ok(&["setup"]);
+    fw.w.jib_ok(&["setup", "-e", "prod"]);
+    fw.w.jib_ok(&["push", "main"]);
+    fw.w.jib_ok(&["promote", "main", "--yes"]);
+
+    // A fourth host: listed, set up, and the next promote puts it in the pool.
+    fw.fleet.add("app4");
+    let main = fw.w.sshd.as_ref().unwrap().config.clone();
+    let mut cfg = std::fs::read_to_string(&main).unwrap();
+    cfg.push_str(&std::fs::read_to_string(fw.fleet.ssh_config()).unwrap());
+    std::fs::write(&main, cfg).unwrap();
+    fw.set_prod(&["app1", "app2", "app3", "app4"], "");
+    fw.w.commit("app4");
+    let load = fw.load();
+    fw.w.jib_ok(&["setup", "-e", "prod"]);
+    fw.branch("feature", "v2");
+    fw.w.jib_ok(&["promote", "feature", "--yes"]);
+    let r = load.stop();
+    assert_eq!(r.bad, 0, "adding a host: {:?}", r.failures);
+    let bodies = fw.spread(40);
+    assert_eq!(
+        FleetWorld::hosts_in(&bodies, "v2"),
+        ["app1", "app2", "app3", "app4"],
+        "{bodies:?}"
+    );
+
+    // app1 leaves: unlisted and `jib setup` — the routers stop taking its announces and it
+    // drops out of the pool once they expire, while it still answers what it was sent.
+    fw.set_prod(&["app2", "app3", "app4"], "");
+    let load = fw.load();
+    let t = Instant::now();
+    fw.w.jib_ok(&["setup", "-e", "prod"]);
+    let start = Instant::now();
+    loop {
+        let bodies = fw.spread(20);
+        if !bodies.iter().any(|b| b.ends_with("on app1\n")) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "app1 still gets traffic"
+        );
+    }
+    eprintln!(
+        "app1 out of the pool {:?} after `jib setup` began",
+        t.elapsed()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let r = load.stop();
+    assert_eq!(r.bad, 0, "removing a host: {:?}", r.failures);
+    let bodies = fw.spread(30);
+    assert_eq!(
+        FleetWorld::hosts_in(&bodies, "v2"),
+        ["app2", "app3", "app4"],
+        "{bodies:?}"
+    );
+}

@@ -261,8 +261,8 @@ pub(super) fn setup(
     Ok(Reply::Setup { messages })
 }
 
-/// The `fleet` step: this machine's peers, its keys and its firewall. Whether the peers
-/// changed, and the step's detail.
+/// The `fleet` step: this machine's peers, its keys and its firewall. Whether serve must
+/// start again (the routers or its address changed), and the step's detail.
 fn setup_fleet(
     server: &ServerConfig,
     role: &FleetRole,
@@ -342,10 +342,15 @@ fn setup_fleet(
     fleet::apply_firewall(&fleet::nft_ruleset(&peers, role.node, role.router))
         .map_err(|e| err(format!("{e:#}")).hint("apt-get install nftables"))?;
     detail.push("firewall".into());
+    // What serve's processes were started with: this machine's address and the routers
+    // (a host joining or leaving changes only firewalls).
+    let restart = fleet::Peers::load(layout)
+        .map(|old| old.address != peers.address || old.routers != peers.routers)
+        .unwrap_or(true);
     let json = serde_json::to_vec_pretty(&peers).map_err(|e| err(e.to_string()))?;
-    let changed = write_if_changed(&layout.fleet_json(), &json)
+    write_if_changed(&layout.fleet_json(), &json)
         .map_err(|e| err(format!("{}: {e}", layout.fleet_json().display())))?;
-    Ok((changed, detail.join(", ")))
+    Ok((restart, detail.join(", ")))
 }
 
 /// What the server lacks, installed when allowed (`--install-deps`, as root or with sudo);
