@@ -446,3 +446,82 @@ fn hosts_join_and_leave_the_pool_under_load_without_a_failed_request() {
         "{bodies:?}"
     );
 }
+
+#[test]
+fn commands_act_on_every_host_or_on_the_one_named() {
+    let fw = FleetWorld::new(&["app1", "app2", "app3"], &[]);
+    let w = &fw.w;
+    w.jib_ok(&["setup"]);
+    w.jib_ok(&["setup", "-e", "prod"]);
+    w.jib_ok(&["push", "main"]);
+    w.jib_ok(&["promote", "main", "--yes"]);
+
+    // restart: every host swaps its instance, nothing dropped.
+    let load = fw.load();
+    let out = w.jib_ok(&["restart", "prod"]);
+    let r = load.stop();
+    assert!(out.contains("on 3 host(s)"), "{out}");
+    assert_eq!(r.bad, 0, "{:?}", r.failures);
+
+    // env set: every host's app gets the value, exactly.
+    let load = fw.load();
+    w.jib_ok(&["env", "prod", "set", "MOTTO=it's \"fine\" $HOME"]);
+    let r = load.stop();
+    assert_eq!(r.bad, 0, "{:?}", r.failures);
+    for h in ["app1", "app2", "app3"] {
+        let out = w.jib_ok(&[
+            "exec",
+            "prod",
+            "--host",
+            h,
+            "--",
+            "sh",
+            "-c",
+            "echo $(hostname) \"$MOTTO\"",
+        ]);
+        assert_eq!(out.trim(), format!("{h} it's \"fine\" $HOME"), "{out}");
+    }
+    // Without --host: the first reachable host.
+    let out = w.jib_ok(&["exec", "prod", "--", "hostname"]);
+    assert_eq!(out.trim(), "app1");
+    let out = w.jib(&["exec", "prod", "--host", "nowhere", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("app1, app2, app3"), "{}", text(&out));
+
+    // logs: every host's lines, prefixed with the host.
+    let _ = fw.spread(10);
+    let out = w.jib_ok(&["logs", "prod", "-n", "5"]);
+    for h in ["app1", "app2", "app3"] {
+        assert!(
+            out.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{h}| "))),
+            "{out}"
+        );
+    }
+
+    // audit: one trail, each entry naming the hosts it happened on.
+    let audit = json(&w.jib(&["audit", "prod", "--json"]));
+    let entries = audit.as_array().unwrap();
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["promote", "restart", "env set"], "{audit}");
+    for e in entries {
+        assert_eq!(e["hosts"].as_array().map(Vec::len), Some(3), "{e}");
+    }
+
+    // doctor: every host and the router, each check named after its machine.
+    let out = w.jib_ok(&["doctor", "-e", "prod"]);
+    for m in [
+        "app1 fleet",
+        "app2 emperor",
+        "app3 fleet",
+        "lb1 router",
+        "lb1 nginx",
+        "lb1 fleet",
+    ] {
+        assert!(out.contains(m), "{m}: {out}");
+    }
+    assert!(!out.contains("app1 router"), "{out}");
+}

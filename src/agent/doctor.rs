@@ -27,9 +27,13 @@ pub(super) fn doctor(server: &ServerConfig, python: &str) -> Reply {
     });
     checks.extend(serve_checks(server, &layout));
 
-    if server.router == RouterKind::Nginx {
+    let routes = server.fleet.as_ref().is_none_or(|f| f.router);
+    if server.router == RouterKind::Nginx && routes {
         checks.push(nginx_check(server));
         checks.push(socket_check(server, &layout));
+    }
+    if let Some(role) = &server.fleet {
+        checks.push(fleet_check(role, &layout));
     }
     checks.push(disk_check(&layout));
     checks.push(match crate::venv::find_python(python) {
@@ -101,17 +105,26 @@ fn serve_checks(server: &ServerConfig, layout: &Layout) -> Vec<Check> {
         (c.contains("--fastrouter") && c.contains(&router_sock))
             || (c.contains("--http") && c.contains(&server.listen))
     });
-    vec![
-        Check::ok("serve", format!("jib-agent serve, pid {}", info.pid)),
-        match emperor {
+    let (node, routes) = server
+        .fleet
+        .as_ref()
+        .map_or((true, true), |f| (f.node, f.router));
+    let mut out = vec![Check::ok(
+        "serve",
+        format!("jib-agent serve, pid {}", info.pid),
+    )];
+    if node {
+        out.push(match emperor {
             Some((pid, _)) => Check::ok("emperor", format!("uWSGI Emperor, pid {pid}")),
             None => Check::fail(
                 "emperor",
                 "no uWSGI Emperor runs for this root",
                 format!("see {}; `jib setup` restarts it", layout.logs().display()),
             ),
-        },
-        match (router, router_ready(server, layout)) {
+        });
+    }
+    if routes {
+        out.push(match (router, router_ready(server, layout)) {
             (Some((pid, _)), true) => Check::ok("router", format!("uWSGI router, pid {pid}")),
             _ => Check::fail(
                 "router",
@@ -121,8 +134,59 @@ fn serve_checks(server: &ServerConfig, layout: &Layout) -> Vec<Check> {
                     layout.supervised_log("router").display()
                 ),
             ),
-        },
-    ]
+        });
+    }
+    out
+}
+
+/// A machine of a fleet: its peers, its subscription key (a node) and its firewall.
+fn fleet_check(role: &crate::protocol::FleetRole, layout: &Layout) -> Check {
+    let peers = match crate::fleet::Peers::load(layout) {
+        Ok(p) => p,
+        Err(e) => {
+            return Check::fail(
+                "fleet",
+                format!("{e:#}"),
+                "run `jib setup` for the environment",
+            );
+        }
+    };
+    if role.node {
+        let key = std::fs::read_to_string(layout.fleet_key()).ok();
+        if key
+            .as_deref()
+            .and_then(|k| crate::fleet::fingerprint(k).ok())
+            .is_none()
+        {
+            return Check::fail(
+                "fleet",
+                format!("no subscription key at {}", layout.fleet_key().display()),
+                "run `jib setup` for the environment (it gives every host the key)",
+            );
+        }
+    }
+    let firewall = std::process::Command::new("nft")
+        .args(["list", "table", "inet", "jib"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !firewall {
+        return Check::fail(
+            "fleet",
+            "jib's firewall table (nft table inet jib) is missing: app sockets are open to the whole private network",
+            "run `jib setup` for the environment (as root; nftables installed)",
+        );
+    }
+    Check::ok(
+        "fleet",
+        format!(
+            "{} on the private network; {} router(s), {} host(s); firewall in place",
+            peers.address,
+            peers.routers.len(),
+            peers.nodes.len()
+        ),
+    )
 }
 
 /// (pid, command line) of every process.

@@ -134,6 +134,73 @@ pub async fn ask_hosts(
     answers
 }
 
+/// The same change on every host at once (restart, env, destroy): refused while a host
+/// cannot be reached (it would be left different), each host's answer, or the first
+/// failure (naming its host) once all have answered.
+pub async fn on_every_host(
+    project: &Project,
+    quiet: bool,
+    request: impl Fn(&Machine) -> Request,
+) -> Result<Vec<(String, Reply)>, Failure> {
+    let machines = connect_all(project, &project.env.node_hosts()).await;
+    let result = async {
+        refuse_unreachable(&machines, "change every host")?;
+        let answers = join_all(machines.iter().map(|m| {
+            let req = request(m);
+            async move {
+                (
+                    m.host.clone(),
+                    call_one(m, &req, quiet, None, |_| Ok(Vec::new())).await,
+                )
+            }
+        }))
+        .await;
+        let mut out = Vec::new();
+        for (host, r) in answers {
+            out.push((host, r?));
+        }
+        Ok(out)
+    }
+    .await;
+    close_all(machines).await;
+    result
+}
+
+/// Follows (or reads) a log on every host at once, each line prefixed with its host.
+pub async fn logs(project: &Project, request: impl Fn(&Machine) -> Request) -> Result<(), Failure> {
+    let machines = connect_all(project, &project.env.node_hosts()).await;
+    let width = machines.iter().map(|m| m.host.len()).max().unwrap_or(0);
+    let results = join_all(machines.iter().map(|m| {
+        let req = request(m);
+        async move {
+            let Ok(remote) = &m.remote else {
+                eprintln!("{:>width$}| unreachable", m.host);
+                return Ok(());
+            };
+            let host = m.host.clone();
+            remote
+                .call(
+                    &req,
+                    |ev| {
+                        if let Event::Log { line } = ev {
+                            use std::io::Write;
+                            let mut out = std::io::stdout().lock();
+                            let _ = writeln!(out, "{:>width$}| {}", host, sanitize(line));
+                            let _ = out.flush();
+                        }
+                    },
+                    |_| Ok(Vec::new()),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| remote::call_failure(&m.host, e))
+        }
+    }))
+    .await;
+    close_all(machines).await;
+    results.into_iter().collect()
+}
+
 /// `jib setup` of a fleet: every machine says where it is on the private network and which
 /// subscription key it holds; the nodes get one key (theirs if one of them has it, else a
 /// new one), the routers its public half; then every machine is set up at once.

@@ -56,6 +56,9 @@ pub struct Global {
     /// Environment from deploy.toml to act on [default: dev]
     #[arg(short, long, global = true, value_name = "ENV")]
     pub env: Option<String>,
+    /// On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)
+    #[arg(long, global = true, value_name = "HOST")]
+    pub host: Option<String>,
     /// Only print results and errors
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,

@@ -29,6 +29,8 @@ pub struct Project {
     pub env_name: String,
     pub env: Environment,
     pub server: ServerConfig,
+    /// `--host`: the one machine of the environment a command acts on.
+    pub only: Option<String>,
 }
 
 impl Project {
@@ -38,6 +40,26 @@ impl Project {
 
     /// The project, acting on environment `env_name`.
     pub fn open_env(g: &Global, env_name: &str) -> Result<Project, Failure> {
+        let p = Self::open_any_host(g, env_name)?;
+        p.check_host()?;
+        Ok(p)
+    }
+
+    /// `--host` names a machine of the environment.
+    fn check_host(&self) -> Result<(), Failure> {
+        match &self.only {
+            Some(h) if !self.env.machines().contains(&h.as_str()) => {
+                Err(fail(exit::USAGE)(anyhow::anyhow!(
+                    "--host {h}: {} runs on {}",
+                    self.env_name,
+                    self.env.machines().join(", ")
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn open_any_host(g: &Global, env_name: &str) -> Result<Project, Failure> {
         let (repo, dir) = open_repo(g)?;
         let config = Config::load(&dir.join(crate::config::FILE_NAME)).exit(exit::CONFIG)?;
         let env = config.environment(env_name).exit(exit::CONFIG)?.clone();
@@ -46,8 +68,14 @@ impl Project {
             .server_config(env_name, &config.app, || local_root(&project, env_name))
             .exit(exit::CONFIG)?;
         server.supervise = !config.processes.is_empty() || !config.cron.is_empty();
-        // On several servers, what acts on one acts on the first host (`fleet` acts on all).
-        let server = env.member_config(&server, env.node_hosts()[0]);
+        // On several servers, what acts on one acts on the first host (`fleet` acts on all),
+        // or on the one `--host` names.
+        let one = g
+            .host
+            .as_deref()
+            .filter(|h| env.machines().contains(h))
+            .unwrap_or(env.node_hosts()[0]);
+        let server = env.member_config(&server, one);
         Ok(Project {
             repo,
             dir,
@@ -55,6 +83,7 @@ impl Project {
             env_name: env_name.to_string(),
             env,
             server,
+            only: g.host.clone(),
         })
     }
 
@@ -62,7 +91,8 @@ impl Project {
     /// means that environment's one app; anything else is a branch (or app name) of `-e`'s
     /// environment, the current branch when omitted.
     pub fn open_target(g: &Global, arg: Option<&str>) -> Result<(Project, String), Failure> {
-        let mut p = Project::open(g)?;
+        // `--host` is checked against the environment the target turns out to be in.
+        let mut p = Project::open_any_host(g, g.env())?;
         if let Some(a) = arg
             && a != g.env()
             && p.config.env.get(a).is_some_and(|e| e.is_promote_target())
@@ -71,6 +101,7 @@ impl Project {
             let app = p.env.promoted_app(a);
             return Ok((p, app));
         }
+        p.check_host()?;
         if p.env.is_promote_target() {
             let app = p.env.promoted_app(&p.env_name);
             if let Some(a) = arg
@@ -119,6 +150,9 @@ impl Project {
     /// The host's agent; on several servers, the first that can be reached (its
     /// configuration then is `server_for` it: every host's is the same but for its role).
     pub async fn connect(&self) -> Result<Remote, Failure> {
+        if let Some(h) = &self.only {
+            return self.connect_to(h).await;
+        }
         let hosts = self.env.node_hosts();
         let mut first_error = None;
         for h in &hosts {

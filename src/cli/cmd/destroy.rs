@@ -4,7 +4,7 @@
 use anyhow::anyhow;
 
 use crate::cli::ui::{confirm, note};
-use crate::cli::{Failure, Global, Project, exit, fail, remote};
+use crate::cli::{Failure, Global, Project, exit, fail, fleet, remote};
 use crate::protocol::{DropDb, Reply, Request};
 
 #[derive(clap::Args, Debug)]
@@ -66,12 +66,38 @@ pub async fn run(g: &Global, args: &DestroyArgs) -> Result<(), Failure> {
             })
         }
     };
-    let req = Request::Destroy {
-        server: project.server.clone(),
+    let request = |server, drop_db| Request::Destroy {
+        server,
         app: app.clone(),
-        drop_db: drop.clone(),
+        drop_db,
     };
-    if let Reply::Destroy { freed_bytes, .. } = remote::call(&project, req, false).await? {
+    let reply = if project.env.is_fleet() {
+        // The app goes from every host; the database (shared) is dropped once.
+        let done = fleet::on_every_host(&project, false, |m| {
+            let first = m.host == project.env.node_hosts()[0];
+            request(m.server.clone(), drop.clone().filter(|_| first))
+        })
+        .await?;
+        let freed: u64 = done
+            .iter()
+            .filter_map(|(_, r)| match r {
+                Reply::Destroy { freed_bytes, .. } => Some(*freed_bytes),
+                _ => None,
+            })
+            .sum();
+        Reply::Destroy {
+            app: app.clone(),
+            freed_bytes: freed,
+        }
+    } else {
+        remote::call(
+            &project,
+            request(project.server.clone(), drop.clone()),
+            false,
+        )
+        .await?
+    };
+    if let Reply::Destroy { freed_bytes, .. } = reply {
         note!(
             "✔ {app} destroyed ({:.1} MB freed{})",
             freed_bytes as f64 / 1e6,

@@ -20,7 +20,24 @@ pub async fn run(g: &Global, args: &DoctorArgs) -> Result<(), Failure> {
     // The server is only asked when everything here is right.
     let project = project.filter(|_| !checks.iter().any(is_failure));
     if let Some(p) = &project {
-        checks.extend(remote_checks(p).await);
+        if p.env.is_fleet() && p.only.is_none() {
+            // Every host and router, each check named after its machine.
+            let all = futures::future::join_all(
+                p.env
+                    .machines()
+                    .into_iter()
+                    .map(|m| async move { (m, remote_checks(p, Some(m)).await) }),
+            )
+            .await;
+            for (m, cs) in all {
+                checks.extend(cs.into_iter().map(|mut c| {
+                    c.name = format!("{m} {}", c.name);
+                    c
+                }));
+            }
+        } else {
+            checks.extend(remote_checks(p, None).await);
+        }
         checks.push(dns_check(p));
     }
     let failed = checks.iter().filter(|c| is_failure(c)).count();
@@ -129,18 +146,24 @@ fn local_checks(g: &Global) -> (Vec<Check>, Option<Project>) {
 }
 
 /// Reaching the host, the agent's version, then the server's own checklist.
-async fn remote_checks(p: &Project) -> Vec<Check> {
+async fn remote_checks(p: &Project, machine: Option<&str>) -> Vec<Check> {
     let mut out = Vec::new();
     let t = Instant::now();
-    let remote = match p.connect().await {
+    let connected = match machine {
+        Some(m) => p.connect_to(m).await,
+        None => p.connect().await,
+    };
+    let host = machine
+        .map(str::to_string)
+        .unwrap_or_else(|| p.hosts_text());
+    let remote = match connected {
         Ok(r) => r,
         Err(f) => {
             out.push(Check::fail(
                 "connect",
                 format!("{:#}", f.error),
                 format!(
-                    "make `ssh {}` work without a password prompt (keys, agent, known_hosts)",
-                    p.hosts_text()
+                    "make `ssh {host}` work without a password prompt (keys, agent, known_hosts)"
                 ),
             ));
             return out;
@@ -148,14 +171,10 @@ async fn remote_checks(p: &Project) -> Vec<Check> {
     };
     out.push(Check::ok(
         "connect",
-        format!(
-            "{} in {}",
-            p.hosts_text(),
-            format_ms(t.elapsed().as_millis() as u64)
-        ),
+        format!("{host} in {}", format_ms(t.elapsed().as_millis() as u64)),
     ));
     let req = Request::Doctor {
-        server: p.server.clone(),
+        server: machine.map_or_else(|| p.server.clone(), |m| p.server_for(m)),
         python: p.config.app.python.clone(),
     };
     match remote.call(&req, |_| {}, |_| Ok(Vec::new())).await {

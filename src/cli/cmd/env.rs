@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::anyhow;
 
 use crate::cli::ui::{note, sanitize};
-use crate::cli::{Failure, Global, Project, exit, fail, remote};
+use crate::cli::{Failure, Global, Project, exit, fail, fleet, remote};
 use crate::protocol::{EnvOp, Reply, Request};
 
 #[derive(clap::Args, Debug)]
@@ -50,13 +50,24 @@ pub async fn run(g: &Global, args: &EnvArgs) -> Result<(), Failure> {
         },
         Some(EnvCmd::Unset { keys }) => EnvOp::Unset { keys: keys.clone() },
     };
-    let req = Request::Env {
-        server: project.server.clone(),
+    let request = |server| Request::Env {
+        server,
         app: app.clone(),
-        op,
+        op: op.clone(),
         restart: !args.no_restart,
     };
-    let Reply::Env { vars, restarted } = remote::call(&project, req, args.json).await? else {
+    let changes = !matches!(op, EnvOp::List);
+    let reply = if project.env.is_fleet() && changes && g.host.is_none() {
+        // Every host gets the same variables (and restarts with them).
+        let done = fleet::on_every_host(&project, args.json, |m| request(m.server.clone())).await?;
+        done.into_iter()
+            .next()
+            .map(|(_, r)| r)
+            .ok_or_else(|| fail(exit::REMOTE)(anyhow!("no host answered")))?
+    } else {
+        remote::call(&project, request(project.server.clone()), args.json).await?
+    };
+    let Reply::Env { vars, restarted } = reply else {
         return Ok(());
     };
     let shown: BTreeMap<String, String> = vars

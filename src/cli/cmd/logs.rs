@@ -1,7 +1,7 @@
 //! `jib logs [<branch>] [-f] [-n N] [--deploy | --process NAME]`: a branch's uWSGI log, its
 //! deploy log, or one of its processes' logs; the agent streams the lines.
 
-use crate::cli::{Failure, Global, Project, remote};
+use crate::cli::{Failure, Global, Project, fleet, remote};
 use crate::protocol::Request;
 
 #[derive(clap::Args, Debug)]
@@ -23,14 +23,19 @@ pub struct LogsArgs {
 
 pub async fn run(g: &Global, args: &LogsArgs) -> Result<(), Failure> {
     let (project, app) = Project::open_target(g, args.branch.as_deref())?;
-    let req = Request::Logs {
-        server: project.server.clone(),
-        app,
+    let request = |server| Request::Logs {
+        server,
+        app: app.clone(),
         lines: args.lines,
         follow: args.follow,
         deploy: args.deploy,
         process: args.process.clone().map(Into::into),
     };
+    if project.env.is_fleet() && project.only.is_none() {
+        // Every host's log, each line prefixed with its host (--host: one host's).
+        return fleet::logs(&project, |m| request(m.server.clone())).await;
+    }
+    let req = request(project.server.clone());
     // The lines arrive as events (printed as they come); the reply itself says nothing more.
     remote::call(&project, req, true).await.map(|_| ())
 }
