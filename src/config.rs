@@ -1160,6 +1160,7 @@ impl Environment {
                 private: self.private.clone().unwrap_or_default(),
                 node: self.node_hosts().contains(&machine),
                 router: self.router_hosts().contains(&machine),
+                cron: self.node_hosts().first() == Some(&machine),
             });
         }
         server

@@ -67,7 +67,13 @@ pub fn template(server: &ServerConfig, layout: &Layout) -> String {
         // [processes] and [cron]: one supervisor per app, living and dying with its vassal.
         supervisor = if server.supervise {
             format!(
-                "attach-daemon2 = cmd=/usr/bin/python3 {} %d,stopsignal=15\n",
+                "{}attach-daemon2 = cmd=/usr/bin/python3 {} %d,stopsignal=15\n",
+                // On several hosts, [cron] runs on one of them.
+                if server.fleet.as_ref().is_some_and(|f| !f.cron) {
+                    "env = JIB_CRON=0\n"
+                } else {
+                    ""
+                },
                 layout.supervisor().display()
             )
         } else {
@@ -94,8 +100,47 @@ fn fleet_routing(server: &ServerConfig, layout: &Layout) -> String {
             })
         })
         .collect();
+    // The routers have no releases: `[app] static` is served by the instance itself, from
+    // the release it is pinned to (uWSGI keeps it inside that directory: realpath-checked).
+    let statics: String = if server.static_files.is_empty() {
+        String::new()
+    } else {
+        let maps: String = server
+            .static_files
+            .iter()
+            .map(|(prefix, dir)| {
+                format!(
+                    "static-map = {}=%dreleases/%(_)/src/{}\n",
+                    prefix.trim_end_matches('/'),
+                    dir.trim_matches('/')
+                )
+            })
+            .collect();
+        format!(
+            "for-readline = %d%n.release\n{maps}endfor =\nstatic-expires = .* 3600\noffload-threads = 1\n"
+        )
+    };
+    let guard = [
+        "FILE",
+        "SCRIPT",
+        "MODULE",
+        "CALLABLE",
+        "APPID",
+        "CHDIR",
+        "PYHOME",
+        "HOME",
+        "SETENV",
+        "POSTFILE",
+        "TOUCH_RELOAD",
+    ]
+    .map(|v| format!("${{UWSGI_{v}}}"))
+    .concat();
     format!(
-        "for-readline = %d%n.addr\nsocket = %(_)\n{subscribe}endfor =\n         socket = {}/%n.sock\nchmod-socket = 660\nvacuum = true\n         subscribe-freq = 1\n         unsubscribe-on-graceful-reload = true\n         route-if-not = empty:${{UWSGI_FILE}}${{UWSGI_SCRIPT}}${{UWSGI_MODULE}}${{UWSGI_CALLABLE}}${{UWSGI_APPID}}${{UWSGI_CHDIR}}${{UWSGI_PYHOME}}${{UWSGI_HOME}}${{UWSGI_SETENV}}${{UWSGI_POSTFILE}}${{UWSGI_TOUCH_RELOAD}} return:403\n",
+        "{statics}for-readline = %d%n.addr\nsocket = %(_)\n{subscribe}endfor =\n\
+         socket = {}/%n.sock\nchmod-socket = 660\nvacuum = true\n\
+         subscribe-freq = 1\n\
+         unsubscribe-on-graceful-reload = true\n\
+         route-if-not = empty:{guard} return:403\n",
         layout.app_sockets().display()
     )
 }

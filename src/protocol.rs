@@ -85,6 +85,9 @@ pub struct FleetRole {
     pub node: bool,
     /// Is a front door (nginx, the FastRouter, its subscription server).
     pub router: bool,
+    /// Runs the apps' `[cron]` entries: one host of the fleet does (the first in `hosts`).
+    #[serde(default)]
+    pub cron: bool,
 }
 
 /// `jib setup`'s part for a machine of a fleet: its peers' private addresses (each machine

@@ -155,9 +155,12 @@ pub fn nginx_site(server: &ServerConfig, layout: &Layout) -> String {
     // publish `/etc` under a static dir named `etc`). `from=` is a string prefix: one that
     // does not end at a component boundary makes nginx check the whole path, `current`
     // included, and refuse everything — so keep it exactly `…/current`.
+    // A fleet's router without releases of its own: the hosts serve static files.
+    let own_releases = server.fleet.as_ref().is_none_or(|f| f.node);
     let statics: String = server
         .static_files
         .iter()
+        .filter(|_| own_releases)
         .map(|(prefix, dir)| {
             format!(
                 "    location ~ ^{}(?<jib_static>.*)$ {{\n        alias {root}/{app}/current/src/{}/$jib_static;\n        \

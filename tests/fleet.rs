@@ -525,3 +525,65 @@ fn commands_act_on_every_host_or_on_the_one_named() {
     }
     assert!(!out.contains("app1 router"), "{out}");
 }
+
+#[test]
+fn static_files_come_from_the_hosts_and_cron_runs_on_one_host() {
+    let fw = FleetWorld::new(&["app1", "app2"], &[]);
+    let w = &fw.w;
+    let toml = std::fs::read_to_string(w.repo.join("deploy.toml")).unwrap();
+    let toml = toml.replacen(
+        "[app]\n",
+        "[app]\nstatic = { \"/static/\" = \"assets\" }\n",
+        1,
+    );
+    let toml = toml.replacen(
+        "\n[env.dev]",
+        "\n[cron]\n\"* * * * * *\" = \"hostname\"\n\n[env.dev]",
+        1,
+    );
+    w.write("deploy.toml", &toml);
+    w.write("assets/hello.txt", "static hello\n");
+    w.commit("static and cron");
+    w.jib_ok(&["setup"]);
+    w.jib_ok(&["setup", "-e", "prod"]);
+    w.jib_ok(&["push", "main"]);
+    w.jib_ok(&["promote", "main", "--yes"]);
+
+    // The router has no release: the hosts serve /static/ themselves.
+    for _ in 0..6 {
+        let (status, body) = http_get_at(
+            &fw.lb.ip,
+            fw.lb.port,
+            common::fleet::NAME,
+            "/static/hello.txt",
+        );
+        assert_eq!((status, body.as_str()), (200, "static hello\n"));
+    }
+    // Nothing outside the static directory is published (the app answers instead).
+    let (_, body) = http_get_at(
+        &fw.lb.ip,
+        fw.lb.port,
+        common::fleet::NAME,
+        "/static/../deploy.toml",
+    );
+    assert!(!body.contains("wsgi ="), "{body}");
+
+    // Cron: on the first host only.
+    std::thread::sleep(Duration::from_secs(4));
+    let log = |h: &str| {
+        let out = fw.fleet.run_in(
+            h,
+            &["sh", "-c", "cat /opt/apps/prod/log/cron.log 2>/dev/null"],
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let (one, two) = (log("app1"), log("app2"));
+    assert!(
+        one.lines().any(|l| l.trim() == "app1"),
+        "app1's cron log: {one}"
+    );
+    assert!(
+        !two.lines().any(|l| l.trim() == "app2"),
+        "cron ran on app2 too: {two}"
+    );
+}

@@ -10,7 +10,8 @@ points at, with that release's environment (as jib_wsgi.py builds it, plus the v
   doubling to 30 s, reset once a run lasted 60 s).
 - `cron` in release.json (schedule -> shell command): `[sec] min hour dom month dow` with `*`,
   `*/n`, `a`, `a-b`, `a-b/n` and lists, in the server's local time; output goes to log/cron.log.
-  A run is skipped while the previous run of the same entry is still going.
+  A run is skipped while the previous run of the same entry is still going. With JIB_CRON=0
+  (an environment on several hosts: every host but one) cron entries are left to another host.
 - Of the supervisors of an app's instances, only the one holding run/procs.lock runs anything.
 - Every second it checks `current` and the mtime of run/restart: when either changed, everything
   is stopped (SIGTERM to each group, SIGKILL after 10 s) and started again from the new release.
@@ -257,7 +258,11 @@ class Supervisor:
                 procs[name] = Proc(name, command)
             else:
                 self.log("ignoring process %r: its command is not a non-empty string" % name)
-        for schedule, command in (meta.get("cron") or {}).items():
+        # An environment on several hosts runs its cron entries on one of them (not this one).
+        cron = {} if os.environ.get("JIB_CRON") == "0" else (meta.get("cron") or {})
+        if meta.get("cron") and not cron:
+            self.log("cron entries run on another host of this environment")
+        for schedule, command in cron.items():
             try:
                 if not isinstance(command, str):
                     raise ValueError("its command is not a string")
