@@ -389,11 +389,13 @@ impl Remote {
             stdin,
             stdout,
             stderr,
-            Some(answer_deadline()),
+            Waits {
+                first_answer: Some(answer_deadline()),
+                gate,
+            },
             line,
             on_event,
             objects,
-            gate,
         )
         .await;
         if out.silent {
@@ -497,11 +499,13 @@ impl Remote {
             Some(w),
             Some(r),
             None::<tokio::io::Empty>,
-            Some(answer_deadline()),
+            Waits {
+                first_answer: Some(answer_deadline()),
+                gate,
+            },
             line,
             on_event,
             objects,
-            gate,
         )
         .await;
         if out.silent {
@@ -759,11 +763,13 @@ impl Remote {
             i,
             o,
             e,
-            None,
+            Waits {
+                first_answer: None,
+                gate: None,
+            },
             &line,
             &mut on_event,
             &mut |_| Ok(Vec::new()),
-            None,
         )
         .await;
         let verb = req.verb();
@@ -1082,15 +1088,22 @@ struct Exchange {
     silent: bool,
 }
 
+/// How an exchange waits: for the agent's first answer (a deadline), and at the phases of a
+/// fleet-wide switch (the gate that gives the word).
+#[derive(Clone, Copy)]
+struct Waits<'a> {
+    first_answer: Option<Duration>,
+    gate: Option<&'a dyn Gate>,
+}
+
 async fn exchange<W, R, E>(
     stdin: Option<W>,
     stdout: Option<R>,
     stderr: Option<E>,
-    deadline: Option<Duration>,
+    waits: Waits<'_>,
     line: &[u8],
     on_event: &mut impl FnMut(&Event),
     objects: &mut impl FnMut(&[String]) -> Result<Vec<u8>>,
-    gate: Option<&dyn Gate>,
 ) -> Exchange
 where
     W: AsyncWrite + Unpin,
@@ -1126,7 +1139,7 @@ where
         let Some(r) = stdout else { return ex };
         let mut lines = BufReader::new(r).lines();
         // The agent's hello comes at once; without it by the deadline, nothing is coming.
-        let first = match deadline {
+        let first = match waits.first_answer {
             None => lines.next_line().await,
             Some(d) => match tokio::time::timeout(d, lines.next_line()).await {
                 Ok(l) => l,
@@ -1180,7 +1193,7 @@ where
                         phase,
                         release: release.clone(),
                     });
-                    let go = match gate {
+                    let go = match waits.gate {
                         Some(g) => g.reached(phase, &release).await,
                         None => false,
                     };

@@ -385,11 +385,12 @@ pub async fn deploy(
             .enumerate()
             .map(|(i, m)| request(m, i == 0))
             .collect();
-        let timeout = route_timeout(project.config.app.health_timeout);
-        let outcome = switch_all(
-            &hosts, &routers, requests, app, path, timeout, quiet, objects,
-        )
-        .await;
+        let check = FrontDoor {
+            app,
+            path,
+            timeout_secs: route_timeout(project.config.app.health_timeout),
+        };
+        let outcome = switch_all(&hosts, &routers, requests, &check, quiet, objects).await;
         let replies: Vec<(String, Reply)> = outcome
             .replies
             .iter()
@@ -449,6 +450,15 @@ impl Gate for HostGate<'_> {
     }
 }
 
+/// What the routers check through the front door after a switch: `path` of `app`, for up
+/// to `timeout_secs`.
+#[derive(Clone, Copy)]
+pub struct FrontDoor<'a> {
+    pub app: &'a str,
+    pub path: &'a str,
+    pub timeout_secs: u64,
+}
+
 /// What a fleet-wide deploy gave: each host's answer, and the routers' check.
 pub struct Outcome {
     pub replies: Vec<(String, Result<Reply, Failure>)>,
@@ -482,12 +492,15 @@ pub async fn switch_all(
     hosts: &[&Machine],
     routers: &[&Machine],
     requests: Vec<Request>,
-    app: &str,
-    path: &str,
-    timeout_secs: u64,
+    check: &FrontDoor<'_>,
     quiet: bool,
     objects: impl Fn(&[String]) -> anyhow::Result<Vec<u8>>,
 ) -> Outcome {
+    let FrontDoor {
+        app,
+        path,
+        timeout_secs,
+    } = *check;
     // The routers take the app's keys before any host announces it.
     if let Err(e) = check_routers(routers, app, path, &[], timeout_secs, quiet).await {
         return Outcome {
