@@ -662,7 +662,9 @@ pub fn parse_duration(text: &str) -> Result<u64> {
         "w" => 7 * 86400,
         _ => bail!("{text:?} is not a duration like 90s, 15m, 2h or 14d"),
     };
-    Ok(n * mult)
+    // Past u64 it would wrap (a release build) to any length at all, `0` included.
+    n.checked_mul(mult)
+        .ok_or_else(|| anyhow::anyhow!("{text:?} is too long a duration"))
 }
 
 /// Letters, digits and `_`, not starting with a digit.
@@ -1435,6 +1437,32 @@ domain = "dev.example.com"
         for dir in ["/srv/static", "..", "a/../b", ".", "./s", "a//b", ""] {
             assert!(with("/s/", dir).is_err(), "{dir:?}");
         }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap(), 90);
+        assert_eq!(parse_duration(" 15m ").unwrap(), 900);
+        assert_eq!(parse_duration("2h").unwrap(), 7200);
+        assert_eq!(parse_duration("1w").unwrap(), 604800);
+        assert_eq!(parse_duration("18446744073709551615").unwrap(), u64::MAX);
+        for bad in ["", "m", "1x", "-1s", "1.5h", "99999999999999999999"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        // Found writing tests/properties.rs: these overflowed (a panic in a debug build; in a
+        // release build `--older-than 30500568904944w` wrapped to 6.7 days, `idle =
+        // "213503982334602d"` to 17 hours).
+        for long in [
+            "18446744073709551615w",
+            "213503982334602d",
+            "30500568904944w",
+        ] {
+            let e = parse_duration(long).unwrap_err().to_string();
+            assert!(e.contains("too long"), "{long}: {e}");
+        }
+        let text = MINIMAL.replace("domain =", "idle = \"18446744073709551615w\"\ndomain =");
+        let e = Config::parse(&text).unwrap_err().to_string();
+        assert!(e.starts_with("deploy.toml:7:8: env.dev.idle:"), "{e}");
     }
 
     #[test]
