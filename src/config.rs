@@ -523,7 +523,13 @@ fn explain(e: &toml::de::Error, text: &str, name: &str) -> anyhow::Error {
     let start = span.start.min(text.len());
     let line_start = text[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
     let line_no = text[..start].matches('\n').count() + 1;
-    let col = text[line_start..start].chars().count() + 1;
+    // At the end of a CRLF line, the end of the line shown (`lines` drops its CR).
+    let before = &text[line_start..start];
+    let before = match text[start..].starts_with('\n') {
+        true => before.strip_suffix('\r').unwrap_or(before),
+        false => before,
+    };
+    let col = before.chars().count() + 1;
     let line = text[line_start..].lines().next().unwrap_or("");
     let width = text[start..span.end.min(text.len())]
         .lines()
@@ -1191,6 +1197,17 @@ domain = "dev.example.com"
             .unwrap_err()
             .to_string();
         assert!(err.contains("known keys here"), "{err}");
+    }
+
+    #[test]
+    fn crlf_files_are_pointed_at_within_the_line() {
+        // Found by tests/properties.rs: the caret went one past the end of a CRLF line.
+        let err = Config::parse("'\r\n[app]").unwrap_err().to_string();
+        assert!(err.starts_with("deploy.toml:1:2: "), "{err}");
+        assert!(err.ends_with("\n     1 | '\n       |  ^"), "{err}");
+        let text = MINIMAL.replace('\n', "\r\n").replace("[app]", "[app]\r\nx");
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(err.starts_with("deploy.toml:3:2: "), "{err}");
     }
 
     #[test]
