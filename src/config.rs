@@ -822,6 +822,41 @@ pub fn check_listen(listen: &str) -> Result<(), String> {
     }
 }
 
+/// The command that reloads nginx, which root runs after each site change: nginx itself (or
+/// its service) only, with plain arguments — never a program the configuration names.
+pub fn check_nginx_reload(argv: &[String]) -> Result<(), String> {
+    let Some(program) = argv.first() else {
+        return Ok(());
+    };
+    let allowed = [
+        "nginx",
+        "/usr/sbin/nginx",
+        "/usr/local/sbin/nginx",
+        "systemctl",
+        "/bin/systemctl",
+        "/usr/bin/systemctl",
+        "service",
+        "/usr/sbin/service",
+    ];
+    if !allowed.contains(&program.as_str()) {
+        return Err(format!(
+            "runs {program:?}: it must run nginx (or systemctl/service reload nginx)"
+        ));
+    }
+    for a in &argv[1..] {
+        if a.is_empty()
+            || !a
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._/=:@-".contains(c))
+        {
+            return Err(format!(
+                "argument {a:?} has characters jib does not pass to root's commands"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A user or group name as Debian's adduser takes it: `[a-z_][a-z0-9_-]*`, at most 32.
 pub fn check_user_name(name: &str) -> Result<(), String> {
     let ok = name.len() <= 32
@@ -889,6 +924,16 @@ impl Environment {
             if let Err(why) = check_dns_name(d) {
                 return Err(bad(Some(key), format!("env.{name}.{key}: {d:?} {why}")));
             }
+        }
+        // A promotion target's app is named after it unless `app` says otherwise.
+        if self.is_promote_target() && self.app.is_none() && !crate::slug::is_app_name(name) {
+            return Err(bad(
+                None,
+                format!(
+                    "env.{name} is a promotion target, and its app is named after it: {name:?} is not an app name; add app = \"{}\" (lowercase letters, digits and '-')",
+                    crate::slug::app_name(name).unwrap_or_else(|_| "prod".into())
+                ),
+            ));
         }
         if let Some(a) = &self.app
             && !crate::slug::is_app_name(a)
@@ -1022,6 +1067,13 @@ impl Environment {
                 check_user_name(g)
                     .map_err(|why| refuse("nginx.group", g, why.replace("user", "group")))?;
             }
+            check_nginx_reload(&n.reload).map_err(|why| {
+                Invalid::at(
+                    &section,
+                    Some("nginx.reload"),
+                    format!("env.{name}.nginx.reload {why}"),
+                )
+            })?;
         }
         if let Some(t) = &self.tls {
             check_abs_path(&t.cert).map_err(|why| refuse("tls.cert", &t.cert.display(), why))?;
@@ -1422,6 +1474,40 @@ domain = "dev.example.com"
             err.starts_with("deploy.toml:8:20: env.dev.nginx.listen"),
             "{err}"
         );
+    }
+
+    /// Found by tests/properties.rs: both were accepted here and refused only when a command
+    /// built the environment's server configuration (`env.x: ...`, without a line).
+    #[test]
+    fn what_the_agent_refuses_deploy_toml_refuses_first() {
+        let text = format!("{MINIMAL}nginx = {{ reload = [\"rm\", \"-rf\"] }}\n");
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "deploy.toml:8:21: env.dev.nginx.reload runs \"rm\": it must run nginx"
+            ),
+            "{err}"
+        );
+        let text = format!("{MINIMAL}[env.dev.nginx]\nreload = [\"nginx\", \"-s reload\"]\n");
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(
+            err.starts_with("deploy.toml:9:20: env.dev.nginx.reload argument \"-s reload\""),
+            "{err}"
+        );
+        let prod = "\n[env.Prod_EU]\nhost = \"p\"\ndomains = [\"www.example.com\"]\n";
+        let err = Config::parse(&format!("{MINIMAL}{prod}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("deploy.toml:9: env.Prod_EU is a promotion target"),
+            "{err}"
+        );
+        assert!(err.contains("add app = \"prod-eu\""), "{err}");
+        let named = prod.replace("domains", "app = \"prod-eu\"\ndomains");
+        let c = Config::parse(&format!("{MINIMAL}{named}")).unwrap();
+        let (name, env) = c.promote_target(None).unwrap();
+        let s = env.server_config(&name, &c.app, || "/x".into()).unwrap();
+        assert_eq!(s.app.as_deref(), Some("prod-eu"));
     }
 
     #[test]
