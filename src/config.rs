@@ -535,7 +535,13 @@ fn explain(e: &toml::de::Error, text: &str, name: &str) -> anyhow::Error {
     let start = span.start.min(text.len());
     let line_start = text[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
     let line_no = text[..start].matches('\n').count() + 1;
-    let col = text[line_start..start].chars().count() + 1;
+    // At the end of a CRLF line, the end of the line shown (`lines` drops its CR).
+    let before = &text[line_start..start];
+    let before = match text[start..].starts_with('\n') {
+        true => before.strip_suffix('\r').unwrap_or(before),
+        false => before,
+    };
+    let col = before.chars().count() + 1;
     let line = text[line_start..].lines().next().unwrap_or("");
     let width = text[start..span.end.min(text.len())]
         .lines()
@@ -674,7 +680,9 @@ pub fn parse_duration(text: &str) -> Result<u64> {
         "w" => 7 * 86400,
         _ => bail!("{text:?} is not a duration like 90s, 15m, 2h or 14d"),
     };
-    Ok(n * mult)
+    // Past u64 it would wrap (a release build) to any length at all, `0` included.
+    n.checked_mul(mult)
+        .ok_or_else(|| anyhow::anyhow!("{text:?} is too long a duration"))
 }
 
 /// Letters, digits and `_`, not starting with a digit.
@@ -826,6 +834,41 @@ pub fn check_listen(listen: &str) -> Result<(), String> {
     }
 }
 
+/// The command that reloads nginx, which root runs after each site change: nginx itself (or
+/// its service) only, with plain arguments — never a program the configuration names.
+pub fn check_nginx_reload(argv: &[String]) -> Result<(), String> {
+    let Some(program) = argv.first() else {
+        return Ok(());
+    };
+    let allowed = [
+        "nginx",
+        "/usr/sbin/nginx",
+        "/usr/local/sbin/nginx",
+        "systemctl",
+        "/bin/systemctl",
+        "/usr/bin/systemctl",
+        "service",
+        "/usr/sbin/service",
+    ];
+    if !allowed.contains(&program.as_str()) {
+        return Err(format!(
+            "runs {program:?}: it must run nginx (or systemctl/service reload nginx)"
+        ));
+    }
+    for a in &argv[1..] {
+        if a.is_empty()
+            || !a
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._/=:@-".contains(c))
+        {
+            return Err(format!(
+                "argument {a:?} has characters jib does not pass to root's commands"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A user or group name as Debian's adduser takes it: `[a-z_][a-z0-9_-]*`, at most 32.
 pub fn check_user_name(name: &str) -> Result<(), String> {
     let ok = name.len() <= 32
@@ -893,6 +936,16 @@ impl Environment {
             if let Err(why) = check_dns_name(d) {
                 return Err(bad(Some(key), format!("env.{name}.{key}: {d:?} {why}")));
             }
+        }
+        // A promotion target's app is named after it unless `app` says otherwise.
+        if self.is_promote_target() && self.app.is_none() && !crate::slug::is_app_name(name) {
+            return Err(bad(
+                None,
+                format!(
+                    "env.{name} is a promotion target, and its app is named after it: {name:?} is not an app name; add app = \"{}\" (lowercase letters, digits and '-')",
+                    crate::slug::app_name(name).unwrap_or_else(|_| "prod".into())
+                ),
+            ));
         }
         if let Some(a) = &self.app
             && !crate::slug::is_app_name(a)
@@ -1105,6 +1158,13 @@ impl Environment {
                 check_user_name(g)
                     .map_err(|why| refuse("nginx.group", g, why.replace("user", "group")))?;
             }
+            check_nginx_reload(&n.reload).map_err(|why| {
+                Invalid::at(
+                    &section,
+                    Some("nginx.reload"),
+                    format!("env.{name}.nginx.reload {why}"),
+                )
+            })?;
         }
         if let Some(t) = &self.tls {
             check_abs_path(&t.cert).map_err(|why| refuse("tls.cert", &t.cert.display(), why))?;
@@ -1332,6 +1392,17 @@ domain = "dev.example.com"
     }
 
     #[test]
+    fn crlf_files_are_pointed_at_within_the_line() {
+        // Found by tests/properties.rs: the caret went one past the end of a CRLF line.
+        let err = Config::parse("'\r\n[app]").unwrap_err().to_string();
+        assert!(err.starts_with("deploy.toml:1:2: "), "{err}");
+        assert!(err.ends_with("\n     1 | '\n       |  ^"), "{err}");
+        let text = MINIMAL.replace('\n', "\r\n").replace("[app]", "[app]\r\nx");
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(err.starts_with("deploy.toml:3:2: "), "{err}");
+    }
+
+    #[test]
     fn bad_values_are_explained() {
         let e = Config::parse(&MINIMAL.replace("hello:app", "hello")).unwrap_err();
         assert!(e.to_string().contains("module:callable"));
@@ -1545,6 +1616,40 @@ domain = "dev.example.com"
         );
     }
 
+    /// Found by tests/properties.rs: both were accepted here and refused only when a command
+    /// built the environment's server configuration (`env.x: ...`, without a line).
+    #[test]
+    fn what_the_agent_refuses_deploy_toml_refuses_first() {
+        let text = format!("{MINIMAL}nginx = {{ reload = [\"rm\", \"-rf\"] }}\n");
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "deploy.toml:8:21: env.dev.nginx.reload runs \"rm\": it must run nginx"
+            ),
+            "{err}"
+        );
+        let text = format!("{MINIMAL}[env.dev.nginx]\nreload = [\"nginx\", \"-s reload\"]\n");
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(
+            err.starts_with("deploy.toml:9:20: env.dev.nginx.reload argument \"-s reload\""),
+            "{err}"
+        );
+        let prod = "\n[env.Prod_EU]\nhost = \"p\"\ndomains = [\"www.example.com\"]\n";
+        let err = Config::parse(&format!("{MINIMAL}{prod}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("deploy.toml:9: env.Prod_EU is a promotion target"),
+            "{err}"
+        );
+        assert!(err.contains("add app = \"prod-eu\""), "{err}");
+        let named = prod.replace("domains", "app = \"prod-eu\"\ndomains");
+        let c = Config::parse(&format!("{MINIMAL}{named}")).unwrap();
+        let (name, env) = c.promote_target(None).unwrap();
+        let s = env.server_config(&name, &c.app, || "/x".into()).unwrap();
+        assert_eq!(s.app.as_deref(), Some("prod-eu"));
+    }
+
     #[test]
     fn static_prefixes_and_directories_are_allow_listed() {
         let with = |prefix: &str, dir: &str| {
@@ -1575,6 +1680,32 @@ domain = "dev.example.com"
         for dir in ["/srv/static", "..", "a/../b", ".", "./s", "a//b", ""] {
             assert!(with("/s/", dir).is_err(), "{dir:?}");
         }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap(), 90);
+        assert_eq!(parse_duration(" 15m ").unwrap(), 900);
+        assert_eq!(parse_duration("2h").unwrap(), 7200);
+        assert_eq!(parse_duration("1w").unwrap(), 604800);
+        assert_eq!(parse_duration("18446744073709551615").unwrap(), u64::MAX);
+        for bad in ["", "m", "1x", "-1s", "1.5h", "99999999999999999999"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        // Found writing tests/properties.rs: these overflowed (a panic in a debug build; in a
+        // release build `--older-than 30500568904944w` wrapped to 6.7 days, `idle =
+        // "213503982334602d"` to 17 hours).
+        for long in [
+            "18446744073709551615w",
+            "213503982334602d",
+            "30500568904944w",
+        ] {
+            let e = parse_duration(long).unwrap_err().to_string();
+            assert!(e.contains("too long"), "{long}: {e}");
+        }
+        let text = MINIMAL.replace("domain =", "idle = \"18446744073709551615w\"\ndomain =");
+        let e = Config::parse(&text).unwrap_err().to_string();
+        assert!(e.starts_with("deploy.toml:7:8: env.dev.idle:"), "{e}");
     }
 
     #[test]

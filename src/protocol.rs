@@ -144,8 +144,8 @@ impl ServerConfig {
     /// whoever can reach it and must not take the CLI's word for it.
     pub fn check(&self) -> Result<(), String> {
         use crate::config::{
-            check_abs_path, check_dns_name, check_listen, check_root_path, check_static_dir,
-            check_url_prefix, check_user_name,
+            check_abs_path, check_dns_name, check_listen, check_nginx_reload, check_root_path,
+            check_static_dir, check_url_prefix, check_user_name,
         };
         let path = |key: &str, p: &std::path::Path, r: Result<(), String>| {
             r.map_err(|why| format!("{key} = {:?} {why}", p.display()))
@@ -177,36 +177,7 @@ impl ServerConfig {
             path("tls.key", &t.key, check_abs_path(&t.key))?;
             text("tls.listen", &t.listen, check_listen(&t.listen))?;
         }
-        // Root runs it after each site change: nginx itself (or its service) only, with plain
-        // arguments — never a program the configuration names.
-        if let Some(program) = self.nginx_reload.first() {
-            let allowed = [
-                "nginx",
-                "/usr/sbin/nginx",
-                "/usr/local/sbin/nginx",
-                "systemctl",
-                "/bin/systemctl",
-                "/usr/bin/systemctl",
-                "service",
-                "/usr/sbin/service",
-            ];
-            if !allowed.contains(&program.as_str()) {
-                return Err(format!(
-                    "nginx.reload runs {program:?}: it must run nginx (or systemctl/service reload nginx)"
-                ));
-            }
-            for a in &self.nginx_reload[1..] {
-                if a.is_empty()
-                    || !a
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "._/=:@-".contains(c))
-                {
-                    return Err(format!(
-                        "nginx.reload argument {a:?} has characters jib does not pass to root's commands"
-                    ));
-                }
-            }
-        }
+        check_nginx_reload(&self.nginx_reload).map_err(|why| format!("nginx.reload {why}"))?;
         if let Some(a) = &self.app
             && !crate::slug::is_app_name(a)
         {
