@@ -194,7 +194,7 @@ _jib() {
 
     case "${cmd}" in
         jib)
-            opts="-C -e -q -v -h -V --dir --env --quiet --verbose --help --version init setup push exec shell logs restart env list status destroy mongo open prune promote rollback releases audit config doctor man completions help"
+            opts="-C -e -q -v -h -V --dir --env --host --quiet --verbose --help --version init setup push exec shell logs restart env list status destroy mongo open prune promote rollback releases audit config doctor man completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -216,6 +216,10 @@ _jib() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -224,7 +228,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__audit)
-            opts="-n -C -e -q -v -h --lines --json --dir --env --quiet --verbose --help"
+            opts="-n -C -e -q -v -h --lines --json --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -254,6 +258,10 @@ _jib() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -262,7 +270,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__completions)
-            opts="-C -e -q -v -h --dir --env --quiet --verbose --help bash elvish fish powershell zsh"
+            opts="-C -e -q -v -h --dir --env --host --quiet --verbose --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -281,6 +289,10 @@ _jib() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -292,7 +304,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__config)
-            opts="-C -e -q -v -h --json --dir --env --quiet --verbose --help"
+            opts="-C -e -q -v -h --json --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -311,6 +323,10 @@ _jib() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -322,7 +338,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__destroy)
-            opts="-y -C -e -q -v -h --yes --force --drop-db --dir --env --quiet --verbose --help"
+            opts="-y -C -e -q -v -h --yes --force --drop-db --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -341,6 +357,10 @@ _jib() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -352,7 +372,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__doctor)
-            opts="-C -e -q -v -h --json --dir --env --quiet --verbose --help"
+            opts="-C -e -q -v -h --json --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -371,6 +391,10 @@ _jib() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -382,7 +406,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__env)
-            opts="-C -e -q -v -h --no-restart --reveal --json --dir --env --quiet --verbose --help list set unset help"
+            opts="-C -e -q -v -h --no-restart --reveal --json --dir --env --host --quiet --verbose --help list set unset help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -401,6 +425,10 @@ _jib() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -482,7 +510,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__env__subcmd__list)
-            opts="-C -e -q -v -h --no-restart --reveal --json --dir --env --quiet --verbose --help"
+            opts="-C -e -q -v -h --no-restart --reveal --json --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -501,6 +529,10 @@ _jib() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -512,7 +544,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__env__subcmd__set)
-            opts="-C -e -q -v -h --no-restart --reveal --json --dir --env --quiet --verbose --help"
+            opts="-C -e -q -v -h --no-restart --reveal --json --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -531,6 +563,10 @@ _jib() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -542,7 +578,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__env__subcmd__unset)
-            opts="-C -e -q -v -h --no-restart --reveal --json --dir --env --quiet --verbose --help"
+            opts="-C -e -q -v -h --no-restart --reveal --json --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -564,6 +600,10 @@ _jib() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -572,7 +612,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__exec)
-            opts="-i -C -e -q -v -h --tty --dir --env --quiet --verbose --help"
+            opts="-i -C -e -q -v -h --tty --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -591,6 +631,10 @@ _jib() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1038,7 +1082,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__list)
-            opts="-C -e -q -v -h --json --dir --env --quiet --verbose --help"
+            opts="-C -e -q -v -h --json --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1060,6 +1104,10 @@ _jib() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1068,7 +1116,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__logs)
-            opts="-f -n -C -e -q -v -h --follow --lines --deploy --process --dir --env --quiet --verbose --help"
+            opts="-f -n -C -e -q -v -h --follow --lines --deploy --process --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1102,6 +1150,10 @@ _jib() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1110,7 +1162,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__man)
-            opts="-C -e -q -v -h --out-dir --dir --env --quiet --verbose --help"
+            opts="-C -e -q -v -h --out-dir --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1136,6 +1188,10 @@ _jib() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1144,7 +1200,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__mongo)
-            opts="-y -C -e -q -v -h --eval --copy-from --yes --dir --env --quiet --verbose --help"
+            opts="-y -C -e -q -v -h --eval --copy-from --yes --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1174,6 +1230,10 @@ _jib() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1182,7 +1242,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__open)
-            opts="-C -e -q -v -h --dir --env --quiet --verbose --help"
+            opts="-C -e -q -v -h --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1204,6 +1264,10 @@ _jib() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1212,7 +1276,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__promote)
-            opts="-y -C -e -q -v -h --to --yes --allow-stale --merge --lock-wait --json --dir --env --quiet --verbose --help"
+            opts="-y -C -e -q -v -h --to --yes --allow-stale --merge --lock-wait --skip-unreachable --json --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1242,6 +1306,10 @@ _jib() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1250,7 +1318,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__prune)
-            opts="-y -C -e -q -v -h --merged-into --gone --older-than --dry-run --yes --json --dir --env --quiet --verbose --help"
+            opts="-y -C -e -q -v -h --merged-into --gone --older-than --dry-run --yes --json --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1280,6 +1348,10 @@ _jib() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1288,7 +1360,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__push)
-            opts="-C -e -q -v -h --force --lock-wait --json --dir --env --quiet --verbose --help"
+            opts="-C -e -q -v -h --force --lock-wait --skip-unreachable --json --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1314,6 +1386,10 @@ _jib() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1322,7 +1398,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__releases)
-            opts="-C -e -q -v -h --json --dir --env --quiet --verbose --help"
+            opts="-C -e -q -v -h --json --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1341,6 +1417,10 @@ _jib() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1352,7 +1432,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__restart)
-            opts="-C -e -q -v -h --dir --env --quiet --verbose --help"
+            opts="-C -e -q -v -h --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1374,6 +1454,10 @@ _jib() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1382,7 +1466,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__rollback)
-            opts="-C -e -q -v -h --to --lock-wait --json --dir --env --quiet --verbose --help"
+            opts="-C -e -q -v -h --to --lock-wait --skip-unreachable --json --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1412,6 +1496,10 @@ _jib() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1420,7 +1508,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__setup)
-            opts="-y -C -e -q -v -h --install-deps --root-script --yes --dir --env --quiet --verbose --help"
+            opts="-y -C -e -q -v -h --install-deps --root-script --yes --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1439,6 +1527,10 @@ _jib() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1450,7 +1542,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__shell)
-            opts="-C -e -q -v -h --bash --dir --env --quiet --verbose --help"
+            opts="-C -e -q -v -h --bash --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1469,6 +1561,10 @@ _jib() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1480,7 +1576,7 @@ _jib() {
             return 0
             ;;
         jib__subcmd__status)
-            opts="-C -e -q -v -h --json --dir --env --quiet --verbose --help"
+            opts="-C -e -q -v -h --json --dir --env --host --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1499,6 +1595,10 @@ _jib() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

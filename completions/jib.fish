@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_jib_global_optspecs
-    string join \n C/dir= e/env= q/quiet v/verbose h/help V/version
+    string join \n C/dir= e/env= host= q/quiet v/verbose h/help V/version
 end
 
 function __fish_jib_needs_command
@@ -26,6 +26,7 @@ end
 
 complete -c jib -n "__fish_jib_needs_command" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_needs_command" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_needs_command" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_needs_command" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_needs_command" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_needs_command" -s h -l help -d 'Print help'
@@ -69,6 +70,7 @@ complete -c jib -n "__fish_jib_using_subcommand init" -s v -l verbose -d 'Also s
 complete -c jib -n "__fish_jib_using_subcommand init" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand setup" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand setup" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand setup" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand setup" -l install-deps -d 'Install missing system packages (needs root or passwordless sudo on the server)'
 complete -c jib -n "__fish_jib_using_subcommand setup" -l root-script -d 'As an unprivileged ssh user: print the one-time root steps as a script for an administrator, instead of running them through sudo'
 complete -c jib -n "__fish_jib_using_subcommand setup" -s y -l yes -d 'Don\'t ask for the sudo password: use `sudo -n` (fails if sudo wants a password)'
@@ -78,19 +80,23 @@ complete -c jib -n "__fish_jib_using_subcommand setup" -s h -l help -d 'Print he
 complete -c jib -n "__fish_jib_using_subcommand push" -l lock-wait -d 'Seconds to wait when another push, promote or rollback of this app holds its lock (0: refuse at once)' -r
 complete -c jib -n "__fish_jib_using_subcommand push" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand push" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand push" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand push" -l force -d 'Deploy even when the same commit is already live, or replace the app of another branch whose name maps to the same one'
+complete -c jib -n "__fish_jib_using_subcommand push" -l skip-unreachable -d 'On several servers: go on without the hosts that cannot be reached (they stay behind until the next push)'
 complete -c jib -n "__fish_jib_using_subcommand push" -l json -d 'Print the result as JSON'
 complete -c jib -n "__fish_jib_using_subcommand push" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand push" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand push" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand exec" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand exec" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand exec" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand exec" -s i -l tty -d 'Allocate a terminal, for interactive programs'
 complete -c jib -n "__fish_jib_using_subcommand exec" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand exec" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand exec" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand shell" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand shell" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand shell" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand shell" -l bash -d 'A login shell instead of Python'
 complete -c jib -n "__fish_jib_using_subcommand shell" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand shell" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
@@ -99,6 +105,7 @@ complete -c jib -n "__fish_jib_using_subcommand logs" -s n -l lines -d 'Lines to
 complete -c jib -n "__fish_jib_using_subcommand logs" -l process -d 'The log of a [processes] entry (or `cron`) instead' -r
 complete -c jib -n "__fish_jib_using_subcommand logs" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand logs" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand logs" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand logs" -s f -l follow -d 'Keep printing new lines (Ctrl-C stops)'
 complete -c jib -n "__fish_jib_using_subcommand logs" -l deploy -d 'The log of the deploys instead'
 complete -c jib -n "__fish_jib_using_subcommand logs" -s q -l quiet -d 'Only print results and errors'
@@ -106,11 +113,13 @@ complete -c jib -n "__fish_jib_using_subcommand logs" -s v -l verbose -d 'Also s
 complete -c jib -n "__fish_jib_using_subcommand logs" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand restart" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand restart" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand restart" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand restart" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand restart" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand restart" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand env; and not __fish_seen_subcommand_from list set unset help" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand env; and not __fish_seen_subcommand_from list set unset help" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand env; and not __fish_seen_subcommand_from list set unset help" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand env; and not __fish_seen_subcommand_from list set unset help" -l no-restart -d 'Do not reload the app after a change (it applies on the next reload)'
 complete -c jib -n "__fish_jib_using_subcommand env; and not __fish_seen_subcommand_from list set unset help" -l reveal -d 'Show values (they are masked by default)'
 complete -c jib -n "__fish_jib_using_subcommand env; and not __fish_seen_subcommand_from list set unset help" -l json -d 'Print as JSON'
@@ -123,6 +132,7 @@ complete -c jib -n "__fish_jib_using_subcommand env; and not __fish_seen_subcomm
 complete -c jib -n "__fish_jib_using_subcommand env; and not __fish_seen_subcommand_from list set unset help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from list" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from list" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from list" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from list" -l no-restart -d 'Do not reload the app after a change (it applies on the next reload)'
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from list" -l reveal -d 'Show values (they are masked by default)'
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from list" -l json -d 'Print as JSON'
@@ -131,6 +141,7 @@ complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from set" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from set" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from set" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from set" -l no-restart -d 'Do not reload the app after a change (it applies on the next reload)'
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from set" -l reveal -d 'Show values (they are masked by default)'
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from set" -l json -d 'Print as JSON'
@@ -139,6 +150,7 @@ complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from set" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from unset" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from unset" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from unset" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from unset" -l no-restart -d 'Do not reload the app after a change (it applies on the next reload)'
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from unset" -l reveal -d 'Show values (they are masked by default)'
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from unset" -l json -d 'Print as JSON'
@@ -151,18 +163,21 @@ complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_
 complete -c jib -n "__fish_jib_using_subcommand env; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jib -n "__fish_jib_using_subcommand list" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand list" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand list" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand list" -l json -d 'Print as JSON (fields documented in docs/guide.md)'
 complete -c jib -n "__fish_jib_using_subcommand list" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand list" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand list" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand status" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand status" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand status" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand status" -l json -d 'Print as JSON (fields documented in docs/guide.md)'
 complete -c jib -n "__fish_jib_using_subcommand status" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand status" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand status" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand destroy" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand destroy" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand destroy" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand destroy" -s y -l yes -d 'Do not ask for confirmation'
 complete -c jib -n "__fish_jib_using_subcommand destroy" -l force -d 'Allow destroying in the prod environment'
 complete -c jib -n "__fish_jib_using_subcommand destroy" -l drop-db -d 'Also drop the app\'s MongoDB database (asks again unless --yes)'
@@ -173,12 +188,14 @@ complete -c jib -n "__fish_jib_using_subcommand mongo" -l eval -d 'Run this scri
 complete -c jib -n "__fish_jib_using_subcommand mongo" -l copy-from -d 'Replace this branch\'s database with a copy of another\'s: `prod` or a branch' -r
 complete -c jib -n "__fish_jib_using_subcommand mongo" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand mongo" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand mongo" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand mongo" -s y -l yes -d 'Do not ask before replacing the database (with --copy-from)'
 complete -c jib -n "__fish_jib_using_subcommand mongo" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand mongo" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand mongo" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand open" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand open" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand open" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand open" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand open" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand open" -s h -l help -d 'Print help'
@@ -186,6 +203,7 @@ complete -c jib -n "__fish_jib_using_subcommand prune" -l merged-into -d 'Branch
 complete -c jib -n "__fish_jib_using_subcommand prune" -l older-than -d 'Apps with no request for this long (90m, 14d …)' -r
 complete -c jib -n "__fish_jib_using_subcommand prune" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand prune" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand prune" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand prune" -l gone -d 'Branches deleted here and on every remote'
 complete -c jib -n "__fish_jib_using_subcommand prune" -l dry-run -d 'Only list what would be destroyed'
 complete -c jib -n "__fish_jib_using_subcommand prune" -s y -l yes -d 'Do not ask for confirmation (for cron)'
@@ -197,9 +215,11 @@ complete -c jib -n "__fish_jib_using_subcommand promote" -l to -d 'Environment t
 complete -c jib -n "__fish_jib_using_subcommand promote" -l lock-wait -d 'Seconds to wait when another promote or rollback holds the lock (0: refuse at once)' -r
 complete -c jib -n "__fish_jib_using_subcommand promote" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand promote" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand promote" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand promote" -s y -l yes -d 'Do not ask for confirmation (needed without a terminal)'
 complete -c jib -n "__fish_jib_using_subcommand promote" -l allow-stale -d 'Promote even when the local branch head differs from what the branch runs'
 complete -c jib -n "__fish_jib_using_subcommand promote" -l merge -d 'Afterwards, fast-forward the local main (or master) branch to the promoted commit'
+complete -c jib -n "__fish_jib_using_subcommand promote" -l skip-unreachable -d 'On several servers: go on without the hosts that cannot be reached (they stay behind until the next promote)'
 complete -c jib -n "__fish_jib_using_subcommand promote" -l json -d 'Print the result as JSON'
 complete -c jib -n "__fish_jib_using_subcommand promote" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand promote" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
@@ -208,12 +228,15 @@ complete -c jib -n "__fish_jib_using_subcommand rollback" -l to -d 'Release id, 
 complete -c jib -n "__fish_jib_using_subcommand rollback" -l lock-wait -d 'Seconds to wait when a deploy holds the lock (0: refuse at once)' -r
 complete -c jib -n "__fish_jib_using_subcommand rollback" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand rollback" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand rollback" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
+complete -c jib -n "__fish_jib_using_subcommand rollback" -l skip-unreachable -d 'On several servers: go on without the hosts that cannot be reached'
 complete -c jib -n "__fish_jib_using_subcommand rollback" -l json -d 'Print as JSON (fields documented in docs/guide.md)'
 complete -c jib -n "__fish_jib_using_subcommand rollback" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand rollback" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand rollback" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand releases" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand releases" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand releases" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand releases" -l json -d 'Print as JSON (fields documented in docs/guide.md)'
 complete -c jib -n "__fish_jib_using_subcommand releases" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand releases" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
@@ -221,18 +244,21 @@ complete -c jib -n "__fish_jib_using_subcommand releases" -s h -l help -d 'Print
 complete -c jib -n "__fish_jib_using_subcommand audit" -s n -l lines -d 'Entries to show' -r
 complete -c jib -n "__fish_jib_using_subcommand audit" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand audit" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand audit" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand audit" -l json -d 'Print as JSON (fields documented in docs/guide.md)'
 complete -c jib -n "__fish_jib_using_subcommand audit" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand audit" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand audit" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand config" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand config" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand config" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand config" -l json -d 'Print as JSON'
 complete -c jib -n "__fish_jib_using_subcommand config" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand config" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand config" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand doctor" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand doctor" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand doctor" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand doctor" -l json -d 'Print the checks as JSON'
 complete -c jib -n "__fish_jib_using_subcommand doctor" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand doctor" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
@@ -240,11 +266,13 @@ complete -c jib -n "__fish_jib_using_subcommand doctor" -s h -l help -d 'Print h
 complete -c jib -n "__fish_jib_using_subcommand man" -l out-dir -d 'Write jib.1 and one page per subcommand (jib-push.1 …) into this directory instead' -r -F
 complete -c jib -n "__fish_jib_using_subcommand man" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand man" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand man" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand man" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand man" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand man" -s h -l help -d 'Print help'
 complete -c jib -n "__fish_jib_using_subcommand completions" -s C -l dir -d 'Run as if jib was started in this directory' -r -F
 complete -c jib -n "__fish_jib_using_subcommand completions" -s e -l env -d 'Environment from deploy.toml to act on [default: dev]' -r
+complete -c jib -n "__fish_jib_using_subcommand completions" -l host -d 'On several servers: act on this host only (logs, exec, shell, status …; default: every host, or the first reachable)' -r
 complete -c jib -n "__fish_jib_using_subcommand completions" -s q -l quiet -d 'Only print results and errors'
 complete -c jib -n "__fish_jib_using_subcommand completions" -s v -l verbose -d 'Also show the connection, the agent\'s version and each remote step\'s timing'
 complete -c jib -n "__fish_jib_using_subcommand completions" -s h -l help -d 'Print help'

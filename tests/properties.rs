@@ -1523,6 +1523,13 @@ fn server_config() -> impl Strategy<Value = ServerConfig> {
                 app,
                 idle_secs,
                 supervise,
+                // One machine of a fleet, some of the time.
+                fleet: supervise.then(|| jib::protocol::FleetRole {
+                    private: "10.0.0.0/8".into(),
+                    node: true,
+                    router: false,
+                    cron: true,
+                }),
             },
         )
 }
@@ -1870,7 +1877,8 @@ fn request() -> impl Strategy<Value = Request> {
             |(server, install_deps, grant)| Request::Setup {
                 server,
                 install_deps,
-                grant
+                grant,
+                fleet: None,
             }
         ),
         (
@@ -1894,6 +1902,7 @@ fn request() -> impl Strategy<Value = Request> {
                         by,
                         lock_wait_secs,
                         force,
+                        gated: force,
                     })
                 )
             ),
@@ -1974,6 +1983,7 @@ fn request() -> impl Strategy<Value = Request> {
                         same_host,
                         by,
                         lock_wait_secs,
+                        gated: same_host,
                     }))
                 }
             ),
@@ -1991,6 +2001,7 @@ fn request() -> impl Strategy<Value = Request> {
                     to,
                     lock_wait_secs,
                     health_timeout_secs,
+                    gated: lock_wait_secs % 2 == 1,
                 }
             }),
         (server_config(), any::<usize>())
