@@ -1867,4 +1867,61 @@ domain = "dev.example.com"
             }
         }
     }
+
+    const FLEET: &str = "[app]\nwsgi = \"hello:app\"\n\n[env.prod]\nhosts = [\"app1\", \"app2\"]\nrouters = [\"lb1\"]\nprivate = \"10.0.0.0/8\"\ndomains = [\"www.example.com\"]\n";
+
+    #[test]
+    fn an_environment_on_several_servers_has_hosts_routers_and_roles() {
+        let c = Config::parse(FLEET).unwrap();
+        let e = c.environment("prod").unwrap();
+        assert!(e.is_fleet());
+        assert_eq!(e.machines(), ["app1", "app2", "lb1"]);
+        assert_eq!(e.router_hosts(), ["lb1"]);
+        let base = e
+            .server_config("prod", &c.app, || PathBuf::from("/tmp/x"))
+            .unwrap();
+        let role = |m: &str| e.member_config(&base, m).fleet.unwrap();
+        assert_eq!(
+            (role("app1").node, role("app1").router, role("app1").cron),
+            (true, false, true)
+        );
+        assert_eq!((role("app2").node, role("app2").cron), (true, false));
+        assert_eq!((role("lb1").node, role("lb1").router), (false, true));
+        // Without routers every host is its own; one host alone is no fleet.
+        let own = Config::parse(&FLEET.replace("routers = [\"lb1\"]\n", "")).unwrap();
+        assert_eq!(
+            own.environment("prod").unwrap().router_hosts(),
+            ["app1", "app2"]
+        );
+        let one = FLEET
+            .replace("hosts = [\"app1\", \"app2\"]", "hosts = [\"app1\"]")
+            .replace("routers = [\"lb1\"]\nprivate = \"10.0.0.0/8\"\n", "");
+        let one = Config::parse(&one).unwrap();
+        let e = one.environment("prod").unwrap();
+        assert!(!e.is_fleet());
+        assert_eq!(e.node_hosts(), ["app1"]);
+    }
+
+    #[test]
+    fn several_servers_need_a_private_network_and_say_what_is_wrong() {
+        let err = |text: &str| format!("{:#}", Config::parse(text).unwrap_err());
+        let e = err(&FLEET.replace("private = \"10.0.0.0/8\"\n", ""));
+        assert!(e.contains("env.prod") && e.contains("private"), "{e}");
+        let e = err(&FLEET.replace("10.0.0.0/8", "8.8.8.0/24"));
+        assert!(e.contains("not a private network"), "{e}");
+        let e = err(&FLEET.replace("10.0.0.0/8", "10.0.0.0"));
+        assert!(e.contains("address/bits"), "{e}");
+        let e = err(&FLEET.replace("hosts = [", "host = \"x\"\nhosts = ["));
+        assert!(e.contains("both host and hosts"), "{e}");
+        let e = err(&FLEET.replace("\"app2\"", "\"app1\""));
+        assert!(e.contains("twice"), "{e}");
+        let e = err(&FLEET.replace("\"app2\"", "\"-oProxyCommand=x\""));
+        assert!(e.contains("not a valid ssh destination"), "{e}");
+        let e = err(&FLEET.replace("\"app2\"", "\"local\""));
+        assert!(e.contains("local mode"), "{e}");
+        let e = err(
+            "[app]\nwsgi = \"a:b\"\n[env.dev]\nhost = \"d\"\ndomain = \"d.test\"\nprivate = \"10.0.0.0/8\"\n",
+        );
+        assert!(e.contains("several servers"), "{e}");
+    }
 }
