@@ -587,3 +587,164 @@ fn static_files_come_from_the_hosts_and_cron_runs_on_one_host() {
         "cron ran on app2 too: {two}"
     );
 }
+
+/// A branch environment on two hosts behind two routers, with HTTPS on the routers.
+#[test]
+fn branches_push_to_two_hosts_behind_two_routers_with_https() {
+    let mut fw = FleetWorld::new(&["app1", "app2"], &["lb2"]);
+    let lb2 = fw.fleet.start_nginx("lb2");
+    let w = &fw.w;
+    // As on real routers, one nginx site path and one reload command for both (/etc/nginx
+    // and `nginx -s reload` there): a shared sites directory (its link resolves into each
+    // router's own /opt/apps), the pid file in each router's own /opt/apps, and both
+    // listening on every address.
+    let shared = w.tmp.path().join("stage-sites");
+    std::fs::create_dir_all(&shared).unwrap();
+    for (name, n) in [("lb1", &fw.lb), ("lb2", &lb2)] {
+        let conf = n.dir.join("nginx.conf");
+        let conf_text = std::fs::read_to_string(&conf)
+            .unwrap()
+            .replace(
+                &format!("listen {}:8080 default_server", n.ip),
+                "listen 8080 default_server",
+            )
+            .replace(
+                "include ",
+                &format!("include {}/*.conf;\n  include ", shared.display()),
+            )
+            .replace(
+                &format!("pid {}/nginx.pid", n.dir.display()),
+                "pid /opt/apps/nginx.pid",
+            );
+        std::fs::write(&conf, conf_text).unwrap();
+        // Another listen address: a new nginx (a reload cannot rebind it).
+        let old_pid = n.dir.join("nginx.pid");
+        fw.fleet.run_in(
+            name,
+            &["cp", &old_pid.to_string_lossy(), "/opt/apps/nginx.pid"],
+        );
+        let mut quit: Vec<&str> = n.reload.iter().map(String::as_str).collect();
+        *quit.last_mut().unwrap() = "quit";
+        fw.fleet.run_in(name, &quit);
+        let start = Instant::now();
+        while std::net::TcpStream::connect((n.ip.as_str(), 8080)).is_ok() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "nginx did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let d = n.dir.to_string_lossy().to_string();
+        fw.fleet
+            .spawn_in(name, &["nginx", "-p", &d, "-c", &conf.to_string_lossy()]);
+        while std::net::TcpStream::connect((n.ip.as_str(), 8080)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "nginx did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let reload = fw.lb.reload.clone();
+    let certs = w.tmp.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let st = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=*.stage.test",
+            "-addext",
+            "subjectAltName=DNS:*.stage.test",
+        ])
+        .arg("-keyout")
+        .arg(certs.join("key.pem"))
+        .arg("-out")
+        .arg(certs.join("cert.pem"))
+        .output()
+        .expect("openssl");
+    assert!(st.status.success());
+    let toml = std::fs::read_to_string(w.repo.join("deploy.toml")).unwrap();
+    let toml = toml.split("\n[env.prod]").next().unwrap().to_string();
+    w.write(
+        "deploy.toml",
+        &format!(
+            "{toml}\n[env.stage]\nhosts = [\"app1\", \"app2\"]\nrouters = [\"lb1\", \"lb2\"]\nprivate = \"{}\"\ndomain = \"stage.test\"\nrun_as = \"nobody\"\n\n\
+             [env.stage.nginx]\nlisten = \"8080\"\nsite = \"{}\"\nreload = {:?}\n\n\
+             [env.stage.tls]\ncert = \"{}\"\nkey = \"{}\"\nlisten = \"8443\"\n",
+            fw.fleet.prefix_cidr(),
+            shared.join("jib-stage.conf").display(),
+            reload,
+            certs.join("cert.pem").display(),
+            certs.join("key.pem").display(),
+        ),
+    );
+    w.commit("stage");
+    w.jib_ok(&["setup", "-e", "stage"]);
+    let out = w.jib_ok(&["push", "-e", "stage", "main"]);
+    assert!(out.contains("on 2 host(s)"), "{out}");
+    git(&w.repo, &["checkout", "-q", "-b", "feature"]);
+    w.write("hello.py", &common::fleet::app_py("v2"));
+    w.commit("v2");
+    w.jib_ok(&["push", "-e", "stage", "feature"]);
+
+    // Each branch through each router, over HTTPS, spread over both hosts.
+    for lb in [&fw.lb, &lb2] {
+        for (branch, greeting) in [("main", "v1"), ("feature", "v2")] {
+            let mut hosts = Vec::new();
+            for _ in 0..8 {
+                let out = std::process::Command::new("curl")
+                    .args(["-sS", "--cacert"])
+                    .arg(certs.join("cert.pem"))
+                    .args([
+                        "--resolve",
+                        &format!("{branch}.stage.test:8443:{}", lb.ip),
+                        &format!("https://{branch}.stage.test:8443/"),
+                    ])
+                    .output()
+                    .unwrap();
+                let body = String::from_utf8_lossy(&out.stdout).to_string();
+                assert!(
+                    body.starts_with(&format!("{greeting} from {branch}")),
+                    "{}: {body} {}",
+                    lb.ip,
+                    text(&out)
+                );
+                hosts.push(body.trim().rsplit(" on ").next().unwrap().to_string());
+            }
+            hosts.sort();
+            hosts.dedup();
+            assert_eq!(hosts, ["app1", "app2"], "{branch} through {}", lb.ip);
+        }
+        // Plain HTTP redirects, and a name nobody deployed gets the 404 page.
+        let r = http_raw_at(&lb.ip, 8080, "main.stage.test", "/x");
+        assert!(r.starts_with("HTTP/1.1 301"), "{r}");
+        let r = http_raw_at(&lb.ip, 8443, "nobody.stage.test", "/");
+        assert!(!r.starts_with("HTTP/1.1 502"), "{r}");
+    }
+    let (status, body) = {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/stdout",
+                "-w",
+                "\n%{http_code}",
+                "--cacert",
+            ])
+            .arg(certs.join("cert.pem"))
+            .args([
+                "--resolve",
+                &format!("nobody.stage.test:8443:{}", lb2.ip),
+                "https://nobody.stage.test:8443/",
+            ])
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&out.stdout).to_string();
+        let (b, s) = t.rsplit_once('\n').unwrap();
+        (s.to_string(), b.to_string())
+    };
+    assert_eq!(status, "404", "{body}");
+    assert!(body.contains("No branch is deployed"), "{body}");
+}
