@@ -804,6 +804,10 @@ pub fn check_dns_name(name: &str) -> Result<(), String> {
             return Err(format!("is not a domain name: {RULE}"));
         }
     }
+    // The router's key for names nobody serves: an app under it would take that traffic.
+    if name.eq_ignore_ascii_case(crate::router::NOT_FOUND_KEY) {
+        return Err(format!("is reserved by jib (the 404 page's name): {RULE}"));
+    }
     Ok(())
 }
 
@@ -1220,7 +1224,6 @@ impl Environment {
                 private: self.private.clone().unwrap_or_default(),
                 node: self.node_hosts().contains(&machine),
                 router: self.router_hosts().contains(&machine),
-                cron: self.node_hosts().first() == Some(&machine),
             });
         }
         server
@@ -1881,11 +1884,9 @@ domain = "dev.example.com"
             .server_config("prod", &c.app, || PathBuf::from("/tmp/x"))
             .unwrap();
         let role = |m: &str| e.member_config(&base, m).fleet.unwrap();
-        assert_eq!(
-            (role("app1").node, role("app1").router, role("app1").cron),
-            (true, false, true)
-        );
-        assert_eq!((role("app2").node, role("app2").cron), (true, false));
+        assert_eq!((role("app1").node, role("app1").router), (true, false));
+        // Every host's configuration is the same: what differs is learned at setup.
+        assert_eq!(role("app1"), role("app2"));
         assert_eq!((role("lb1").node, role("lb1").router), (false, true));
         // Without routers every host is its own; one host alone is no fleet.
         let own = Config::parse(&FLEET.replace("routers = [\"lb1\"]\n", "")).unwrap();
@@ -1908,7 +1909,7 @@ domain = "dev.example.com"
         let e = err(&FLEET.replace("private = \"10.0.0.0/8\"\n", ""));
         assert!(e.contains("env.prod") && e.contains("private"), "{e}");
         let e = err(&FLEET.replace("10.0.0.0/8", "8.8.8.0/24"));
-        assert!(e.contains("not a private network"), "{e}");
+        assert!(e.contains("not inside a private network"), "{e}");
         let e = err(&FLEET.replace("10.0.0.0/8", "10.0.0.0"));
         assert!(e.contains("address/bits"), "{e}");
         let e = err(&FLEET.replace("hosts = [", "host = \"x\"\nhosts = ["));

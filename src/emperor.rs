@@ -69,7 +69,9 @@ pub fn template(server: &ServerConfig, layout: &Layout) -> String {
             format!(
                 "{}attach-daemon2 = cmd=/usr/bin/python3 {} %d,stopsignal=15\n",
                 // On several hosts, [cron] runs on one of them.
-                if server.fleet.as_ref().is_some_and(|f| !f.cron) {
+                if server.fleet.is_some()
+                    && crate::fleet::Peers::load(layout).is_ok_and(|p| !p.runs_cron())
+                {
                     "env = JIB_CRON=0\n"
                 } else {
                     ""
@@ -83,23 +85,11 @@ pub fn template(server: &ServerConfig, layout: &Layout) -> String {
 }
 
 /// A fleet node's instance (DESIGN.md §7): its socket on the private address (the agent's
-/// pick, in `<instance>.addr`), announced signed to every router once a second; the local
-/// socket stays for the agent's own checks. uWSGI runs whatever a request's `UWSGI_*`
-/// variables name (uWSGI #2491): such requests get a 403 (the firewall is the first line).
+/// pick, in `<instance>.addr`); the local socket stays for the agent's own checks. It does
+/// not announce itself: serve does, signed with a key the apps cannot read (`fleet::announce`).
+/// uWSGI runs whatever a request's `UWSGI_*` variables name (uWSGI #2491): such requests get
+/// a 403 (the firewall is the first line).
 fn fleet_routing(server: &ServerConfig, layout: &Layout) -> String {
-    let peers = crate::fleet::Peers::load(layout).ok();
-    let subscribe: String = peers
-        .iter()
-        .flat_map(|p| p.subscription_servers())
-        .flat_map(|to| {
-            crate::router::keys(server, "%c").into_iter().map(move |k| {
-                format!(
-                    "subscribe2 = server={to},key={k},addr=%(_),sign=SHA256:{},check=%d%n.hold\n",
-                    layout.fleet_key().display()
-                )
-            })
-        })
-        .collect();
     // The routers have no releases: `[app] static` is served by the instance itself, from
     // the release it is pinned to (uWSGI keeps it inside that directory: realpath-checked).
     let statics: String = if server.static_files.is_empty() {
@@ -136,10 +126,8 @@ fn fleet_routing(server: &ServerConfig, layout: &Layout) -> String {
     .map(|v| format!("${{UWSGI_{v}}}"))
     .concat();
     format!(
-        "{statics}for-readline = %d%n.addr\nsocket = %(_)\n{subscribe}endfor =\n\
+        "{statics}for-readline = %d%n.addr\nsocket = %(_)\nendfor =\n\
          socket = {}/%n.sock\nchmod-socket = 660\nvacuum = true\n\
-         subscribe-freq = 1\n\
-         unsubscribe-on-graceful-reload = true\n\
          route-if-not = empty:{guard} return:403\n",
         layout.app_sockets().display()
     )
@@ -394,11 +382,13 @@ fn announce_fleet(
         // Started before this host joined a fleet: nothing of it is on the routers.
         return Ok(());
     };
-    let key = std::fs::read_to_string(layout.fleet_key())
-        .with_context(|| format!("cannot read {}", layout.fleet_key().display()))?;
+    let signer = crate::fleet::Signer::from_pem(
+        &std::fs::read_to_string(layout.fleet_key())
+            .with_context(|| format!("cannot read {}", layout.fleet_key().display()))?,
+    )?;
     let packets = crate::router::keys(server, &app.name)
         .iter()
-        .map(|k| crate::fleet::signed_packet(k, &addr, unsubscribe, &key))
+        .map(|k| signer.packet(k, &addr, unsubscribe))
         .collect::<Result<Vec<_>>>()?;
     crate::fleet::send_to_routers(&peers, &packets)
 }

@@ -4,7 +4,7 @@
 //! What makes that safe on a shared network:
 //! - subscriptions are signed (`subscriptions-sign-check`): a router accepts a node under a
 //!   key only with a signature by the environment's key, which `jib setup` creates and only
-//!   the nodes hold (root and the apps' group: uWSGI signs as the app's user);
+//!   the nodes' root holds: serve announces the instances, never the apps themselves;
 //! - a node's sockets run whatever reaches them (uWSGI #2491), so each node's firewall lets
 //!   only the routers reach them (nftables, set by `jib setup`), and a routing guard refuses
 //!   requests that carry `UWSGI_*` loader variables;
@@ -33,6 +33,14 @@ pub const TOLERANCE_SECS: u32 = 3;
 /// within this.
 pub const SIGN_TOLERANCE_SECS: u32 = 30;
 
+/// The private ranges a fleet may use (RFC 1918 and the shared 100.64/10), with their length.
+const PRIVATE: [(&str, u8); 4] = [
+    ("10.0.0.0", 8),
+    ("172.16.0.0", 12),
+    ("192.168.0.0", 16),
+    ("100.64.0.0", 10),
+];
+
 /// What `jib setup` learned about the environment's machines: `<root>/.jib/fleet.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Peers {
@@ -40,9 +48,17 @@ pub struct Peers {
     pub address: Ipv4Addr,
     pub routers: Vec<Ipv4Addr>,
     pub nodes: Vec<Ipv4Addr>,
+    /// The host that runs `[cron]` (one of the nodes).
+    #[serde(default)]
+    pub cron: Option<Ipv4Addr>,
 }
 
 impl Peers {
+    /// Whether this machine runs the apps' `[cron]` entries.
+    pub fn runs_cron(&self) -> bool {
+        self.cron.is_none_or(|c| c == self.address)
+    }
+
     pub fn load(layout: &Layout) -> Result<Peers> {
         let path = layout.fleet_json();
         let bytes = std::fs::read(&path)
@@ -75,16 +91,27 @@ impl Cidr {
         if !(8..=30).contains(&bits) {
             return Err("must be between /8 and /30".into());
         }
-        // 100.64.0.0/10 (carrier-grade NAT, Tailscale) counts as private too.
-        let shared = addr.octets()[0] == 100 && (addr.octets()[1] & 0xc0) == 64;
-        if !(addr.is_private() || addr.is_loopback() || shared) {
-            return Err("is not a private network (10/8, 172.16/12, 192.168/16, 100.64/10): nodes' sockets must never listen on a public address".into());
-        }
-        let mask = u32::MAX << (32 - bits);
-        Ok(Cidr {
-            net: u32::from(addr) & mask,
+        let net = Cidr {
+            net: u32::from(addr) & (u32::MAX << (32 - bits)),
             bits,
-        })
+        };
+        // The whole network, not just the address written, must be private: 172.16.0.0/8
+        // would be 172.0.0.0/8, public addresses included.
+        let private = PRIVATE.iter().any(|(range, len)| {
+            bits >= *len && Cidr::parse_unchecked(range, *len).contains(Ipv4Addr::from(net.net))
+        });
+        if !private {
+            return Err("is not inside a private network (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10): nodes' sockets must never listen on a public address".into());
+        }
+        Ok(net)
+    }
+
+    fn parse_unchecked(addr: &str, bits: u8) -> Cidr {
+        let a: Ipv4Addr = addr.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+        Cidr {
+            net: u32::from(a) & (u32::MAX << (32 - bits)),
+            bits,
+        }
     }
 
     pub fn contains(&self, addr: Ipv4Addr) -> bool {
@@ -182,34 +209,80 @@ pub fn fingerprint(private_pem: &str) -> Result<String> {
     Ok(hex::encode(&sha2::Sha256::digest(public.as_bytes())[..8]))
 }
 
-/// A subscription packet (`unsubscribe`: modifier2 1) signed as uWSGI signs them: the vars,
-/// then `unix` (now, plus one for an unsubscribe), then `sign`, an RSA SHA-256 signature of
-/// everything before it.
-pub fn signed_packet(key: &str, address: &str, unsubscribe: bool, pem: &str) -> Result<Vec<u8>> {
-    use rsa::signature::{SignatureEncoding, Signer};
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-        + u64::from(unsubscribe);
-    let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(private_key(pem)?);
-    let mut body = Vec::new();
-    for (k, v) in [
-        ("key", key),
-        ("address", address),
-        ("unix", &now.to_string()),
-    ] {
-        push_var(&mut body, k.as_bytes(), v.as_bytes());
+/// What signs a fleet's subscription packets (RSA, PKCS#1 v1.5, SHA-256, as uWSGI's
+/// `sign=SHA256:<key>`).
+pub struct Signer(rsa::pkcs1v15::SigningKey<sha2::Sha256>);
+
+impl Signer {
+    pub fn from_pem(pem: &str) -> Result<Signer> {
+        Ok(Signer(rsa::pkcs1v15::SigningKey::new(private_key(pem)?)))
     }
-    let sign: rsa::pkcs1v15::Signature = signer
-        .try_sign(&body)
-        .map_err(|e| anyhow!("cannot sign: {e}"))?;
-    push_var(&mut body, b"sign", &sign.to_vec());
-    let mut p = vec![224u8];
-    p.extend((body.len() as u16).to_le_bytes());
-    p.push(u8::from(unsubscribe));
-    p.extend(body);
-    Ok(p)
+
+    /// A subscription packet (`unsubscribe`: modifier2 1) signed as uWSGI signs them: the
+    /// vars, then `unix` (now, plus one for an unsubscribe), then `sign`, a signature of
+    /// everything before it.
+    pub fn packet(&self, key: &str, address: &str, unsubscribe: bool) -> Result<Vec<u8>> {
+        use rsa::signature::{SignatureEncoding, Signer as _};
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+            + u64::from(unsubscribe);
+        let mut body = Vec::new();
+        for (k, v) in [
+            ("key", key),
+            ("address", address),
+            ("unix", &now.to_string()),
+        ] {
+            push_var(&mut body, k.as_bytes(), v.as_bytes());
+        }
+        let sign: rsa::pkcs1v15::Signature = self
+            .0
+            .try_sign(&body)
+            .map_err(|e| anyhow!("cannot sign: {e}"))?;
+        push_var(&mut body, b"sign", &sign.to_vec());
+        let mut p = vec![224u8];
+        p.extend((body.len() as u16).to_le_bytes());
+        p.push(u8::from(unsubscribe));
+        p.extend(body);
+        Ok(p)
+    }
+}
+
+/// One signed packet (see [`Signer::packet`]).
+pub fn signed_packet(key: &str, address: &str, unsubscribe: bool, pem: &str) -> Result<Vec<u8>> {
+    Signer::from_pem(pem)?.packet(key, address, unsubscribe)
+}
+
+/// A node's announces, once: every instance of every app that is live here (up, and not
+/// held back from the routers), under each of its app's keys, to every router, signed.
+/// serve calls it every second; a router forgets a host whose announces stop.
+pub fn announce_live(layout: &Layout, server: &crate::protocol::ServerConfig) -> Result<usize> {
+    let peers = Peers::load(layout)?;
+    let signer = Signer::from_pem(
+        &std::fs::read_to_string(layout.fleet_key())
+            .with_context(|| format!("cannot read {}", layout.fleet_key().display()))?,
+    )?;
+    let mut packets = Vec::new();
+    for name in crate::emperor::apps(layout) {
+        let app = layout.app(&name);
+        for i in crate::emperor::instances(&app) {
+            let held = std::fs::symlink_metadata(app.instance_hold(&i)).is_ok();
+            // Its socket is there while its master runs (vacuum removes it).
+            let up = std::fs::symlink_metadata(layout.app_socket(&i)).is_ok();
+            let Some(addr) = crate::emperor::instance_address(&app, &i) else {
+                continue;
+            };
+            if held || !up {
+                continue;
+            }
+            for k in crate::router::keys(server, &name) {
+                packets.push(signer.packet(&k, &addr, false)?);
+            }
+        }
+    }
+    send_to_routers(&peers, &packets)?;
+    Ok(packets.len())
 }
 
 fn push_var(body: &mut Vec<u8>, k: &[u8], v: &[u8]) {
@@ -234,44 +307,60 @@ pub fn send_to_routers(peers: &Peers, packets: &[Vec<u8>]) -> Result<()> {
     Ok(())
 }
 
-/// The node's firewall (nftables, its own table): the instances' ports on the private
-/// address accept new connections from the routers only; routers' subscription servers
-/// accept announces from the nodes only. Everything else is left as the admin set it.
-pub fn nft_ruleset(peers: &Peers, node: bool, router: bool) -> String {
-    let set = |addrs: &[Ipv4Addr]| {
-        if addrs.is_empty() {
+/// A machine's firewall (nftables, a table of its own): the instances' ports on a node's
+/// private address accept new connections from the routers only; a router's subscription
+/// server accepts announces from the nodes only; and on a router only the FastRouter's user
+/// (`router_uid`) and root may open connections to the nodes' instance ports — a uWSGI
+/// socket runs whatever reaches it (uWSGI #2491), so no other local user may. Everything
+/// else is left as the admin set it.
+pub fn nft_ruleset(peers: &Peers, node: bool, router: bool, router_uid: Option<u32>) -> String {
+    let set = |items: Vec<String>| {
+        if items.is_empty() {
             // An empty set literal is a syntax error: an address nobody has.
             "{ 0.0.0.0 }".to_string()
         } else {
-            format!(
-                "{{ {} }}",
-                addrs
-                    .iter()
-                    .map(|a| a.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("{{ {} }}", items.join(", "))
         }
     };
-    let mut rules = String::new();
+    let addrs = |a: &[Ipv4Addr]| set(a.iter().map(|a| a.to_string()).collect());
+    let ports = format!("{}-{}", NODE_PORTS.start(), NODE_PORTS.end());
+    let mut input = String::new();
+    let mut output = String::new();
     if node {
-        rules.push_str(&format!(
-            "    ip daddr {} tcp dport {}-{} ip saddr != {} drop\n",
+        input.push_str(&format!(
+            "    ip daddr {} tcp dport {ports} ip saddr != {} drop\n",
             peers.address,
-            NODE_PORTS.start(),
-            NODE_PORTS.end(),
-            set(&peers.routers)
+            addrs(&peers.routers)
         ));
     }
     if router {
-        rules.push_str(&format!(
+        input.push_str(&format!(
             "    udp dport {SUBSCRIPTION_PORT} ip saddr != {} drop\n",
-            set(&peers.nodes)
+            addrs(&peers.nodes)
+        ));
+        let mut uids = vec!["0".to_string()];
+        uids.extend(router_uid.filter(|u| *u != 0).map(|u| u.to_string()));
+        output.push_str(&format!(
+            "    ip daddr {} tcp dport {ports} meta skuid != {} reject\n",
+            addrs(&peers.nodes),
+            set(uids)
         ));
     }
     format!(
-        "table inet jib\ndelete table inet jib\ntable inet jib {{\n  chain input {{\n    type filter hook input priority -10; policy accept;\n    ct state established,related accept\n{rules}  }}\n}}\n"
+        "table inet jib\ndelete table inet jib\ntable inet jib {{\n  chain input {{\n    type filter hook input priority -10; policy accept;\n    ct state established,related accept\n{input}  }}\n  chain output {{\n    type filter hook output priority -10; policy accept;\n    ct state established,related accept\n{output}  }}\n}}\n"
     )
+}
+
+/// The firewall of this machine of a fleet, from what setup learned (`fleet.json`): put in
+/// place by `jib setup` and again by serve before anything starts (a reboot, or an admin's
+/// `nft flush ruleset`, must not leave the apps' sockets open).
+pub fn apply_for(layout: &Layout, server: &crate::protocol::ServerConfig) -> Result<()> {
+    let Some(role) = &server.fleet else {
+        return Ok(());
+    };
+    let peers = Peers::load(layout)?;
+    let uid = crate::identity::of_server(server)?.map(|(u, _)| u.uid.as_raw());
+    apply_firewall(&nft_ruleset(&peers, role.node, role.router, uid))
 }
 
 /// Applies [`nft_ruleset`] (replacing jib's table, atomically).
@@ -334,6 +423,12 @@ mod tests {
         assert!(n.contains("10.1.200.7".parse().unwrap()));
         assert!(!n.contains("10.2.0.1".parse().unwrap()));
         assert!(Cidr::parse("8.8.8.0/24").is_err());
+        // The network decides, not the address written.
+        assert!(Cidr::parse("172.16.0.0/8").is_err());
+        assert!(Cidr::parse("192.168.0.0/8").is_err());
+        assert!(Cidr::parse("127.0.0.0/8").is_err());
+        assert!(Cidr::parse("172.20.0.0/16").is_ok());
+        assert!(Cidr::parse("100.64.0.0/10").is_ok());
         assert!(Cidr::parse("10.0.0.0").is_err());
         assert!(Cidr::parse("10.0.0.0/4").is_err());
     }
@@ -375,12 +470,24 @@ mod tests {
             address: "10.0.0.11".parse().unwrap(),
             routers: vec!["10.0.0.10".parse().unwrap()],
             nodes: vec!["10.0.0.11".parse().unwrap()],
+            cron: None,
         };
-        let r = nft_ruleset(&peers, true, false);
+        let r = nft_ruleset(&peers, true, false, None);
         assert!(
             r.contains("ip daddr 10.0.0.11 tcp dport 47000-47999 ip saddr != { 10.0.0.10 } drop"),
             "{r}"
         );
         assert!(!r.contains("udp dport"));
+        let r = nft_ruleset(&peers, false, true, Some(65534));
+        assert!(
+            r.contains("udp dport 3031 ip saddr != { 10.0.0.11 } drop"),
+            "{r}"
+        );
+        assert!(
+            r.contains(
+                "ip daddr { 10.0.0.11 } tcp dport 47000-47999 meta skuid != { 0, 65534 } reject"
+            ),
+            "{r}"
+        );
     }
 }

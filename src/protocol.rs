@@ -85,9 +85,6 @@ pub struct FleetRole {
     pub node: bool,
     /// Is a front door (nginx, the FastRouter, its subscription server).
     pub router: bool,
-    /// Runs the apps' `[cron]` entries: one host of the fleet does (the first in `hosts`).
-    #[serde(default)]
-    pub cron: bool,
 }
 
 /// `jib setup`'s part for a machine of a fleet: its peers' private addresses (each machine
@@ -96,6 +93,9 @@ pub struct FleetRole {
 pub struct FleetSetup {
     pub routers: Vec<std::net::Ipv4Addr>,
     pub nodes: Vec<std::net::Ipv4Addr>,
+    /// The host that runs the apps' `[cron]` entries (the first in `hosts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<std::net::Ipv4Addr>,
     /// Nodes: the environment's subscription key (PEM), the same on every node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,

@@ -249,6 +249,27 @@ fn a_rogue_machine_on_the_private_network_gets_no_traffic_and_runs_nothing() {
     );
     assert!(!std::path::Path::new("/tmp/jib-rogue-was-here").exists());
 
+    // On the router, another local user (not the FastRouter's, not root) cannot reach it
+    // either: the router's firewall keeps the instances' ports to the FastRouter.
+    let other = fw.fleet.run_in(
+        "lb1",
+        &[
+            "setpriv",
+            "--reuid=daemon",
+            "--regid=daemon",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            &probe,
+        ],
+    );
+    let said = String::from_utf8_lossy(&other.stdout).to_string();
+    assert!(
+        said.starts_with("refused"),
+        "a local user on the router reached a node: {said} {}",
+        text(&other)
+    );
+
     // From the router itself the socket is open, and the routing guard refuses the same
     // loader variables (403) while a plain request is served.
     let from_lb = fw.fleet.run_in("lb1", &["python3", "-c", &probe]);

@@ -1528,7 +1528,6 @@ fn server_config() -> impl Strategy<Value = ServerConfig> {
                     private: "10.0.0.0/8".into(),
                     node: true,
                     router: false,
-                    cron: true,
                 }),
             },
         )

@@ -99,6 +99,38 @@ pub(super) fn sandbox(
         .map_err(|e| RemoteError::new(step, format!("{e:#}")))
 }
 
+/// How long a host of a fleet deploy waits for the CLI's word: while the others prepare
+/// (their venvs may take minutes), and while the routers check after the switch.
+const GATE_WAIT: [Duration; 2] = [Duration::from_secs(30 * 60), Duration::from_secs(10 * 60)];
+
+/// Whether the CLI's next line (on stdin) arrives within `wait`. The CLI writes nothing
+/// between its objects and its word, so nothing of it is buffered yet.
+fn stdin_ready(wait: Duration) -> bool {
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    let mut fds = [nix::poll::PollFd::new(
+        stdin.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let step = nix::poll::PollTimeout::from(
+            ms.min(u16::try_from(left.as_millis()).unwrap_or(u16::MAX)),
+        );
+        match nix::poll::poll(&mut fds, step) {
+            Ok(0) => continue,
+            Ok(_) => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return true,
+        }
+    }
+}
+
 /// One app of a root that was set up, for one request.
 pub(super) struct Ctx<'a> {
     pub server: &'a ServerConfig,
@@ -109,6 +141,9 @@ pub(super) struct Ctx<'a> {
     pub em: &'a Emitter,
     /// One host of a fleet deploy: where the CLI's word comes from at each phase.
     gate: Option<std::cell::RefCell<&'a mut dyn std::io::BufRead>>,
+    /// Putting back what an interrupted deploy left is this host's own business: no phase
+    /// of the fleet's is reached meanwhile.
+    recovering: std::cell::Cell<bool>,
 }
 
 impl<'a> Ctx<'a> {
@@ -128,6 +163,7 @@ impl<'a> Ctx<'a> {
             by,
             em,
             gate: None,
+            recovering: Default::default(),
         }
     }
 
@@ -143,10 +179,18 @@ impl<'a> Ctx<'a> {
         let Some(input) = &self.gate else {
             return true;
         };
+        if self.recovering.get() {
+            return true;
+        }
         self.em.send(&Event::Ready {
             phase,
             release: release.to_string(),
         });
+        // A CLI that went silent (a laptop asleep, a network cut) must not hold this host's
+        // lock, and a half-switched host, for hours: past the wait, the word is no.
+        if !stdin_ready(GATE_WAIT[usize::from(phase == Phase::Switched)]) {
+            return false;
+        }
         let mut line = String::new();
         match input.borrow_mut().read_line(&mut line) {
             Ok(n) if n > 0 => serde_json::from_str::<Go>(&line).is_ok_and(|g| g.go),
@@ -181,6 +225,7 @@ impl<'a> Ctx<'a> {
             by,
             em,
             gate: None,
+            recovering: Default::default(),
         })
     }
 
@@ -240,6 +285,12 @@ impl<'a> Ctx<'a> {
     /// A deploy that died between switching `current` and its verdict (agent killed, machine
     /// rebooted) left `current` on a `pending` release: put the last good one back first.
     pub fn recover_interrupted(&self) {
+        self.recovering.set(true);
+        self.recover();
+        self.recovering.set(false);
+    }
+
+    fn recover(&self) {
         let Some(mut cur) = release::current(&self.app) else {
             return;
         };

@@ -63,9 +63,16 @@ pub(super) fn admit(layout: &Layout, server: &ServerConfig, app: &str) -> Result
     })?;
     for k in crate::router::keys(server, app) {
         let f = sign_check_file(layout, &k);
-        write_if_changed(&f, &public).map_err(|e| err(format!("{}: {e}", f.display())))?;
+        write_public(&f, &public).map_err(|e| err(format!("{}: {e}", f.display())))?;
     }
     Ok(())
+}
+
+/// A public key the FastRouter (the apps' user) reads: 0644 whatever root's umask.
+pub(super) fn write_public(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    write_if_changed(path, bytes)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
 }
 
 pub(super) fn route(
@@ -85,6 +92,14 @@ pub(super) fn route(
     if !crate::slug::is_app_name(app) {
         return Err(err(format!("{app:?} is not a valid app name")));
     }
+    // It goes into a request line: a path, nothing else.
+    if !path.starts_with('/')
+        || path.len() > 1024
+        || path.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(err(format!("{path:?} is not a health check path")));
+    }
+    let timeout_secs = timeout_secs.min(600);
     admit(&layout, server, app)?;
     // Two hosts may have named their releases alike (same millisecond): one is enough.
     let releases: std::collections::BTreeSet<&String> = releases.iter().collect();

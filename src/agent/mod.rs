@@ -191,6 +191,27 @@ fn admit(req: &Request, peer: Option<&ctl::Peer>) -> Result<(), RemoteError> {
         return Ok(());
     };
     peer.check(req.server())?;
+    // A fleet's keys and firewall are root's alone: handing out the subscription key, or
+    // choosing which machines may announce (or reach the apps' sockets), is taking over the
+    // environment's traffic.
+    let fleet_secret = matches!(
+        req,
+        Request::Join {
+            export_key: true,
+            ..
+        } | Request::Setup { fleet: Some(_), .. }
+    );
+    if fleet_secret {
+        return Err(RemoteError::new(
+            req.verb(),
+            format!(
+                "{} may deploy here, but a fleet's keys and firewall need root",
+                peer.user
+            ),
+        )
+        .hint("run `jib setup` for this environment as root over ssh")
+        .kind(ErrorKind::NeedsRoot));
+    }
     let Request::Setup { server, .. } = req else {
         return ctx::check_server(req.server()).map(|_| ());
     };

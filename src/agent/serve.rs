@@ -57,6 +57,9 @@ pub fn serve(root: &Path) -> Result<()> {
         crate::identity::of_server(&server)?
             .context("run_as names no user that can be resolved; not starting apps as root")?;
     }
+    // A fleet machine's firewall first: after a reboot nothing may listen unprotected.
+    crate::fleet::apply_for(&layout, &server)
+        .context("cannot put the fleet's firewall in place; not starting the apps")?;
     write_files(&server, &layout)?;
     let rt = tokio::runtime::Runtime::new()?;
     let result = rt.block_on(supervise(&server, &layout));
@@ -285,6 +288,11 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
         tokio::spawn(not_found_server(listener, server.domain.clone()));
     }
     tokio::spawn(announce_not_found(layout.clone(), server.fleet.is_some()));
+    if server.fleet.is_some() && is_node(server) {
+        // The apps' instances, announced to the routers by root: the key stays root's.
+        let (l, s) = (layout.clone(), server.clone());
+        std::thread::spawn(move || announce_instances(&l, &s));
+    }
     // Unprivileged deploy users reach this root's agent through its control socket.
     if nix::unistd::geteuid().is_root() {
         super::ctl::listen(layout)?;
@@ -378,6 +386,25 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
     let _ = std::fs::remove_file(layout.control_socket());
     log("stopped");
     Ok(())
+}
+
+/// A fleet node's announces, every second (routers forget a host after 3 s of silence). A
+/// failure is logged once, and retried.
+fn announce_instances(layout: &Layout, server: &ServerConfig) {
+    let mut last_error = String::new();
+    loop {
+        match crate::fleet::announce_live(layout, server) {
+            Ok(_) => last_error.clear(),
+            Err(e) => {
+                let msg = format!("cannot announce the apps to the routers: {e:#}");
+                if msg != last_error {
+                    log(&msg);
+                    last_error = msg;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 /// Runs the apps: every machine but a fleet's router-only ones.

@@ -284,7 +284,19 @@ fn setup_fleet(
         address,
         routers: f.routers.clone(),
         nodes: f.nodes.clone(),
+        cron: f.cron,
     };
+    // Whom the firewall lets in must be on the private network.
+    let net = fleet::Cidr::parse(&role.private).map_err(|why| err(format!("private {why}")))?;
+    if let Some(a) = peers
+        .routers
+        .iter()
+        .chain(&peers.nodes)
+        .chain(&peers.cron)
+        .find(|a| !net.contains(**a))
+    {
+        return Err(err(format!("{a} is not on the private network {net}")));
+    }
     let dir = layout.fleet_dir();
     crate::fsafe::ensure_dir(&dir, 0o755, Some((0, 0)))
         .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
@@ -298,14 +310,19 @@ fn setup_fleet(
             .as_deref()
             .ok_or_else(|| err("no subscription key was sent for this node".into()))?;
         fleet::fingerprint(key).map_err(|e| err(format!("{e:#}")))?;
-        // uWSGI signs as the app's user: the apps' group reads it, nobody else.
-        let gid = crate::identity::of_server(server)
-            .map_err(|e| err(format!("{e:#}")))?
-            .map(|(_, g)| g.gid.as_raw());
+        // Root's alone: serve signs the announces, the apps never see it. Written every
+        // time, so its owner and mode are always these.
         let path = layout.fleet_key();
-        if std::fs::read_to_string(&path).ok().as_deref() != Some(key) {
-            fleet::write_secret(&path, key, 0o640, gid).map_err(io(&path))?;
-        }
+        fleet::write_secret(&path, key, 0o600, None).map_err(io(&path))?;
+        // The instances' ports are the agent's to hand out, never an outgoing connection's.
+        let _ = std::fs::write(
+            "/proc/sys/net/ipv4/ip_local_reserved_ports",
+            format!(
+                "{}-{}\n",
+                fleet::NODE_PORTS.start(),
+                fleet::NODE_PORTS.end()
+            ),
+        );
         detail.push(format!("node, {} router(s)", peers.routers.len()));
     }
     if role.router {
@@ -317,7 +334,7 @@ fn setup_fleet(
         crate::fsafe::ensure_dir(&keys, 0o755, Some((0, 0)))
             .map_err(|e| err(format!("cannot create {}: {e}", keys.display())))?;
         let pubf = layout.fleet_public_key();
-        write_if_changed(&pubf, public.as_bytes())
+        super::join::write_public(&pubf, public.as_bytes())
             .map_err(|e| err(format!("{}: {e}", pubf.display())))?;
         // Its own 404 server announces itself under the router's own key, made here once.
         let own = layout.router_key();
@@ -329,7 +346,7 @@ fn setup_fleet(
             std::fs::read_to_string(&own).map_err(|e| err(format!("{}: {e}", own.display())))?;
         let own_pub = fleet::public_pem(&own_key).map_err(|e| err(format!("{e:#}")))?;
         let f404 = super::join::sign_check_file(layout, crate::router::NOT_FOUND_KEY);
-        write_if_changed(&f404, own_pub.as_bytes())
+        super::join::write_public(&f404, own_pub.as_bytes())
             .map_err(|e| err(format!("{}: {e}", f404.display())))?;
         if let Some(app) = &server.app {
             super::join::admit(layout, server, app)?;
@@ -339,17 +356,21 @@ fn setup_fleet(
         let _ = std::fs::write("/proc/sys/net/ipv4/tcp_syn_retries", "1\n");
         detail.push(format!("router, {} host(s)", peers.nodes.len()));
     }
-    fleet::apply_firewall(&fleet::nft_ruleset(&peers, role.node, role.router))
-        .map_err(|e| err(format!("{e:#}")).hint("apt-get install nftables"))?;
-    detail.push("firewall".into());
     // What serve's processes were started with: this machine's address and the routers
     // (a host joining or leaving changes only firewalls).
     let restart = fleet::Peers::load(layout)
-        .map(|old| old.address != peers.address || old.routers != peers.routers)
+        .map(|old| {
+            old.address != peers.address
+                || old.routers != peers.routers
+                || old.runs_cron() != peers.runs_cron()
+        })
         .unwrap_or(true);
     let json = serde_json::to_vec_pretty(&peers).map_err(|e| err(e.to_string()))?;
     write_if_changed(&layout.fleet_json(), &json)
         .map_err(|e| err(format!("{}: {e}", layout.fleet_json().display())))?;
+    fleet::apply_for(layout, server)
+        .map_err(|e| err(format!("{e:#}")).hint("apt-get install nftables"))?;
+    detail.push("firewall".into());
     Ok((restart, detail.join(", ")))
 }
 

@@ -216,8 +216,8 @@ pub async fn setup(
     result
 }
 
-async fn setup_machines(
-    machines: &[Machine],
+async fn setup_machines<'a>(
+    machines: &'a [Machine],
     install_deps: bool,
     quiet: bool,
 ) -> Result<Vec<(String, Vec<String>)>, Failure> {
@@ -269,10 +269,25 @@ async fn setup_machines(
             .collect::<Vec<_>>()
     };
     let (routers, nodes) = (of(is_router), of(is_node));
-    let done = join_all(machines.iter().map(|m| {
+    // Two names for one machine would set it up twice, with two roles.
+    let mut seen = BTreeMap::new();
+    for (host, a) in &addresses {
+        if let Some(other) = seen.insert(*a, host) {
+            return Err(fail(exit::CONFIG)(anyhow!(
+                "{other} and {host} are the same machine ({a}): list it once"
+            )));
+        }
+    }
+    // [cron] runs on the first host.
+    let cron = machines
+        .iter()
+        .find(|m| is_node(m))
+        .and_then(|m| addresses.get(&m.host).copied());
+    let setup = |m: &'a Machine| {
         let fleet = FleetSetup {
             routers: routers.clone(),
             nodes: nodes.clone(),
+            cron,
             key: is_node(m).then(|| key.clone()),
             public_key: is_router(m).then(|| public.clone()),
         };
@@ -283,8 +298,14 @@ async fn setup_machines(
             fleet: Some(fleet),
         };
         async move { (m, call_one(m, &req, quiet, None, |_| Ok(Vec::new())).await) }
-    }))
-    .await;
+    };
+    // The routers (and hosts that are routers) at once; then the other hosts one at a
+    // time: a host whose serve starts again (new routers) is out of the pool for a moment,
+    // and the others carry its traffic.
+    let mut done = join_all(machines.iter().filter(|m| is_router(m)).map(setup)).await;
+    for m in machines.iter().filter(|m| !is_router(m)) {
+        done.push(setup(m).await);
+    }
     let mut out = Vec::new();
     let mut first_error = None;
     for (m, r) in done {
@@ -413,6 +434,8 @@ struct Round {
     /// Per host: how many phases it reached, and the release it reported.
     reached: Vec<(usize, String)>,
     finished: Vec<bool>,
+    /// Per host that finished without switching (it already ran that commit): what it serves.
+    serving: Vec<Option<String>>,
     failed: bool,
     verdict: [Option<bool>; 2],
 }
@@ -512,6 +535,7 @@ pub async fn switch_all(
     let (round, _keep) = watch::channel(Round {
         reached: vec![(0, String::new()); n],
         finished: vec![false; n],
+        serving: vec![None; n],
         ..Round::default()
     });
     let round = &round;
@@ -527,6 +551,7 @@ pub async fn switch_all(
                 round.send_modify(|s| {
                     s.finished[i] = true;
                     s.failed |= r.is_err();
+                    s.serving[i] = r.as_ref().ok().and_then(release_of);
                 });
                 (m.host.clone(), r)
             }),
@@ -545,13 +570,16 @@ pub async fn switch_all(
             let mut go = !settled.failed;
             let mut verdict_err = Ok(());
             if go && phase == Phase::Switched {
-                let releases: Vec<String> = settled
+                let switched: Vec<String> = settled
                     .reached
                     .iter()
                     .filter(|(p, _)| *p > i)
                     .map(|(_, rel)| rel.clone())
                     .collect();
-                if !releases.is_empty() {
+                if !switched.is_empty() {
+                    // Hosts that already ran this commit serve their release, rightly.
+                    let mut releases = switched;
+                    releases.extend(settled.serving.iter().flatten().cloned());
                     verdict_err =
                         check_routers(routers, app, path, &releases, timeout_secs, quiet).await;
                     go = verdict_err.is_ok();
@@ -571,6 +599,15 @@ pub async fn switch_all(
     };
     let (replies, routers) = tokio::join!(calls, decide);
     Outcome { replies, routers }
+}
+
+/// The release a host's answer says it serves.
+fn release_of(reply: &Reply) -> Option<String> {
+    match reply {
+        Reply::Deploy { release, .. } | Reply::Promote { release, .. } => Some(release.clone()),
+        Reply::Rollback { to, .. } => Some(to.clone()),
+        _ => None,
+    }
 }
 
 /// Each router takes `app`'s keys and, given `releases`, answers through its front door
