@@ -285,6 +285,35 @@ fn the_control_socket_grants_nothing_beyond_deploying() {
     );
     assert!(out.contains("needs root"), "{out}");
     assert!(!Path::new("/tmp/jib-root-pwned").exists());
+    // A fleet's key and setup are root's too: the unchanged server with peers and keys of
+    // the user's choosing, or the key asked for, are refused.
+    let fleet = jib::protocol::FleetSetup {
+        routers: vec!["10.9.9.9".parse().unwrap()],
+        nodes: vec!["10.9.9.9".parse().unwrap()],
+        cron: None,
+        key: Some("-----BEGIN PRIVATE KEY-----".into()),
+        public_key: None,
+    };
+    let out = call(
+        &member,
+        "setup",
+        jib::protocol::Request::Setup {
+            server: stored.clone(),
+            install_deps: false,
+            grant: None,
+            fleet: Some(fleet),
+        },
+    );
+    assert!(out.contains("fleet's keys and firewall need root"), "{out}");
+    let out = call(
+        &member,
+        "join",
+        jib::protocol::Request::Join {
+            server: stored.clone(),
+            export_key: true,
+        },
+    );
+    assert!(out.contains("fleet's keys and firewall need root"), "{out}");
     let g = nix::unistd::Group::from_name("jib").unwrap().unwrap();
     assert!(!g.mem.iter().any(|m| m == "jibstranger"));
     // The agent never runs `serve` (or anything but a verb) for a user.
