@@ -151,22 +151,6 @@ fn a_host_that_fails_keeps_every_host_on_the_previous_release() {
     );
 }
 
-/// A uwsgi packet carrying `vars`.
-fn uwsgi_packet(modifier1: u8, modifier2: u8, vars: &[(&str, &str)]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (k, v) in vars {
-        body.extend((k.len() as u16).to_le_bytes());
-        body.extend(k.as_bytes());
-        body.extend((v.len() as u16).to_le_bytes());
-        body.extend(v.as_bytes());
-    }
-    let mut p = vec![modifier1];
-    p.extend((body.len() as u16).to_le_bytes());
-    p.push(modifier2);
-    p.extend(body);
-    p
-}
-
 #[test]
 fn a_rogue_machine_on_the_private_network_gets_no_traffic_and_runs_nothing() {
     let mut fw = FleetWorld::new(&["app1", "app2"], &["rogue"]);
@@ -230,7 +214,7 @@ fn a_rogue_machine_on_the_private_network_gets_no_traffic_and_runs_nothing() {
          s.sendall(bytes.fromhex('{}'))\nprint('connected', s.recv(100))\n",
         addr.split(':').next().unwrap(),
         addr.split(':').nth(1).unwrap(),
-        hex(&uwsgi_packet(
+        hex(&jib::router::uwsgi_packet(
             0,
             0,
             &[

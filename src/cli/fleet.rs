@@ -360,7 +360,8 @@ pub fn refuse_unreachable(machines: &[Machine], what: &str) -> Result<(), Failur
 /// A release into service on every host of the environment at once (push, promote,
 /// rollback): `request` is each host's (`first`: the one that runs the release step).
 /// Unreachable hosts refuse it, or with `skip_unreachable` are left out (and say so).
-/// Returns each host's answer, or the failure that stopped the switch everywhere.
+/// Returns the first host's answer and each host's, or the failure that stopped the switch
+/// everywhere.
 #[allow(clippy::too_many_arguments)]
 pub async fn deploy(
     project: &Project,
@@ -370,7 +371,7 @@ pub async fn deploy(
     quiet: bool,
     request: impl Fn(&Machine, bool) -> Request,
     objects: impl Fn(&[String]) -> anyhow::Result<Vec<u8>>,
-) -> Result<Vec<(String, Reply)>, Failure> {
+) -> Result<(Reply, Vec<(String, Reply)>), Failure> {
     let env = &project.env;
     let machines = connect_all(project, &env.machines()).await;
     let result = async {
@@ -417,10 +418,12 @@ pub async fn deploy(
             .iter()
             .filter_map(|(h, r)| r.as_ref().ok().map(|r| (h.clone(), r.clone())))
             .collect();
-        match outcome.failure() {
-            Some(e) => Err(e),
-            None => Ok(replies),
+        if let Some(e) = outcome.failure() {
+            return Err(e);
         }
+        let first = replies.first().map(|(_, r)| r.clone());
+        let first = first.ok_or_else(|| fail(exit::REMOTE)(anyhow!("no host answered")))?;
+        Ok((first, replies))
     }
     .await;
     close_all(machines).await;

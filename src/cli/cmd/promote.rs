@@ -112,7 +112,7 @@ pub async fn run(g: &Global, args: &PromoteArgs) -> Result<(), Failure> {
     };
     let repo = &source.repo;
     let (reply, hosts) = if target.env.is_fleet() {
-        let replies = fleet::deploy(
+        let (first, replies) = fleet::deploy(
             &target,
             &prod_app,
             &spec.health_path,
@@ -123,8 +123,6 @@ pub async fn run(g: &Global, args: &PromoteArgs) -> Result<(), Failure> {
             |have| repo.pack_missing(commit, have),
         )
         .await?;
-        let first = replies.first().map(|(_, r)| r.clone());
-        let first = first.ok_or_else(|| fail(exit::REMOTE)(anyhow!("no host answered")))?;
         (first, Some(replies))
     } else {
         let req = request(target.server.clone(), true, false);

@@ -82,7 +82,7 @@ pub async fn run(g: &Global, args: &PushArgs) -> Result<(), Failure> {
     // the commits it says it has.
     let repo = &project.repo;
     if project.env.is_fleet() {
-        let replies = fleet::deploy(
+        let (first, replies) = fleet::deploy(
             &project,
             &app,
             &spec.health_path,
@@ -94,11 +94,8 @@ pub async fn run(g: &Global, args: &PushArgs) -> Result<(), Failure> {
         )
         .await?;
         let ms = t0.elapsed().as_millis() as u64;
-        let Some((_, first)) = replies.first() else {
-            return Err(fail(exit::REMOTE)(anyhow!("no host answered")));
-        };
         if args.json {
-            let mut v = output::to_value(first)?;
+            let mut v = output::to_value(&first)?;
             v["ms"] = ms.into();
             v["hosts"] = output::hosts_value(&replies)?;
             println!("{v}");
@@ -113,7 +110,7 @@ pub async fn run(g: &Global, args: &PushArgs) -> Result<(), Failure> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        return report(&branch, first.clone(), ms, false);
+        return report(&branch, first, ms, false);
     }
 
     let t = Instant::now();

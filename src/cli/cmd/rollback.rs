@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::cli::output::{self, short};
 use crate::cli::ui::{format_ms, note};
-use crate::cli::{Failure, Global, Project, exit, fail, fleet, remote};
+use crate::cli::{Failure, Global, Project, fleet, remote};
 use crate::protocol::{Reply, Request, ServerConfig};
 
 #[derive(clap::Args, Debug)]
@@ -39,7 +39,7 @@ pub async fn run(g: &Global, args: &RollbackArgs) -> Result<(), Failure> {
     };
     let (reply, hosts) = if project.env.is_fleet() {
         // Every host back at once: each to its own previous release (or the one named).
-        let replies = fleet::deploy(
+        let (first, replies) = fleet::deploy(
             &project,
             &app,
             &project.config.app.health_path,
@@ -49,8 +49,6 @@ pub async fn run(g: &Global, args: &RollbackArgs) -> Result<(), Failure> {
             |_| Ok(Vec::new()),
         )
         .await?;
-        let first = replies.first().map(|(_, r)| r.clone());
-        let first = first.ok_or_else(|| fail(exit::REMOTE)(anyhow::anyhow!("no host answered")))?;
         (first, Some(replies))
     } else {
         let req = request(project.server.clone(), false);
