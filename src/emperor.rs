@@ -417,6 +417,9 @@ pub fn withdraw(
         let _ = write_fifo(app, instance, b"S");
     }
     if server.fleet.is_some() {
+        // serve's announcer may have read the hold before it existed: its pass lands
+        // first, then the unsubscribe.
+        let _pass = crate::lock::Lock::wait(&layout.announce_lock())?;
         return announce_fleet(app, layout, server, instance, true);
     }
     let addr = layout.app_socket(instance);

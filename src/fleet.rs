@@ -263,6 +263,8 @@ pub fn announce_live(layout: &Layout, server: &crate::protocol::ServerConfig) ->
         &std::fs::read_to_string(layout.fleet_key())
             .with_context(|| format!("cannot read {}", layout.fleet_key().display()))?,
     )?;
+    // From reading the holds to sending: a withdrawal waits for this pass to land first.
+    let _pass = crate::lock::Lock::wait(&layout.announce_lock())?;
     let mut packets = Vec::new();
     for name in crate::emperor::apps(layout) {
         let app = layout.app(&name);

@@ -58,6 +58,11 @@ impl Layout {
     pub fn fleet_public_key(&self) -> PathBuf {
         self.fleet_dir().join("env.pub.pem")
     }
+    /// Held by serve while it announces a fleet node's instances, and by a switch while it
+    /// withdraws one: an announce read before the withdrawal never lands after it.
+    pub fn announce_lock(&self) -> PathBuf {
+        self.locks().join("announce.lock")
+    }
     /// A router's own key, for its 404 server's subscription (root only).
     pub fn router_key(&self) -> PathBuf {
         self.fleet_dir().join("router.pem")
