@@ -301,6 +301,29 @@ fn a_host_whose_link_goes_down_leaves_the_pool_and_catches_up_when_back() {
     w.jib_ok(&["push", "main"]);
     w.jib_ok(&["promote", "main", "--yes"]);
 
+    // app3's instance is SIGKILLed under load (its emperor starts it again): GETs sent to it
+    // are asked again and land on another host.
+    let load = fw.load();
+    std::thread::sleep(Duration::from_millis(500));
+    let killed = fw.fleet.run_in("app3", &["pkill", "-9", "-f", "prod~"]);
+    assert!(killed.status.success(), "{}", text(&killed));
+    std::thread::sleep(Duration::from_secs(2));
+    let r = load.stop();
+    eprintln!(
+        "SIGKILL of app3's instance under load: {} ok, {} failed, max latency {:?}",
+        r.ok,
+        r.bad,
+        r.quantile(1.0)
+    );
+    assert_eq!(r.bad, 0, "{:?}", r.failures);
+    let start = Instant::now();
+    while !fw.spread(10).iter().any(|b| b.ends_with("on app3\n")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "app3 never came back"
+        );
+    }
+
     // The cable of app2 is pulled under load.
     let load = fw.load();
     std::thread::sleep(Duration::from_millis(500));
