@@ -12,6 +12,11 @@
 //! commit; after each, requests through the router must get it (what else answered first
 //! is printed). All hosts share this machine's CPUs, which the output shows (the CPU a
 //! deploy uses, each host's own steps). Medians and max; nothing timed is asserted.
+//!
+//! Since every host's import check competes for the same CPUs here, two more rows take the
+//! CPU out: promotes and pushes of an app whose import waits on I/O ([`IMPORT_WAIT`] s of
+//! sleep, as an app that connects to a database or cache at startup), where the hosts' work
+//! can overlap fully whatever the number of cores.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -35,6 +40,24 @@ const LOAD_ROUNDS: u32 = 2;
 const STAGE_DOMAIN: &str = "stage.test";
 /// After each deploy, the new release must answer this many requests in a row.
 const SETTLED: usize = 8;
+/// The I/O rows: the app's import sleeps this long (seconds), in each worker.
+const IMPORT_WAIT: &str = "0.4";
+/// Timed promotes (and pushes) of that app per host count (in the first rounds); its
+/// one-by-one baseline has [`SEQ_RUNS`] rounds too.
+const IO_RUNS: usize = 5;
+
+/// The app of a deploy: [`app_py`], or with `io` the same app whose import first waits
+/// [`IMPORT_WAIT`] s on I/O, not CPU (like connecting to a database at startup).
+fn app_code(greeting: &str, io: bool) -> String {
+    if io {
+        format!(
+            "import time\ntime.sleep({IMPORT_WAIT})  # as an app connecting to its database\n{}",
+            app_py(greeting)
+        )
+    } else {
+        app_py(greeting)
+    }
+}
 
 fn median(v: impl IntoIterator<Item = Duration>) -> Duration {
     let mut v: Vec<Duration> = v.into_iter().collect();
@@ -172,9 +195,9 @@ fn add_stage(fw: &FleetWorld, hosts: &[String], lb2: &FleetNginx) {
     fw.w.commit("stage");
 }
 
-/// A new commit on the current branch, pushed to stage; checks stage serves it.
-fn push_stage(fw: &FleetWorld, lb2: &FleetNginx, greeting: &str) -> Run {
-    fw.w.write("hello.py", &app_py(greeting));
+/// A new commit on the current branch ([`app_code`]), pushed to stage; checks stage serves it.
+fn push_stage(fw: &FleetWorld, lb2: &FleetNginx, greeting: &str, io: bool) -> Run {
+    fw.w.write("hello.py", &app_code(greeting, io));
     fw.w.commit(greeting);
     let took = time(&netns_of(fw), || fw.w.jib_ok(&["push", "-e", "stage"]));
     let host = format!("stage-work.{STAGE_DOMAIN}");
@@ -272,6 +295,11 @@ struct Figures {
     /// One-by-one rounds (1-host world only): three promotes / pushes in a row each.
     seq_promote: Vec<Run>,
     seq_push: Vec<Run>,
+    /// The same with the app whose import waits on I/O ([`app_code`]).
+    io_promote: Vec<Run>,
+    io_push: Vec<Run>,
+    seq_io_promote: Vec<Run>,
+    seq_io_push: Vec<Run>,
     ok: usize,
     failed: usize,
     load_time: Duration,
@@ -331,7 +359,7 @@ impl Bench {
         fw.branch("feature-b", "vb");
         git(&w.repo, &["checkout", "-q", "-b", "stage-work", "main"]);
         // Warm-up: the first push to stage creates the app and its venv on every host.
-        push_stage(&fw, &lb2, "s0");
+        push_stage(&fw, &lb2, "s0", false);
         let f = Figures {
             setup: t.elapsed(),
             ..Figures::default()
@@ -346,9 +374,9 @@ impl Bench {
         }
     }
 
-    /// A new commit on the other branch than the one live, pushed to dev (not timed), then
-    /// promoted: every promote brings new code and really switches every host.
-    fn promote(&mut self) -> Run {
+    /// A new commit ([`app_code`]) on the other branch than the one live, pushed to dev (not
+    /// timed), then promoted: every promote brings new code and really switches every host.
+    fn promote(&mut self, io: bool) -> Run {
         let b = if self.promotes.is_multiple_of(2) {
             "feature-a"
         } else {
@@ -358,25 +386,27 @@ impl Bench {
         let g = format!("p{}", self.promotes);
         let w = &self.fw.w;
         git(&w.repo, &["checkout", "-q", b]);
-        w.write("hello.py", &app_py(&g));
+        w.write("hello.py", &app_code(&g, io));
         w.commit(&g);
         w.jib_ok(&["push"]);
         let r = promote(&self.fw, b, &g, self.n);
         self.f.deploys += 1;
         if r.stale.is_some() {
-            self.f.stale.push(("promote", r.clone()));
+            let what = if io { "promote (I/O)" } else { "promote" };
+            self.f.stale.push((what, r.clone()));
         }
         r
     }
 
-    /// A new commit on stage-work, pushed to stage.
-    fn push(&mut self) -> Run {
+    /// A new commit ([`app_code`]) on stage-work, pushed to stage.
+    fn push(&mut self, io: bool) -> Run {
         self.pushes += 1;
         git(&self.fw.w.repo, &["checkout", "-q", "stage-work"]);
-        let r = push_stage(&self.fw, &self.lb2, &format!("s{}", self.pushes));
+        let r = push_stage(&self.fw, &self.lb2, &format!("s{}", self.pushes), io);
         self.f.deploys += 1;
         if r.stale.is_some() {
-            self.f.stale.push(("push", r.clone()));
+            let what = if io { "push (I/O)" } else { "push" };
+            self.f.stale.push((what, r.clone()));
         }
         r
     }
@@ -415,24 +445,35 @@ fn measure() -> (Vec<Figures>, f64) {
     // One round not counted: the first promote and push after setting up all three worlds
     // are slower everywhere.
     for b in &mut benches {
-        b.promote();
-        b.push();
+        b.promote(false);
+        b.push(false);
     }
     let idle = idle_cpu();
     for round in 0..RUNS {
+        let io = round < IO_RUNS;
         for b in &mut benches {
-            let d = b.promote();
+            let d = b.promote(false);
             b.f.promote.push(d);
-            let d = b.push();
+            let d = b.push(false);
             b.f.push.push(d);
+            if io {
+                let d = b.promote(true);
+                b.f.io_promote.push(d);
+                let d = b.push(true);
+                b.f.io_push.push(d);
+            }
         }
         // The baseline, with one host: the work for three hosts done one after the other.
         if round < SEQ_RUNS {
             let b = &mut benches[0];
-            let d = in_a_row((0..3).map(|_| b.promote()).collect());
+            let d = in_a_row((0..3).map(|_| b.promote(false)).collect());
             b.f.seq_promote.push(d);
-            let d = in_a_row((0..3).map(|_| b.push()).collect());
+            let d = in_a_row((0..3).map(|_| b.push(false)).collect());
             b.f.seq_push.push(d);
+            let d = in_a_row((0..3).map(|_| b.promote(true)).collect());
+            b.f.seq_io_promote.push(d);
+            let d = in_a_row((0..3).map(|_| b.push(true)).collect());
+            b.f.seq_io_push.push(d);
         }
     }
     for _ in 0..LOAD_ROUNDS {
@@ -470,10 +511,12 @@ fn main() {
                 .join(" ")
         };
         println!(
-            "  {} host(s), ms: promotes {}; pushes {}",
+            "  {} host(s), ms: promotes {}; pushes {}; I/O-bound promotes {}; pushes {}",
             n + 1,
             list(&f.promote),
             list(&f.push),
+            list(&f.io_promote),
+            list(&f.io_push),
         );
     }
     let one = &figs[0];
@@ -493,9 +536,12 @@ fn main() {
             ms(wall(v).max().unwrap_or_default())
         )
     };
+    let io_promote_label = format!("jib promote, import waits {IMPORT_WAIT} s (I/O)*");
+    let io_push_label = format!("jib push -e stage, import waits {IMPORT_WAIT} s (I/O)*");
     let rows = [
         (
             "jib promote (prod)",
+            "promote",
             figs.iter()
                 .map(|f| f.promote.as_slice())
                 .collect::<Vec<_>>(),
@@ -503,12 +549,25 @@ fn main() {
         ),
         (
             "jib push -e stage (a new commit)",
+            "push",
             figs.iter().map(|f| f.push.as_slice()).collect(),
             one.seq_push.as_slice(),
         ),
+        (
+            io_promote_label.as_str(),
+            "promote (I/O)",
+            figs.iter().map(|f| f.io_promote.as_slice()).collect(),
+            one.seq_io_promote.as_slice(),
+        ),
+        (
+            io_push_label.as_str(),
+            "push (I/O)",
+            figs.iter().map(|f| f.io_push.as_slice()).collect(),
+            one.seq_io_push.as_slice(),
+        ),
     ];
     let mut verdicts = Vec::new();
-    for (label, cols, seq) in &rows {
+    for (label, short, cols, seq) in &rows {
         let base = ms(median(wall(cols[0])));
         let ratio = |v: &[Run]| ms(median(wall(v))) / base;
         println!(
@@ -550,8 +609,7 @@ fn main() {
         }
         let r = ratio(cols[2]);
         verdicts.push(format!(
-            "{} {r:.2} ({}; one by one {:.2})",
-            label.split(" (").next().unwrap_or(label),
+            "{short} {r:.2} ({}; one by one {:.2})",
             if r <= 1.3 { "≤ 1.30" } else { "ABOVE 1.30" },
             ratio(seq)
         ));
@@ -606,13 +664,21 @@ fn main() {
         figs[0].ok, figs[1].ok, figs[2].ok,
     );
     println!(
+        "* The (I/O) rows (median of {IO_RUNS}): the same app, its import first sleeping \
+         {IMPORT_WAIT} s in each worker, as an app that connects to its database or cache at \
+         startup. With I/O-bound startup the hosts' work overlaps fully, so the ratio shows the \
+         parallelism; with CPU-bound startup on {cores} shared cores it cannot."
+    );
+    println!(
         "\"one by one\": {SEQ_RUNS} rounds of three promotes (pushes, each a new commit) in a row \
          to the 1-host environment, times added: three hosts done sequentially."
     );
     println!(
-        "\nSteps of the last promote to 1 host:\n{}\nand to 3 hosts:\n{}",
+        "\nSteps of the last promote to 1 host:\n{}\nand to 3 hosts:\n{}\nand of the last \
+         promote (I/O) to 3 hosts:\n{}",
         steps(one.promote.last()),
         steps(figs[2].promote.last()),
+        steps(figs[2].io_promote.last()),
     );
     // Deploys after which something else than the new release answered through the router.
     for (n, f) in figs.iter().enumerate() {
@@ -637,7 +703,12 @@ fn main() {
     }
     // Outliers: what jib said when it took more than twice its median.
     for (n, f) in figs.iter().enumerate() {
-        for (what, runs) in [("promote", &f.promote), ("push", &f.push)] {
+        for (what, runs) in [
+            ("promote", &f.promote),
+            ("push", &f.push),
+            ("promote (I/O)", &f.io_promote),
+            ("push (I/O)", &f.io_push),
+        ] {
             let m = median(wall(runs));
             for r in runs.iter().filter(|r| r.wall > m * 2) {
                 println!(
