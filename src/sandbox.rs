@@ -3,7 +3,9 @@
 //! (`run_as`) when the agent is root, in a session and process group of its own, with its own
 //! working directory, `HOME` and caches (never root's), dies with the agent (PDEATHSIG), and
 //! is killed as a group when it overruns its time or finishes, so nothing it started keeps
-//! running.
+//! running. A group still running when its agent is killed (only its first process gets the
+//! PDEATHSIG) is recorded under `<root>/.jib/locks/groups/` and killed before the next
+//! sandboxed command of that root runs.
 //!
 //! [`wait_child`] is the one wait with a time limit, for these and for `jib exec`'s command.
 
@@ -26,6 +28,8 @@ use crate::layout::Layout;
 pub struct Sandbox {
     who: Option<(User, Group)>,
     home: PathBuf,
+    /// One file per running group (named by its id): what a killed agent leaves behind.
+    groups: PathBuf,
 }
 
 /// How a sandboxed run ended.
@@ -81,7 +85,61 @@ impl Sandbox {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| layout.state()),
         };
-        Ok(Sandbox { who, home })
+        let groups = layout.locks().join("groups");
+        let sandbox = Sandbox { who, home, groups };
+        sandbox.kill_leftovers();
+        Ok(sandbox)
+    }
+
+    /// A group a killed agent was running (its direct child died with it, PDEATHSIG; what
+    /// that child started did not): every process still in that session, if it is the apps'
+    /// user's, is killed — before anything new runs (a venv half-built by an orphan, a second
+    /// release step).
+    fn kill_leftovers(&self) {
+        let Some((uid, _)) = self.ids() else { return };
+        for e in std::fs::read_dir(&self.groups)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let Some(sid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                continue;
+            };
+            // Its agent is alive (this one, or another request running now): not a leftover.
+            let owner = std::fs::read_to_string(e.path()).unwrap_or_default();
+            if owner
+                .trim()
+                .parse::<i32>()
+                .is_ok_and(|p| kill(Pid::from_raw(p), None).is_ok())
+            {
+                continue;
+            }
+            for _ in 0..10 {
+                let members = session_members(sid, uid);
+                if members.is_empty() {
+                    break;
+                }
+                for pid in members {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+
+    /// Notes that group `sid` runs for this agent, until [`Sandbox::forget`].
+    fn record(&self, sid: u32) {
+        if self.who.is_some() && crate::fsafe::ensure_dir(&self.groups, 0o700, None).is_ok() {
+            let _ = std::fs::write(
+                self.groups.join(sid.to_string()),
+                std::process::id().to_string(),
+            );
+        }
+    }
+
+    fn forget(&self, sid: u32) {
+        let _ = std::fs::remove_file(self.groups.join(sid.to_string()));
     }
 
     /// Kills what escaped the group kill: a process that left its session (`setsid`) and
@@ -195,8 +253,11 @@ impl Sandbox {
             }
         }
         let child = cmd.spawn().with_context(|| describe_cmd(cmd))?;
+        let sid = child.id();
+        self.record(sid);
         let outcome = wait_group(child, limit, None);
         self.sweep();
+        self.forget(sid);
         Ok(outcome)
     }
 
@@ -212,14 +273,53 @@ impl Sandbox {
         let (mut out, mut err) = (memfd("jib-stdout")?, memfd("jib-stderr")?);
         cmd.stdout(out.try_clone()?).stderr(err.try_clone()?);
         let child = cmd.spawn().with_context(|| describe_cmd(cmd))?;
+        let sid = child.id();
+        self.record(sid);
         let mut outcome = wait_group(child, limit, Some((&out, cap)));
         self.sweep();
+        self.forget(sid);
         out.seek(SeekFrom::Start(0))?;
         out.take(cap).read_to_end(&mut outcome.stdout)?;
         err.seek(SeekFrom::Start(0))?;
         err.take(4096).read_to_end(&mut outcome.stderr)?;
         Ok(outcome)
     }
+}
+
+/// The processes of session `sid` that belong to `uid` (from /proc: the kernel's word).
+fn session_members(sid: i32, uid: u32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        // stat: `pid (comm) state ppid pgrp session …`; comm may hold anything but `)`.
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else {
+            continue;
+        };
+        let session = rest
+            .split_whitespace()
+            .nth(3)
+            .and_then(|s| s.parse::<i32>().ok());
+        let owner = std::fs::read_to_string(e.path().join("status"))
+            .ok()
+            .and_then(|st| {
+                st.lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .and_then(|v| {
+                        v.split_whitespace()
+                            .next()
+                            .and_then(|u| u.parse::<u32>().ok())
+                    })
+            });
+        if session == Some(sid) && owner == Some(uid) {
+            out.push(pid);
+        }
+    }
+    out
 }
 
 fn describe_cmd(cmd: &Command) -> String {
@@ -303,6 +403,7 @@ mod tests {
         Sandbox {
             who: None,
             home: std::env::temp_dir(),
+            groups: std::env::temp_dir().join("jib-test-groups"),
         }
     }
 

@@ -145,3 +145,69 @@ fn a_power_cut_between_the_switch_and_its_check_comes_back_on_the_last_good_rele
     w.jib_ok(&["push", "--lock-wait", "0"]);
     assert_eq!(w.get("main", "/").1, "next from main\n");
 }
+
+/// `pids` of processes whose command line is exactly `cmd`.
+fn running(cmd: &str) -> Vec<String> {
+    let out = Command::new("pgrep")
+        .args(["-x", "-f", cmd])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn what_a_killed_deploy_started_is_stopped_before_the_next_one_runs() {
+    let w = World::new(Mode::Ssh);
+    let toml = w.deploy_toml(
+        "wsgi = \"hello:app\"\nrequirements = \"requirements.txt\"\npython = \"/usr/bin/python3\"\n\
+         release = \"sleep 3101 & sleep 3102\"\n",
+    );
+    // The app's user is not root: what the release step starts is the sandbox's to track.
+    let toml = toml.replacen(
+        "\n[env.dev.nginx]",
+        "run_as = \"nobody\"\n\n[env.dev.nginx]",
+        1,
+    );
+    w.write("deploy.toml", &toml);
+    w.write("requirements.txt", "");
+    w.write("hello.py", &app_py("one", false));
+    w.commit("one");
+    w.jib_ok(&["setup"]);
+
+    // The deploy's agent dies during the release step: the step's shell dies with it
+    // (PDEATHSIG), the two sleeps it started do not.
+    let mut push = w.jib_cmd(&["push"]).spawn().expect("jib push");
+    wait_until("the release step to run", 60, || {
+        !running("sleep 3102").is_empty()
+    });
+    let agent = format!("{}/.jib/bin/jib-agent deploy", w.root.display());
+    let _ = Command::new("pkill").args(["-9", "-f", &agent]).status();
+    let _ = push.wait();
+    wait_until("the orphans to be on their own", 10, || {
+        running("sleep 3101").len() == 1 && running("sleep 3102").len() == 1
+    });
+
+    // The next deploy stops them before it runs anything of the app's.
+    let toml = std::fs::read_to_string(w.repo.join("deploy.toml"))
+        .unwrap()
+        .replace(
+            "release = \"sleep 3101 & sleep 3102\"\n",
+            "release = \"true\"\n",
+        );
+    w.write("deploy.toml", &toml);
+    w.write("hello.py", &app_py("two", false));
+    w.commit("two");
+    w.jib_ok(&["push"]);
+    assert!(
+        running("sleep 3101").is_empty(),
+        "an orphan of the killed deploy still runs"
+    );
+    assert!(
+        running("sleep 3102").is_empty(),
+        "an orphan of the killed deploy still runs"
+    );
+    assert_eq!(w.get("main", "/").1, "two from main\n");
+}
