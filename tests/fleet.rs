@@ -99,10 +99,7 @@ fn promote_and_rollback_on_three_hosts_drop_nothing_and_spread_requests() {
 fn a_host_that_fails_keeps_every_host_on_the_previous_release() {
     let fw = FleetWorld::new(&["app1", "app2", "app3"], &[]);
     let w = &fw.w;
-    w.jib_ok(&["setup"]);
-    w.jib_ok(&["setup", "-e", "prod"]);
-    w.jib_ok(&["push", "main"]);
-    w.jib_ok(&["promote", "main", "--yes"]);
+    fw.up();
     fw.branch("feature", "v2");
 
     // The new release does not import on app2: no host switches.
@@ -155,10 +152,7 @@ fn a_host_that_fails_keeps_every_host_on_the_previous_release() {
 fn a_rogue_machine_on_the_private_network_gets_no_traffic_and_runs_nothing() {
     let mut fw = FleetWorld::new(&["app1", "app2"], &["rogue"]);
     let w = &fw.w;
-    w.jib_ok(&["setup"]);
-    w.jib_ok(&["setup", "-e", "prod"]);
-    w.jib_ok(&["push", "main"]);
-    w.jib_ok(&["promote", "main", "--yes"]);
+    fw.up();
     let rogue_ip = fw.fleet.ip("rogue");
     let lb_ip = fw.fleet.ip("lb1");
 
@@ -296,10 +290,7 @@ fn until_clean(fw: &FleetWorld, since: Instant, clean: usize) -> (Duration, usiz
 fn a_host_whose_link_goes_down_leaves_the_pool_and_catches_up_when_back() {
     let fw = FleetWorld::new(&["app1", "app2", "app3"], &[]);
     let w = &fw.w;
-    w.jib_ok(&["setup"]);
-    w.jib_ok(&["setup", "-e", "prod"]);
-    w.jib_ok(&["push", "main"]);
-    w.jib_ok(&["promote", "main", "--yes"]);
+    fw.up();
 
     // app3's instance is SIGKILLed under load (its emperor starts it again): GETs sent to it
     // are asked again and land on another host.
@@ -437,10 +428,7 @@ fn a_host_whose_link_goes_down_leaves_the_pool_and_catches_up_when_back() {
 #[test]
 fn hosts_join_and_leave_the_pool_under_load_without_a_failed_request() {
     let mut fw = FleetWorld::new(&["app1", "app2", "app3"], &[]);
-    fw.w.jib_ok(&["setup"]);
-    fw.w.jib_ok(&["setup", "-e", "prod"]);
-    fw.w.jib_ok(&["push", "main"]);
-    fw.w.jib_ok(&["promote", "main", "--yes"]);
+    fw.up();
 
     // A fourth host: listed, set up, and the next promote puts it in the pool.
     fw.fleet.add("app4");
@@ -499,10 +487,7 @@ fn hosts_join_and_leave_the_pool_under_load_without_a_failed_request() {
 fn commands_act_on_every_host_or_on_the_one_named() {
     let fw = FleetWorld::new(&["app1", "app2", "app3"], &[]);
     let w = &fw.w;
-    w.jib_ok(&["setup"]);
-    w.jib_ok(&["setup", "-e", "prod"]);
-    w.jib_ok(&["push", "main"]);
-    w.jib_ok(&["promote", "main", "--yes"]);
+    fw.up();
 
     // restart: every host swaps its instance, nothing dropped.
     let load = fw.load();
@@ -592,10 +577,7 @@ fn static_files_come_from_the_hosts_and_cron_runs_on_one_host() {
     w.write("deploy.toml", &toml);
     w.write("assets/hello.txt", "static hello\n");
     w.commit("static and cron");
-    w.jib_ok(&["setup"]);
-    w.jib_ok(&["setup", "-e", "prod"]);
-    w.jib_ok(&["push", "main"]);
-    w.jib_ok(&["promote", "main", "--yes"]);
+    fw.up();
 
     // The router has no release: the hosts serve /static/ themselves.
     for _ in 0..6 {

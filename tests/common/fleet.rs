@@ -577,6 +577,14 @@ impl FleetWorld {
         fw
     }
 
+    /// dev and prod set up, main pushed to dev and promoted to prod.
+    pub fn up(&self) {
+        self.w.jib_ok(&["setup"]);
+        self.w.jib_ok(&["setup", "-e", "prod"]);
+        self.w.jib_ok(&["push", "main"]);
+        self.w.jib_ok(&["promote", "main", "--yes"]);
+    }
+
     /// deploy.toml's prod (in the work tree, which is what jib reads): `hosts` behind lb1,
     /// on the fleet's private network.
     pub fn set_prod(&self, hosts: &[&str], extra: &str) {

@@ -16,6 +16,18 @@ use std::time::{Duration, Instant};
 pub const DOMAIN: &str = "dev.test";
 pub const HOST_ALIAS: &str = "jibtest";
 
+/// Asks `f` every 50 ms until it holds; fails the test, naming `what`, after `secs`.
+pub fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
