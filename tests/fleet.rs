@@ -521,6 +521,16 @@ fn commands_act_on_every_host_or_on_the_one_named() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("app1, app2, app3"), "{}", text(&out));
 
+    // status --host: that host's row only.
+    let st = json(&w.jib(&["status", "prod", "--host", "app2", "--json"]));
+    let hosts: Vec<&str> = st["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["app2"], "{st}");
+
     // logs: every host's lines, prefixed with the host.
     let _ = fw.spread(10);
     let out = w.jib_ok(&["logs", "prod", "-n", "5"]);

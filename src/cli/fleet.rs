@@ -113,23 +113,34 @@ fn show(host: &str, ev: &Event, quiet: bool) {
     }
 }
 
+/// `request` to each of `machines` at once: each one's answer, or why there is none.
+async fn call_every(
+    machines: &[Machine],
+    quiet: bool,
+    request: impl Fn(&Machine) -> Request,
+) -> Vec<(String, Result<Reply, Failure>)> {
+    join_all(machines.iter().map(|m| {
+        let req = request(m);
+        async move {
+            let r = call_one(m, &req, quiet, None, |_| Ok(Vec::new())).await;
+            (m.host.clone(), r)
+        }
+    }))
+    .await
+}
+
 /// The same question to every host at once (list, status): each host's answer, or why
 /// there is none (an unreachable host is a row, not a failure).
 pub async fn ask_hosts(
     project: &Project,
     request: impl Fn(&Machine) -> Request,
 ) -> Vec<(String, Result<Reply, Failure>)> {
-    let machines = connect_all(project, &project.env.node_hosts()).await;
-    let answers = join_all(machines.iter().map(|m| {
-        let req = request(m);
-        async move {
-            (
-                m.host.clone(),
-                call_one(m, &req, true, None, |_| Ok(Vec::new())).await,
-            )
-        }
-    }))
-    .await;
+    let hosts = match &project.only {
+        Some(h) => vec![h.as_str()],
+        None => project.env.node_hosts(),
+    };
+    let machines = connect_all(project, &hosts).await;
+    let answers = call_every(&machines, true, request).await;
     close_all(machines).await;
     answers
 }
@@ -145,21 +156,11 @@ pub async fn on_every_host(
     let machines = connect_all(project, &project.env.node_hosts()).await;
     let result = async {
         refuse_unreachable(&machines, "change every host")?;
-        let answers = join_all(machines.iter().map(|m| {
-            let req = request(m);
-            async move {
-                (
-                    m.host.clone(),
-                    call_one(m, &req, quiet, None, |_| Ok(Vec::new())).await,
-                )
-            }
-        }))
-        .await;
-        let mut out = Vec::new();
-        for (host, r) in answers {
-            out.push((host, r?));
-        }
-        Ok(out)
+        let answers = call_every(&machines, quiet, request).await;
+        answers
+            .into_iter()
+            .map(|(host, r)| r.map(|r| (host, r)))
+            .collect()
     }
     .await;
     close_all(machines).await;
