@@ -391,8 +391,9 @@ pub fn apply_firewall(ruleset: &str) -> Result<()> {
     Ok(())
 }
 
-/// Writes `text` to `path` with `mode`, replacing it whole (a temp file renamed over it).
-pub fn write_secret(path: &Path, text: &str, mode: u32, gid: Option<u32>) -> Result<()> {
+/// Writes a key to `path`, root's and 0600, replacing it whole (a temp file renamed over it):
+/// never readable by anyone else, not even for a moment.
+pub fn write_secret(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
@@ -405,11 +406,8 @@ pub fn write_secret(path: &Path, text: &str, mode: u32, gid: Option<u32>) -> Res
         .open(&tmp)
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     f.write_all(text.as_bytes())?;
-    if let Some(g) = gid {
-        nix::unistd::fchown(&f, None, Some(nix::unistd::Gid::from_raw(g)))?;
-    }
-    use std::os::unix::fs::PermissionsExt;
-    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    // Whatever the umask made of it.
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }

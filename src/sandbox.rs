@@ -159,14 +159,8 @@ impl Sandbox {
                 let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
                     continue;
                 };
-                let field = |k: &str| {
-                    status
-                        .lines()
-                        .find_map(|l| l.strip_prefix(k))
-                        .and_then(|v| v.split_whitespace().next().map(str::to_string))
-                };
-                if field("PPid:").as_deref() == Some(me.as_str())
-                    && field("Uid:").is_some_and(|u| u == uid.to_string())
+                if status_field(&status, "PPid:").as_deref() == Some(me.as_str())
+                    && status_field(&status, "Uid:").is_some_and(|u| u == uid.to_string())
                 {
                     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
                     // Reap it: it is our child now.
@@ -286,6 +280,14 @@ impl Sandbox {
     }
 }
 
+/// The first value of a `/proc/<pid>/status` line (`Uid:` gives the real uid).
+fn status_field(status: &str, key: &str) -> Option<String> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next().map(str::to_string))
+}
+
 /// The processes of session `sid` that belong to `uid` (from /proc: the kernel's word).
 fn session_members(sid: i32, uid: u32) -> Vec<i32> {
     let mut out = Vec::new();
@@ -306,15 +308,8 @@ fn session_members(sid: i32, uid: u32) -> Vec<i32> {
             .and_then(|s| s.parse::<i32>().ok());
         let owner = std::fs::read_to_string(e.path().join("status"))
             .ok()
-            .and_then(|st| {
-                st.lines()
-                    .find_map(|l| l.strip_prefix("Uid:"))
-                    .and_then(|v| {
-                        v.split_whitespace()
-                            .next()
-                            .and_then(|u| u.parse::<u32>().ok())
-                    })
-            });
+            .and_then(|st| status_field(&st, "Uid:"))
+            .and_then(|u| u.parse::<u32>().ok());
         if session == Some(sid) && owner == Some(uid) {
             out.push(pid);
         }

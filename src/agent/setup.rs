@@ -313,7 +313,7 @@ fn setup_fleet(
         // Root's alone: serve signs the announces, the apps never see it. Written every
         // time, so its owner and mode are always these.
         let path = layout.fleet_key();
-        fleet::write_secret(&path, key, 0o600, None).map_err(io(&path))?;
+        fleet::write_secret(&path, key).map_err(io(&path))?;
         // The instances' ports are the agent's to hand out, never an outgoing connection's.
         let _ = std::fs::write(
             "/proc/sys/net/ipv4/ip_local_reserved_ports",
@@ -340,7 +340,7 @@ fn setup_fleet(
         let own = layout.router_key();
         if !own.is_file() {
             let k = fleet::generate_key().map_err(|e| err(format!("{e:#}")))?;
-            fleet::write_secret(&own, &k, 0o600, None).map_err(io(&own))?;
+            fleet::write_secret(&own, &k).map_err(io(&own))?;
         }
         let own_key =
             std::fs::read_to_string(&own).map_err(|e| err(format!("{}: {e}", own.display())))?;
