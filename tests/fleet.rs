@@ -349,7 +349,18 @@ fn a_host_whose_link_goes_down_leaves_the_pool_and_catches_up_when_back() {
         r.bad,
         r.quantile(1.0)
     );
-    assert_eq!(r.bad + seq_failed, 0, "{:?}", r.failures);
+    // Requests sent after the cut are all answered. One that app2 had already accepted when
+    // its cable went has nobody left to answer it and no error to retry on: it can only time
+    // out (the load generator gives up after 30 s) — at most one per client, never a 5xx.
+    assert_eq!(seq_failed, 0, "a request sent after the cut failed");
+    assert!(r.bad <= 4, "{} failed: {:?}", r.bad, r.failures);
+    assert!(
+        r.failures
+            .iter()
+            .all(|f| f.trim().is_empty() || f.starts_with("0 ")),
+        "only requests in flight at the cut may fail, by timing out: {:?}",
+        r.failures
+    );
     let bodies = fw.spread(20);
     assert_eq!(
         FleetWorld::hosts_in(&bodies, "v1"),

@@ -119,8 +119,10 @@ fn an_agent_killed_mid_switch_leaves_the_old_release_serving() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let agent = loop {
         let staged = instances(&w, "main").len() == 2;
+        // This world's agent only: other tests deploy at the same time.
+        let own = format!("{}/.jib/bin/jib-agent deploy", w.root.display());
         let out = std::process::Command::new("pgrep")
-            .args(["-f", "jib-agent deploy"])
+            .args(["-f", &own])
             .output()
             .unwrap();
         let pid = String::from_utf8_lossy(&out.stdout)
