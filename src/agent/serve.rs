@@ -39,7 +39,15 @@ pub fn serve(root: &Path) -> Result<()> {
         .create(true)
         .truncate(false)
         .open(layout.pidfile())?;
-    if pidfile.try_lock().is_err() {
+    // A probe (`running_serve`) holds the lock for an instant to ask whether serve runs; only
+    // a lock still held after a moment means another serve.
+    let mut tries = 0;
+    while pidfile.try_lock().is_err() {
+        tries += 1;
+        if tries < 40 {
+            std::thread::sleep(Duration::from_millis(25));
+            continue;
+        }
         bail!(
             "another jib-agent serve is already running for {}",
             root.display()

@@ -568,7 +568,8 @@ pub(super) struct ServeInfo {
     pub config: ServerConfig,
 }
 
-/// The running serve process, if its pidfile is locked (held for its whole life).
+/// The running serve process, if its pidfile is locked (held for its whole life). The probe
+/// itself takes the lock for an instant when free, which a starting serve waits out.
 pub(super) fn running_serve(layout: &Layout) -> Option<ServeInfo> {
     let f = std::fs::OpenOptions::new()
         .write(true)
