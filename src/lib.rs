@@ -78,12 +78,14 @@
 //! - `lock`: per-app and per-venv locks, naming their holder.
 //! - `audit`: the root's audit log.
 //! - `slug`: branch names to app names.
+//! - `failpoint`: where the fault-injection tests stop a verb (debug builds only).
 
 pub mod agent;
 pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod emperor;
+pub mod failpoint;
 pub mod fleet;
 pub mod fsafe;
 pub mod git;

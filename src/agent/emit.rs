@@ -119,6 +119,7 @@ impl Emitter {
         f: impl FnOnce() -> Result<(T, Option<String>), RemoteError>,
     ) -> Result<T, RemoteError> {
         self.send(&Event::StepStarted { step: name.into() });
+        crate::failpoint::hit(name);
         let t = Instant::now();
         let (v, detail) = f()?;
         self.send(&Event::StepDone {

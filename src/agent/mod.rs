@@ -72,8 +72,13 @@ pub fn run_verb(verb: &str) -> Result<i32> {
         em.send(&Event::Failed { error: e });
         return Ok(1);
     }
+    crate::failpoint::arm(
+        Layout::new(&req.server().root).state().join("failpoints"),
+        verb,
+    );
     let trail = audit::Trail::start(&req, &by);
     let result = dispatch(req, &mut input, &by, peer.as_ref(), &em);
+    crate::failpoint::hit("reply");
     if let Some(t) = trail {
         t.record(&result);
     }

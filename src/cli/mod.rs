@@ -157,6 +157,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     let g = &cli.global;
     ui::set_level(g.quiet, g.verbose);
+    crate::failpoint::arm_cli();
     let result = match &cli.command {
         Command::Init(a) => cmd::init::run(g, a),
         Command::Setup(a) => block_on(cmd::setup::run(g, a)),
