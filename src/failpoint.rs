@@ -6,7 +6,8 @@
 //! A point is armed by creating a file named after it in the points directory: on a server
 //! `<root>/.jib/failpoints` (root's, like the rest of `.jib`), for the CLI `$JIB_FAILPOINTS`.
 //! A process reaching an armed point writes `<name>.hit` with its pid, then waits until the
-//! file `<name>` is removed (two minutes at most). Names are `<process>.<step>`, with spaces as
+//! file `<name>` is removed (two minutes at most). Every point passed is appended to
+//! `<dir>/passed`, armed or not. Names are `<process>.<step>`, with spaces as
 //! dashes: `deploy.venv`, `promote.health-check`, `cli.call`.
 
 use std::path::PathBuf;
@@ -41,13 +42,28 @@ pub fn hit(step: &str) {
         return;
     };
     let name = format!("{process}.{}", step.replace(' ', "-"));
-    let armed = dir.join(&name);
-    // Only a plain file of this user's arms a point (root's agent ignores anyone else's).
+    // Only this user's own directory and plain files count (root's agent ignores anyone else's).
     use std::os::unix::fs::MetadataExt;
     let me = nix::unistd::geteuid().as_raw();
-    match std::fs::symlink_metadata(&armed) {
-        Ok(m) if m.is_file() && m.uid() == me => {}
-        _ => return,
+    let ours = |p: &std::path::Path, dir: bool| {
+        std::fs::symlink_metadata(p)
+            .is_ok_and(|m| m.uid() == me && (m.is_dir() == dir) && !m.is_symlink())
+    };
+    if !ours(&dir, true) {
+        return;
+    }
+    // Every point passed, in order: how the suite learns each command's steps.
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(dir.join("passed"))
+    {
+        use std::io::Write;
+        let _ = writeln!(f, "{name}");
+    }
+    let armed = dir.join(&name);
+    if !ours(&armed, false) {
+        return;
     }
     let _ = std::fs::write(
         dir.join(format!("{name}.hit")),

@@ -91,6 +91,21 @@ impl Sandbox {
         Ok(sandbox)
     }
 
+    /// What killed agents left running (see `kill_leftovers`), stopped now: serve does this
+    /// every few seconds, so a SIGKILLed deploy's grandchildren do not run on until the next
+    /// deploy. (Not through [`Sandbox::new`]: serve must not become their subreaper.)
+    pub fn kill_orphaned_groups(run_as: Option<&str>, layout: &Layout) {
+        if let Ok(who) = crate::identity::app_user(run_as) {
+            let groups = layout.locks().join("groups");
+            Sandbox {
+                who,
+                home: PathBuf::new(),
+                groups,
+            }
+            .kill_leftovers();
+        }
+    }
+
     /// A group a killed agent was running (its direct child died with it, PDEATHSIG; what
     /// that child started did not): every process still in that session, if it is the apps'
     /// user's, is killed — before anything new runs (a venv half-built by an orphan, a second

@@ -64,6 +64,8 @@ pub(super) fn finish_after_reply() {
 /// Writes events to stdout (and, for deploys, to the app's deploy log).
 pub struct Emitter {
     log: Mutex<Option<std::fs::File>>,
+    /// False for work serve does by itself: nobody reads its stdout but its own log.
+    to_stdout: bool,
 }
 
 impl Default for Emitter {
@@ -76,6 +78,15 @@ impl Emitter {
     pub fn new() -> Self {
         Emitter {
             log: Mutex::new(None),
+            to_stdout: true,
+        }
+    }
+
+    /// Events written only where [`Emitter::tee`] says (serve's own repairs).
+    pub fn log_only() -> Self {
+        Emitter {
+            log: Mutex::new(None),
+            to_stdout: false,
         }
     }
 
@@ -89,7 +100,8 @@ impl Emitter {
     }
 
     pub fn send(&self, ev: &Event) {
-        if std::env::var_os("JIB_HUMAN").is_some() {
+        if !self.to_stdout {
+        } else if std::env::var_os("JIB_HUMAN").is_some() {
             // An administrator running `jib setup --root-script`'s script reads this.
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{}", describe(ev));

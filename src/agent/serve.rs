@@ -144,6 +144,36 @@ fn recover_at_rest(app: &crate::layout::AppLayout, server: &ServerConfig, layout
     }
 }
 
+/// A deploy whose agent died between its switch and its verdict (SIGKILL, the OOM killer, a
+/// lost ssh session's hangup) leaves `current` on an unverified release with nobody holding
+/// the app's lock. serve puts the last good release back within seconds, as the app's next
+/// deploy would, rather than serve the unverified one until somebody deploys again.
+fn repair_interrupted(server: &ServerConfig, layout: &Layout) {
+    use crate::release::{self, ReleaseState};
+    let pending = |app: &crate::layout::AppLayout| {
+        release::current(app).is_some_and(|c| c.state == ReleaseState::Pending)
+    };
+    for name in emperor::apps(layout) {
+        if !pending(&layout.app(&name)) {
+            continue;
+        }
+        let em = super::emit::Emitter::log_only();
+        let ctx = super::ctx::Ctx::new(server, layout.clone(), &name, "jib-agent serve", &em);
+        // Held: a deploy is between its switch and its verdict, which is its business.
+        let Ok(_lock) = ctx.lock("putting back what an interrupted deploy left".into(), 0) else {
+            continue;
+        };
+        if !pending(&ctx.app) {
+            continue;
+        }
+        em.tee(&ctx.app.deploy_log());
+        log(format!(
+            "{name}: a deploy died before its verdict; putting the last good release back"
+        ));
+        ctx.recover_interrupted();
+    }
+}
+
 /// Template, WSGI shim and nginx site. A changed template is applied to every app by touching
 /// its link (the emperor watches the links themselves).
 fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
@@ -356,6 +386,16 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
         config: server.clone(),
     };
     write_if_changed(&layout.serve_info(), &serde_json::to_vec_pretty(&info)?)?;
+    if is_node(server) {
+        let (s, l) = (server.clone(), layout.clone());
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(2));
+                crate::sandbox::Sandbox::kill_orphaned_groups(s.run_as.as_deref(), &l);
+                repair_interrupted(&s, &l);
+            }
+        });
+    }
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
