@@ -394,6 +394,22 @@ fn walk(dir: &OwnedFd, path: &Path, w: &mut Walked, apply: &Apply<'_>) -> std::i
     Ok(())
 }
 
+/// Bytes under `p`, links not followed.
+pub fn dir_size(p: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(p)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| dir_size(&e.path()))
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -515,3 +515,49 @@ fn python_version(dir: &Path) -> Option<String> {
         .then_some(v)
     })
 }
+
+/// True while another app's deploy (push, promote, rollback) holds its lock.
+fn deploy_running(layout: &Layout, except: &str) -> bool {
+    layout.app_lock_files().into_iter().any(|(app, path)| {
+        app != except && std::fs::File::open(path).is_ok_and(|f| f.try_lock_shared().is_err())
+    })
+}
+
+/// Removes venvs no release of any app uses any more (after a deploy pruned its releases, a
+/// destroy); returns the bytes freed. `except` is the app whose lock the caller holds.
+pub fn gc(layout: &Layout, except: &str) -> u64 {
+    // Used by a release of any app, or just built by a deploy still running (it may not
+    // have recorded its release yet).
+    let busy = deploy_running(layout, except);
+    let keep = |name: &str| {
+        let recent = std::fs::metadata(layout.venv(name))
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(600));
+        (recent && busy)
+            || layout.app_names().iter().any(|a| {
+                crate::release::list(&layout.app(a))
+                    .iter()
+                    .any(|r| r.venv == name)
+            })
+    };
+    let mut freed = 0;
+    for v in std::fs::read_dir(layout.venvs())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = v.file_name().to_string_lossy().into_owned();
+        if !v.path().is_dir() || keep(&name) {
+            continue;
+        }
+        // Under the venv's build lock, and asked again once we hold it: a deploy may have
+        // finished building or recording it meanwhile.
+        if let Ok(_l) = crate::lock::Lock::wait(&layout.venv_lock(&name))
+            && !keep(&name)
+        {
+            freed += crate::fsafe::dir_size(&v.path());
+            let _ = std::fs::remove_dir_all(v.path());
+        }
+    }
+    freed
+}

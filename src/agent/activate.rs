@@ -38,6 +38,11 @@ impl Activation<'_, '_> {
         } else {
             self.chain(meta, venv, previous)
         };
+        // The venvs of the releases pruned go too, once the answer is out.
+        let (layout, name) = (ctx.layout.clone(), ctx.name().to_string());
+        super::emit::after_reply(move || {
+            crate::venv::gc(&layout, &name);
+        });
         if let Err(e) = done {
             meta.state = ReleaseState::Failed;
             let _ = release::write_meta(&rel_dir, meta);

@@ -2,14 +2,11 @@
 //! its ref in the server's repository, venvs nothing uses any more — and its database when
 //! asked.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::ctx::Ctx;
 use crate::emperor;
-use crate::layout::Layout;
 use crate::protocol::{DropDb, RemoteError, Reply};
-use crate::release;
 
 /// Drops the app's database with the configured shell, as the app's user.
 fn drop_database(ctx: &Ctx, drop: &DropDb) -> Result<(), RemoteError> {
@@ -54,7 +51,7 @@ pub(super) fn destroy(ctx: &Ctx, drop_db: Option<&DropDb>) -> Result<Reply, Remo
         })?;
     }
     let freed = em.step("remove", || {
-        let mut freed = dir_size(&app.dir);
+        let mut freed = crate::fsafe::dir_size(&app.dir);
         std::fs::remove_dir_all(&app.dir).map_err(|e| {
             RemoteError::new(
                 "destroy",
@@ -63,71 +60,11 @@ pub(super) fn destroy(ctx: &Ctx, drop_db: Option<&DropDb>) -> Result<Reply, Remo
         })?;
         let _ = std::fs::remove_file(layout.app_socket(name));
         super::objects::delete_app_ref(layout, name);
-        freed += gc_venvs(layout, name);
+        freed += crate::venv::gc(layout, name);
         Ok((freed, None))
     })?;
     Ok(Reply::Destroy {
         app: name.to_string(),
         freed_bytes: freed,
     })
-}
-
-/// True while another app's deploy (push, promote, rollback) holds its lock.
-fn deploy_running(layout: &Layout, except: &str) -> bool {
-    layout.app_lock_files().into_iter().any(|(app, path)| {
-        app != except && std::fs::File::open(path).is_ok_and(|f| f.try_lock_shared().is_err())
-    })
-}
-
-/// Removes venvs no release of any app uses any more; returns the bytes freed. `except` is
-/// the app whose lock the caller holds.
-fn gc_venvs(layout: &Layout, except: &str) -> u64 {
-    // Used by a release of any app, or just built by a deploy still running (it may not
-    // have recorded its release yet).
-    let busy = deploy_running(layout, except);
-    let keep = |name: &str| {
-        let recent = std::fs::metadata(layout.venv(name))
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(600));
-        (recent && busy)
-            || layout
-                .app_names()
-                .iter()
-                .any(|a| release::list(&layout.app(a)).iter().any(|r| r.venv == name))
-    };
-    let mut freed = 0;
-    for v in std::fs::read_dir(layout.venvs())
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let name = v.file_name().to_string_lossy().into_owned();
-        if !v.path().is_dir() || keep(&name) {
-            continue;
-        }
-        // Under the venv's build lock, and asked again once we hold it: a deploy may have
-        // finished building or recording it meanwhile.
-        if let Ok(_l) = crate::lock::Lock::wait(&layout.venv_lock(&name))
-            && !keep(&name)
-        {
-            freed += dir_size(&v.path());
-            let _ = std::fs::remove_dir_all(v.path());
-        }
-    }
-    freed
-}
-
-fn dir_size(p: &Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(p) else {
-        return 0;
-    };
-    if !meta.is_dir() {
-        return meta.len();
-    }
-    std::fs::read_dir(p)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| dir_size(&e.path()))
-        .sum()
 }
