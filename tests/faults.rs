@@ -165,7 +165,13 @@ impl Suite {
                 self.w().jib_ok(&["push"]);
                 own(&["promote", "main", "--yes"])
             }
-            Cmd::Rollback => own(&["rollback", "prod"]),
+            Cmd::Rollback => {
+                // Always a release to go back to (rollbacks walk back through the kept ones).
+                self.new_commit();
+                self.w().jib_ok(&["push"]);
+                self.w().jib_ok(&["promote", "main", "--yes"]);
+                own(&["rollback", "prod"])
+            }
             Cmd::Restart => own(&["restart", "main"]),
             Cmd::EnvSet => {
                 self.serial += 1;
@@ -427,7 +433,7 @@ fn leftover_process(roots: &[PathBuf]) -> Option<String> {
         let inside = roots
             .iter()
             .any(|r| cwd.starts_with(r) || cmdline.contains(&r.display().to_string()));
-        let ours = comm.trim() == "uwsgi" || cmdline.contains(" serve --root ");
+        let ours = comm.starts_with("uwsgi") || cmdline.contains(" serve --root ");
         if inside && !ours && pid != std::process::id() {
             return Some(format!("pid {pid}: {}", cmdline.trim()));
         }
@@ -491,6 +497,9 @@ fn run_suite(fault: Fault) {
         let points = s.discover(cmd);
         for (root, point) in points {
             let r = s.cell(cmd, &root, &point, fault);
+            // Where the point was: the environment's root the agent ran for.
+            let env = if root == s.roots[0] { "dev" } else { "prod" };
+            let point = format!("{env}: {point}");
             eprintln!(
                 "{fault:?} {} {point}: {:?}",
                 cmd.name(),
@@ -500,8 +509,8 @@ fn run_suite(fault: Fault) {
         }
     }
     let mut report = format!(
-        "\nfault: {fault:?}\n{:<9} {:<28} {:<10} {}\n",
-        "command", "point", "command", "after it"
+        "\nfault: {fault:?}\n{:<9} {:<30} {:<10} {}\n",
+        "command", "point", "it ended", "then"
     );
     for (cmd, point, r) in &table {
         let (said, verdict) = match r {
@@ -509,7 +518,7 @@ fn run_suite(fault: Fault) {
             Err(e) => (e.split(':').next().unwrap_or(""), "FAIL".to_string()),
         };
         report.push_str(&format!(
-            "{:<9} {:<28} {:<10} {verdict}\n",
+            "{:<9} {:<30} {:<10} {verdict}\n",
             cmd.name(),
             point,
             said
