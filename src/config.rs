@@ -109,6 +109,51 @@ pub struct Environment {
     /// Scale to zero: a branch with no request for this long (`15m`, `90s`, `2h`) stops all
     /// its processes; the next request starts it again. Branch environments behind nginx only.
     pub idle: Option<String>,
+    /// The branch index at `<domain>/` (a promotion target: `/.jib/` of its names): `true`,
+    /// or `{ users_file = "/etc/jib/index.htpasswd" }` for HTTP basic auth. Off by default.
+    #[serde(default)]
+    pub index: Index,
+}
+
+/// `index = true | false | { users_file = "…" }` (a table means on).
+#[derive(Debug, Clone, Default)]
+pub struct Index {
+    pub on: bool,
+    /// An htpasswd file on the server, readable by nginx.
+    pub users_file: Option<PathBuf>,
+}
+
+impl<'de> Deserialize<'de> for Index {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Index, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Index;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "true, false or a table such as { users_file = \"/etc/jib/index.htpasswd\" }",
+                )
+            }
+            fn visit_bool<E>(self, on: bool) -> Result<Index, E> {
+                Ok(Index {
+                    on,
+                    users_file: None,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Index, A::Error> {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Table {
+                    users_file: Option<PathBuf>,
+                }
+                let t = Table::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Index {
+                    on: true,
+                    users_file: t.users_file,
+                })
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -506,8 +551,11 @@ impl Invalid {
 fn explain(e: &toml::de::Error, text: &str, name: &str) -> anyhow::Error {
     let raw = e.message().trim().to_string();
     let mut msg = raw.clone();
+    // serde says "expected one of `a`, `b`", or "expected `a`" for a table of one key.
     if let Some(rest) = raw.strip_prefix("unknown field `")
-        && let Some((bad, known)) = rest.split_once("`, expected one of ")
+        && let Some((bad, known)) = rest
+            .split_once("`, expected one of ")
+            .or_else(|| rest.split_once("`, expected "))
     {
         let known: Vec<&str> = known.split(", ").map(|k| k.trim_matches('`')).collect();
         msg = format!("unknown key `{bad}`");
@@ -970,6 +1018,7 @@ impl Environment {
             ));
         }
         self.validate_idle(name)?;
+        self.validate_index(name)?;
         if self.keep_releases == Some(0) {
             return Err(bad(
                 Some("keep_releases"),
@@ -1134,6 +1183,26 @@ impl Environment {
         Ok(())
     }
 
+    /// `index`: served by nginx from one machine that sees every app.
+    fn validate_index(&self, name: &str) -> Result<(), Invalid> {
+        if !self.index.on {
+            return Ok(());
+        }
+        let bad = |message: String| Invalid::at(&format!("env.{name}"), Some("index"), message);
+        if self.is_local() && self.nginx.is_none() {
+            return Err(bad(format!(
+                "env.{name}.index needs nginx in front (it serves the page and asks for the password); add [env.{name}.nginx] or remove index"
+            )));
+        }
+        // A router of several servers holds no app to list.
+        if self.is_fleet() {
+            return Err(bad(format!(
+                "env.{name}.index: the branch index is not available on several servers yet; remove index"
+            )));
+        }
+        Ok(())
+    }
+
     /// The allow-lists on every value of this environment that reaches a generated file.
     fn check_values(&self, name: &str) -> Result<(), Invalid> {
         let section = format!("env.{name}");
@@ -1174,6 +1243,9 @@ impl Environment {
             check_abs_path(&t.cert).map_err(|why| refuse("tls.cert", &t.cert.display(), why))?;
             check_abs_path(&t.key).map_err(|why| refuse("tls.key", &t.key.display(), why))?;
             check_listen(&t.listen).map_err(|why| refuse("tls.listen", &t.listen, why))?;
+        }
+        if let Some(f) = &self.index.users_file {
+            check_abs_path(f).map_err(|why| refuse("index.users_file", &f.display(), why))?;
         }
         Ok(())
     }
@@ -1306,6 +1378,9 @@ impl Environment {
             idle_secs: self.idle.as_deref().and_then(|d| parse_duration(d).ok()),
             supervise: false,
             fleet: None,
+            index: self.index.on.then(|| crate::protocol::IndexConfig {
+                users_file: self.index.users_file.clone(),
+            }),
         };
         // What the agent will check: refused here, it is refused before anything is sent.
         server
@@ -1317,7 +1392,19 @@ impl Environment {
 
 /// The URL an app is served at.
 pub fn app_url(app: &str, server: &ServerConfig) -> String {
-    let host = server.app_host(app);
+    site_url(&server.app_host(app), server)
+}
+
+/// The branch index's URL: the bare domain, or `/.jib/` of a promotion target's first name.
+pub fn index_url(server: &ServerConfig) -> String {
+    match server.names.first() {
+        Some(name) => format!("{}{}", site_url(name, server), crate::index::PAGE_PATH),
+        None => format!("{}/", site_url(&server.domain, server)),
+    }
+}
+
+/// `http(s)://<host>[:port]` as the environment's nginx (or HTTP router) serves it.
+fn site_url(host: &str, server: &ServerConfig) -> String {
     if let Some(tls) = &server.tls {
         let port = tls.listen.split_whitespace().next().unwrap_or("443");
         let port = port.rsplit(':').next().unwrap_or("443");
@@ -1508,6 +1595,62 @@ domain = "dev.example.com"
         assert!(e.to_string().contains("domains = ["), "{e}");
     }
 
+    #[test]
+    fn the_branch_index_is_opt_in_and_may_ask_for_a_password() {
+        let server = |text: &str| {
+            let c = Config::parse(text).unwrap();
+            c.environment("dev")
+                .unwrap()
+                .server_config("dev", &c.app, || "/x".into())
+                .unwrap()
+        };
+        assert_eq!(server(MINIMAL).index, None);
+        let on = MINIMAL.replace("domain =", "index = true\ndomain =");
+        assert_eq!(server(&on).index, Some(Default::default()));
+        assert_eq!(server(&on.replace("true", "false")).index, None);
+        let auth = on.replace("true", "{ users_file = \"/etc/jib/index.htpasswd\" }");
+        let index = server(&auth).index.unwrap();
+        assert_eq!(
+            index.users_file.as_deref(),
+            Some(Path::new("/etc/jib/index.htpasswd"))
+        );
+        let s = server(&auth);
+        assert_eq!(index_url(&s), "http://dev.example.com/");
+        let prod = format!(
+            "{MINIMAL}\n[env.prod]\nhost = \"p\"\ndomains = [\"www.example.com\"]\nindex = true\n"
+        );
+        let c = Config::parse(&prod).unwrap();
+        let p = c
+            .environment("prod")
+            .unwrap()
+            .server_config("prod", &c.app, || "/x".into())
+            .unwrap();
+        assert_eq!(index_url(&p), "http://www.example.com/.jib/");
+
+        let err = |text: &str| format!("{:#}", Config::parse(text).unwrap_err());
+        let e = err(&on.replace("true", "\"yes\""));
+        assert!(
+            e.starts_with(
+                "deploy.toml:7:9: wrong type: string \"yes\", expected true, false or a table"
+            ),
+            "{e}"
+        );
+        let e = err(&on.replace("true", "{ users = \"/x\" }"));
+        assert!(
+            e.contains("unknown key `users`; did you mean `users_file`?"),
+            "{e}"
+        );
+        let e = err(&auth.replace("/etc/jib", "etc/jib"));
+        assert!(
+            e.starts_with("deploy.toml:7:") && e.contains("env.dev.index.users_file"),
+            "{e}"
+        );
+        let local = on.replace("host = \"dev.example.com\"", "host = \"local\"");
+        assert!(err(&local).contains("env.dev.index needs nginx"));
+        let e = err(&FLEET.replace("private =", "index = true\nprivate ="));
+        assert!(e.contains("not available on several servers"), "{e}");
+    }
+
     /// What a uWSGI ini (`%`, `;`, `#`), an nginx config (`;`, `{`, `}`, `$`, quotes, spaces),
     /// a systemd unit (`%`, spaces) or a shell line would read as syntax.
     const HOSTILE: [&str; 12] = [
@@ -1515,7 +1658,7 @@ domain = "dev.example.com"
     ];
 
     /// Every field that reaches a generated file, with a good value.
-    const FIELDS: [(&str, &str, &str); 10] = [
+    const FIELDS: [(&str, &str, &str); 11] = [
         ("env.dev", "domain", "dev.example.com"),
         ("env.dev", "root", "/srv/apps"),
         ("env.dev", "listen", "127.0.0.1:8080"),
@@ -1526,6 +1669,7 @@ domain = "dev.example.com"
         ("env.dev.tls", "cert", "/etc/ssl/jib/dev.fullchain.pem"),
         ("env.dev.tls", "key", "/etc/ssl/jib/dev.key"),
         ("env.dev.tls", "listen", "443"),
+        ("env.dev.index", "users_file", "/etc/jib/index.htpasswd"),
     ];
 
     /// A deploy.toml setting every field in `FIELDS`, with `over` = (section, key, value)
@@ -1829,7 +1973,7 @@ domain = "dev.example.com"
             .unwrap();
         assert_eq!(good.check(), Ok(()));
         type Mutate = fn(&mut ServerConfig, String);
-        let fields: [(&str, Mutate); 12] = [
+        let fields: [(&str, Mutate); 13] = [
             ("root", |s, v| s.root = format!("/srv/{v}").into()),
             ("domain", |s, v| s.domain = format!("dev{v}.example.com")),
             ("domains", |s, v| {
@@ -1860,6 +2004,11 @@ domain = "dev.example.com"
                 }
             }),
             ("app", |s, v| s.app = Some(format!("prod{v}"))),
+            ("index.users_file", |s, v| {
+                if let Some(i) = s.index.as_mut() {
+                    i.users_file = Some(format!("/etc/{v}.htpasswd").into())
+                }
+            }),
         ];
         for (name, mutate) in fields {
             for h in HOSTILE.iter().chain(&["/../", "\u{1b}", "\0"]) {

@@ -211,6 +211,10 @@ impl Layout {
     pub fn notfound_socket(&self) -> PathBuf {
         self.sockets().join("notfound.sock")
     }
+    /// The branch index (serve's): only nginx's group reaches it, never the apps' user.
+    pub fn index_socket(&self) -> PathBuf {
+        self.sockets().join("index.sock")
+    }
     /// The same 404 server, for the router (which is not in nginx's group).
     pub fn notfound_router_socket(&self) -> PathBuf {
         self.subscriptions().join("notfound.sock")

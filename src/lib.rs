@@ -57,7 +57,8 @@
 //!   - `audit`: the root's trail, and the entry each changing request leaves.
 //!   - `setup`: prerequisites, the root's layout, the agent installed, serve started.
 //!   - `doctor`: the server's half of `jib doctor`.
-//!   - `serve`: keeps the Emperor and router running, writes their files, the 404 page.
+//!   - `serve`: keeps the Emperor and router running, writes their files, the 404 page and
+//!     the branch index's answers.
 //!   - `ctl`: the control socket unprivileged ssh users reach the root agent through.
 //! - `protocol`: every message between `jib` and `jib-agent`.
 //! - `config`: deploy.toml, checked one section at a time.
@@ -73,6 +74,7 @@
 //! - `mongo`: the database shell and where it finds its URL.
 //! - `emperor`: the uWSGI Emperor, its vassal template, reloads and workers.
 //! - `router`: the front door (nginx site, uWSGI routers), the 404 page.
+//! - `index`: the branch index: the page of every app of an environment, its JSON twin.
 //! - `fleet`: several servers per environment: peers, signed subscriptions, firewall.
 //! - `health`: health checks through the front door.
 //! - `lock`: per-app and per-venv locks, naming their holder.
@@ -91,6 +93,7 @@ pub mod fsafe;
 pub mod git;
 pub mod health;
 pub mod identity;
+pub mod index;
 pub mod layout;
 pub mod lock;
 pub mod mongo;

@@ -71,6 +71,18 @@ pub struct ServerConfig {
     /// One machine of an environment on several (`hosts`, `routers`): what it is in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet: Option<FleetRole>,
+    /// The branch index: a page of the environment's apps that serve answers through nginx,
+    /// at the bare domain (a promotion target: at `/.jib/` of its names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<IndexConfig>,
+}
+
+/// `index` in deploy.toml, as the server applies it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexConfig {
+    /// An htpasswd file nginx checks the index's visitors against (HTTP basic auth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users_file: Option<PathBuf>,
 }
 
 /// What one machine is in an environment of several (DESIGN.md §7). Nodes run the apps and
@@ -176,6 +188,9 @@ impl ServerConfig {
             path("tls.cert", &t.cert, check_abs_path(&t.cert))?;
             path("tls.key", &t.key, check_abs_path(&t.key))?;
             text("tls.listen", &t.listen, check_listen(&t.listen))?;
+        }
+        if let Some(f) = self.index.as_ref().and_then(|i| i.users_file.as_ref()) {
+            path("index.users_file", f, check_abs_path(f))?;
         }
         check_nginx_reload(&self.nginx_reload).map_err(|why| format!("nginx.reload {why}"))?;
         if let Some(a) = &self.app
@@ -682,7 +697,8 @@ pub enum Event {
         line: String,
     },
     Done {
-        result: Reply,
+        /// Boxed: a reply is many times the size of every other event.
+        result: Box<Reply>,
     },
     Failed {
         error: RemoteError,
@@ -893,6 +909,13 @@ pub struct AppStatus {
     /// RFC 3339, UTC: when the app last answered a request (its log's last write).
     #[serde(default)]
     pub last_request: String,
+    /// The first line of the current release's commit message (empty for releases made
+    /// before jib recorded it).
+    #[serde(default)]
+    pub subject: String,
+    /// A promoted release: `<env>/<app>@<release>` it was copied from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
 }
 
 /// What an app is doing. Lowercase in `--json`.

@@ -19,6 +19,9 @@ pub struct ReleaseMeta {
     pub app: String,
     pub branch: String,
     pub commit: String,
+    /// The commit message's first line, as the branch index and `jib list --json` show it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subject: String,
     pub entry: String,
     pub venv: String,
     pub site_packages: PathBuf,
@@ -51,6 +54,19 @@ pub fn utc_now() -> String {
     let now = time::OffsetDateTime::now_utc();
     now.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// The first line of `commit`'s message, for showing: control characters dropped (the text is
+/// the branch's, shown on terminals and pages), at most 200 characters.
+pub fn subject(repo: &Repository, commit: Oid) -> String {
+    let Ok(c) = repo.find_commit(commit) else {
+        return String::new();
+    };
+    let line = c
+        .summary_bytes()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    line.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 
 /// A new release id: sortable by time (to the millisecond: two pushes can land in one

@@ -1214,7 +1214,7 @@ where
                 // The answer is the end: what the agent does after it (stopping withdrawn
                 // instances once drained) is not ours to wait for.
                 Ok(Event::Done { result }) => {
-                    ex.reply = Some(Ok(result));
+                    ex.reply = Some(Ok(*result));
                     break;
                 }
                 Ok(Event::Failed { error }) => {

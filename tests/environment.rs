@@ -473,23 +473,7 @@ fn celery_workers_and_cron_run_beside_the_app() {
 #[test]
 fn https_with_a_wildcard_certificate() {
     let w = World::new(Mode::Ssh);
-    let certs = w.tmp.path().join("certs");
-    std::fs::create_dir_all(&certs).unwrap();
-    let st = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .args(["-subj", &format!("/CN=*.{DOMAIN}")])
-        .args(["-addext", &format!("subjectAltName=DNS:*.{DOMAIN}")])
-        .arg("-keyout")
-        .arg(certs.join("key.pem"))
-        .arg("-out")
-        .arg(certs.join("cert.pem"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl must be installed");
-    assert!(st.success());
+    let (cert, key) = throwaway_cert(&w.tmp.path().join("certs"), &[&format!("*.{DOMAIN}")]);
     let tls_port = free_port();
     let base = w.deploy_toml(
         "wsgi = \"hello:app\"\nrequirements = \"requirements.txt\"\nhealth_timeout = 10\n",
@@ -498,8 +482,8 @@ fn https_with_a_wildcard_certificate() {
         "deploy.toml",
         &format!(
             "{base}\n[env.dev.tls]\ncert = \"{}\"\nkey = \"{}\"\nlisten = \"127.0.0.1:{tls_port}\"\n",
-            certs.join("cert.pem").display(),
-            certs.join("key.pem").display()
+            cert.display(),
+            key.display()
         ),
     );
     w.write("requirements.txt", "");
@@ -513,7 +497,7 @@ fn https_with_a_wildcard_certificate() {
     // A client that trusts the certificate gets the app over HTTPS…
     let out = Command::new("curl")
         .args(["-sS", "--cacert"])
-        .arg(certs.join("cert.pem"))
+        .arg(&cert)
         .args([
             "--resolve",
             &format!("main.{DOMAIN}:{tls_port}:127.0.0.1"),

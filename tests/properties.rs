@@ -29,9 +29,9 @@ use std::path::PathBuf;
 use jib::config::{self, Config};
 use jib::protocol::{
     AppState, AppStatus, Artifact, AuditEntry, BuildSpec, Check, CheckStatus, CtlAnswer, CtlCall,
-    DeployRequest, DropDb, EnvOp, Envelope, ErrorKind, Event, ExecCommand, LockHolder, LogSource,
-    PackHeader, PromoteRequest, ReleaseInfo, ReleaseState, RemoteError, Reply, Request, RouterKind,
-    ServerConfig, TlsConfig, version_line,
+    DeployRequest, DropDb, EnvOp, Envelope, ErrorKind, Event, ExecCommand, IndexConfig, LockHolder,
+    LogSource, PackHeader, PromoteRequest, ReleaseInfo, ReleaseState, RemoteError, Reply, Request,
+    RouterKind, ServerConfig, TlsConfig, version_line,
 };
 use jib::slug;
 use proptest::collection::{btree_map, vec};
@@ -1501,12 +1501,13 @@ fn server_config() -> impl Strategy<Value = ServerConfig> {
             option::of(text()),
             option::of(any::<u64>()),
             any::<bool>(),
+            option::of(option::of(path()).prop_map(|users_file| IndexConfig { users_file })),
         ),
     )
         .prop_map(
             |(
                 (root, domain, router, listen, nginx_site, nginx_reload, nginx_group, processes),
-                (run_as, names, static_files, tls, app, idle_secs, supervise),
+                (run_as, names, static_files, tls, app, idle_secs, supervise, index),
             )| ServerConfig {
                 root,
                 domain,
@@ -1529,6 +1530,7 @@ fn server_config() -> impl Strategy<Value = ServerConfig> {
                     node: true,
                     router: false,
                 }),
+                index,
             },
         )
 }
@@ -1657,11 +1659,13 @@ fn app_status() -> impl Strategy<Value = AppStatus> {
             smap(),
             text(),
         ),
+        (text(), option::of(text())),
     )
         .prop_map(
             |(
                 (app, branch, url, commit, release, deployed_at, deployed_by),
                 (state, last_deploy_failed, workers, rss_bytes, processes, last_request),
+                (subject, promoted_from),
             )| AppStatus {
                 app,
                 branch,
@@ -1676,6 +1680,8 @@ fn app_status() -> impl Strategy<Value = AppStatus> {
                 rss_bytes,
                 processes,
                 last_request,
+                subject,
+                promoted_from,
             },
         )
 }
@@ -1838,7 +1844,9 @@ fn event() -> impl Strategy<Value = Event> {
             }
         }),
         text().prop_map(|line| Event::Log { line }),
-        reply().prop_map(|result| Event::Done { result }),
+        reply().prop_map(|result| Event::Done {
+            result: Box::new(result)
+        }),
         remote_error().prop_map(|error| Event::Failed { error }),
         (any::<i32>(), text()).prop_map(|(code, stderr)| Event::Exited { code, stderr }),
     ]

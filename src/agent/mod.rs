@@ -84,7 +84,9 @@ pub fn run_verb(verb: &str) -> Result<i32> {
     }
     let code = match result {
         Ok(r) => {
-            em.send(&Event::Done { result: r });
+            em.send(&Event::Done {
+                result: Box::new(r),
+            });
             0
         }
         Err(e) => {

@@ -187,6 +187,7 @@ impl Opened<'_> {
             app: ship.app.to_string(),
             branch: ship.branch.to_string(),
             commit: ship.commit.to_string(),
+            subject: release::subject(&self.repo, self.commit),
             entry: ship.spec.entry.clone(),
             venv: venv.hash.clone(),
             site_packages: venv.site_packages.clone(),

@@ -326,6 +326,14 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
         tokio::spawn(not_found_server(listener, server.domain.clone()));
     }
     tokio::spawn(announce_not_found(layout.clone(), server.fleet.is_some()));
+    if server.index.is_some() && server.router == RouterKind::Nginx && is_router(server) {
+        use std::os::unix::fs::PermissionsExt;
+        let sock = layout.index_socket();
+        let _ = std::fs::remove_file(&sock);
+        let listener = tokio::net::UnixListener::bind(&sock)?;
+        std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o660))?;
+        tokio::spawn(index_server(listener, server.clone(), layout.clone()));
+    }
     if server.fleet.is_some() && is_node(server) {
         // The apps' instances, announced to the routers by root: the key stays root's.
         let (l, s) = (layout.clone(), server.clone());
@@ -431,6 +439,7 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
     }
     let _ = std::fs::remove_file(layout.notfound_socket());
     let _ = std::fs::remove_file(layout.notfound_router_socket());
+    let _ = std::fs::remove_file(layout.index_socket());
     let _ = std::fs::remove_file(layout.control_socket());
     log("stopped");
     Ok(())
@@ -501,6 +510,23 @@ async fn announce_not_found(layout: Layout, signed: bool) {
     }
 }
 
+/// A uwsgi request's header and vars (nginx's, the router's, or anyone's who can connect):
+/// 5 seconds to say what it wants.
+async fn read_request(s: &mut tokio::net::UnixStream) -> Option<Vec<u8>> {
+    let read = async {
+        let mut buf = vec![0u8; 4];
+        s.read_exact(&mut buf).await?;
+        let size = u16::from_le_bytes([buf[1], buf[2]]) as usize;
+        buf.resize(4 + size, 0);
+        s.read_exact(&mut buf[4..]).await?;
+        Ok::<_, std::io::Error>(buf)
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .ok()?
+        .ok()
+}
+
 /// Answers the router's fallback traffic (hosts with no app) with a 404 page.
 async fn not_found_server(listener: tokio::net::UnixListener, domain: String) {
     loop {
@@ -511,16 +537,7 @@ async fn not_found_server(listener: tokio::net::UnixListener, domain: String) {
         };
         let domain = domain.clone();
         tokio::spawn(async move {
-            // Whoever connects (the apps' user can) gets 5 seconds to say what it wants.
-            let read = async {
-                let mut buf = vec![0u8; 4];
-                s.read_exact(&mut buf).await?;
-                let size = u16::from_le_bytes([buf[1], buf[2]]) as usize;
-                buf.resize(4 + size, 0);
-                s.read_exact(&mut buf[4..]).await?;
-                Ok::<_, std::io::Error>(buf)
-            };
-            let Ok(Ok(buf)) = tokio::time::timeout(Duration::from_secs(5), read).await else {
+            let Some(buf) = read_request(&mut s).await else {
                 return;
             };
             let host = router::uwsgi_host(&buf).unwrap_or_default();
@@ -530,6 +547,62 @@ async fn not_found_server(listener: tokio::net::UnixListener, domain: String) {
                 body.len()
             );
             let _ = s.write_all(resp.as_bytes()).await;
+            let _ = s.shutdown().await;
+        });
+    }
+}
+
+/// Answers the branch index for nginx (the bare domain, or `/.jib/` of a promotion target's
+/// names) from what `jib list` shows. No app code runs: serve reads the root as `jib list`
+/// does, a few requests at a time (a page nobody logs into can be asked for by anyone).
+async fn index_server(listener: tokio::net::UnixListener, server: ServerConfig, layout: Layout) {
+    let busy = std::sync::Arc::new(tokio::sync::Semaphore::new(2));
+    loop {
+        let Ok((mut s, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let (server, layout, busy) = (server.clone(), layout.clone(), busy.clone());
+        tokio::spawn(async move {
+            let Some(buf) = read_request(&mut s).await else {
+                return;
+            };
+            let vars = router::uwsgi_vars(&buf).unwrap_or_default();
+            let var = |name: &[u8]| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default()
+            };
+            // PATH_INFO is nginx's `$document_uri`: decoded, without the query.
+            let (method, path) = (var(b"REQUEST_METHOD"), var(b"PATH_INFO"));
+            let Ok(_turn) = busy.acquire_owned().await else {
+                return;
+            };
+            let head = method == "HEAD";
+            let Ok(a) = tokio::task::spawn_blocking(move || {
+                crate::index::answer(&server, &method, &path, || {
+                    super::list::apps(&server, &layout)
+                })
+            })
+            .await
+            else {
+                return;
+            };
+            let mut resp = format!(
+                "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n\
+                 X-Content-Type-Options: nosniff\r\nX-Robots-Tag: noindex, nofollow\r\nReferrer-Policy: no-referrer\r\n\
+                 Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'\r\n\
+                 Connection: close\r\n\r\n",
+                a.status,
+                a.content_type,
+                a.body.len()
+            )
+            .into_bytes();
+            if !head {
+                resp.extend(a.body);
+            }
+            let _ = s.write_all(&resp).await;
             let _ = s.shutdown().await;
         });
     }

@@ -249,6 +249,24 @@ pub(super) fn setup(
         let how = start_service(server, &layout)?;
         Ok(((), Some(how)))
     })?;
+    if let Some(index) = &server.index {
+        messages.push(format!(
+            "the branch index is at {}{}",
+            crate::config::index_url(server),
+            match &index.users_file {
+                Some(f) => format!(", for the users in {}", f.display()),
+                None => ", for anyone who can reach it".into(),
+            }
+        ));
+        // nginx opens it at each request: missing, every visitor gets a 500.
+        if let Some(f) = index.users_file.as_ref().filter(|f| !f.is_file()) {
+            messages.push(format!(
+                "{} does not exist: nginx refuses the index until it does; create it with `htpasswd -c {} <user>` (apache2-utils), readable by nginx",
+                f.display(),
+                f.display()
+            ));
+        }
+    }
     messages.push(format!(
         "{} ready: apps will answer at {} ({})",
         server.root.display(),

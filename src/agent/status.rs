@@ -88,6 +88,11 @@ pub(super) fn of(server: &ServerConfig, app: &AppLayout) -> AppStatus {
         workers: workers.len(),
         rss_bytes: rss,
         processes: procs_of(app),
+        subject: current
+            .as_ref()
+            .map(|c| c.subject.clone())
+            .unwrap_or_default(),
+        promoted_from: current.as_ref().and_then(|c| c.promoted_from.clone()),
         // uWSGI logs every request: its log's mtime is the last visit (or health check).
         last_request: std::fs::symlink_metadata(app.log())
             .and_then(|m| m.modified())

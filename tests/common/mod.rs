@@ -620,6 +620,30 @@ impl Load {
     }
 }
 
+/// A throwaway self-signed certificate for `names` (the first is also its CN), written into
+/// `dir`: (cert.pem, key.pem). It is its own CA: clients trust it with `--cacert cert.pem`.
+pub fn throwaway_cert(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
+    let st = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", &format!("/CN={}", names[0])])
+        .args(["-addext", &format!("subjectAltName={}", san.join(","))])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl must be installed");
+    assert!(st.success());
+    (cert, key)
+}
+
 pub fn hello_py(greeting: &str) -> String {
     format!(
         "import os\n\ndef app(environ, start_response):\n    \

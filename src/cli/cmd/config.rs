@@ -74,6 +74,9 @@ struct EnvView {
     /// HTTPS: `cert`, `key`, `listen`.
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<BTreeMap<String, String>>,
+    /// The branch index: `url`, and `users_file` when nginx asks for a password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<BTreeMap<String, String>>,
     /// The MongoDB shell `jib mongo` opens, on this URL (password redacted).
     #[serde(skip_serializing_if = "Option::is_none")]
     mongo: Option<BTreeMap<String, String>>,
@@ -194,6 +197,13 @@ fn env_view(cfg: &Config, p: &Project, name: &str) -> EnvView {
                 ("key".to_string(), t.key.display().to_string()),
                 ("listen".to_string(), t.listen.clone()),
             ])
+        }),
+        index: s.index.as_ref().map(|i| {
+            let mut m = BTreeMap::from([("url".to_string(), crate::config::index_url(s))]);
+            if let Some(f) = &i.users_file {
+                m.insert("users_file".into(), f.display().to_string());
+            }
+            m
         }),
         mongo: p.env.mongo.as_ref().map(|m| {
             BTreeMap::from([
