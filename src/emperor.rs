@@ -449,23 +449,26 @@ pub fn stop_instance(app: &AppLayout, layout: &Layout, instance: &str) {
     rescan(layout);
 }
 
-/// Before the emperor starts: instances a switch left behind when it was interrupted (held
-/// back, while another instance is live) would run unannounced forever; they go.
-pub fn tidy(app: &AppLayout) {
+/// Instances a switch left behind when it was interrupted (held back, while another instance
+/// is live) would run unannounced forever; they go (before the emperor starts, and when serve
+/// finds a dead deploy's).
+pub fn tidy(app: &AppLayout) -> bool {
     let all = instances(app);
     let held = |i: &String| std::fs::symlink_metadata(app.instance_hold(i)).is_ok();
-    if !all.iter().any(|i| !held(i)) {
-        return;
+    if !all.iter().any(|i| !held(i)) || !all.iter().any(held) {
+        return false;
     }
     for i in all.iter().filter(|i| held(i)) {
         for f in [
             app.instance_ini(i),
             app.instance_hold(i),
             app.instance_release(i),
+            app.instance_addr(i),
         ] {
             let _ = remove_if_there(&f);
         }
     }
+    true
 }
 
 /// Stops every instance of this app (the emperor sees their inis go away).

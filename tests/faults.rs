@@ -329,6 +329,9 @@ impl Suite {
         settle("current is not a release checked ok", 30, &mut || {
             unchecked_current(&roots)
         })?;
+        settle("an instance of the hit command still runs", 30, &mut || {
+            extra_instances(&roots)
+        })?;
         if let Some(why) = incomplete_ready_venv(&roots) {
             return Err(why);
         }
@@ -456,6 +459,27 @@ fn unchecked_current(roots: &[PathBuf]) -> Option<String> {
                 .and_then(|v| v["state"].as_str().map(str::to_string));
             if state.as_deref() != Some("ok") {
                 return Some(format!("{} is {state:?}", cur.display()));
+            }
+        }
+    }
+    None
+}
+
+/// An app of either root with more than one uWSGI instance (vassal): a new one the hit
+/// command started and nobody stopped, or an old one it never withdrew.
+fn extra_instances(roots: &[PathBuf]) -> Option<String> {
+    for r in roots {
+        for e in std::fs::read_dir(r).into_iter().flatten().flatten() {
+            let app = e.file_name().to_string_lossy().into_owned();
+            let inis: Vec<String> = std::fs::read_dir(e.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|f| f.file_name().to_string_lossy().into_owned())
+                .filter(|f| f.starts_with(&format!("{app}~")) && f.ends_with(".ini"))
+                .collect();
+            if inis.len() > 1 {
+                return Some(format!("{app}: {inis:?}"));
             }
         }
     }

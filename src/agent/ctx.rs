@@ -287,6 +287,10 @@ impl<'a> Ctx<'a> {
     pub fn recover_interrupted(&self) {
         self.recovering.set(true);
         self.recover();
+        // Instances a dead deploy held back (staged, or withdrawn) next to the live one.
+        if emperor::tidy(&self.app) {
+            emperor::rescan(&self.layout);
+        }
         self.recovering.set(false);
     }
 

@@ -144,33 +144,48 @@ fn recover_at_rest(app: &crate::layout::AppLayout, server: &ServerConfig, layout
     }
 }
 
-/// A deploy whose agent died between its switch and its verdict (SIGKILL, the OOM killer, a
-/// lost ssh session's hangup) leaves `current` on an unverified release with nobody holding
-/// the app's lock. serve puts the last good release back within seconds, as the app's next
-/// deploy would, rather than serve the unverified one until somebody deploys again.
+/// A deploy whose agent died (SIGKILL, the OOM killer, a lost session's hangup) leaves what
+/// it was in the middle of with nobody holding the app's lock: `current` on a release nobody
+/// checked, or an instance held back from the router (a new one staged, an old one withdrawn)
+/// next to the live one. serve puts the last good release back and stops the held instance
+/// within seconds, as the app's next deploy would, rather than leave it until somebody deploys.
 fn repair_interrupted(server: &ServerConfig, layout: &Layout) {
     use crate::release::{self, ReleaseState};
     let pending = |app: &crate::layout::AppLayout| {
         release::current(app).is_some_and(|c| c.state == ReleaseState::Pending)
     };
+    let stray = |app: &crate::layout::AppLayout| {
+        let all = emperor::instances(app);
+        let held = |i: &String| std::fs::symlink_metadata(app.instance_hold(i)).is_ok();
+        all.iter().any(held) && !all.iter().all(held)
+    };
     for name in emperor::apps(layout) {
-        if !pending(&layout.app(&name)) {
+        let app = layout.app(&name);
+        if !pending(&app) && !stray(&app) {
             continue;
         }
         let em = super::emit::Emitter::log_only();
         let ctx = super::ctx::Ctx::new(server, layout.clone(), &name, "jib-agent serve", &em);
-        // Held: a deploy is between its switch and its verdict, which is its business.
+        // Held: a deploy, restart or fleet switch is in the middle of it, which is its business.
         let Ok(_lock) = ctx.lock("putting back what an interrupted deploy left".into(), 0) else {
             continue;
         };
-        if !pending(&ctx.app) {
-            continue;
-        }
         em.tee(&ctx.app.deploy_log());
-        log(format!(
-            "{name}: a deploy died before its verdict; putting the last good release back"
-        ));
-        ctx.recover_interrupted();
+        if pending(&ctx.app) {
+            log(format!(
+                "{name}: a deploy died before its verdict; putting the last good release back"
+            ));
+            ctx.recover_interrupted();
+        }
+        if stray(&ctx.app) {
+            log(format!(
+                "{name}: stopping an instance a dead deploy held back from the router"
+            ));
+        }
+        // (Also what recover_interrupted ends with; here for a dead deploy that left only that.)
+        if emperor::tidy(&ctx.app) {
+            emperor::rescan(layout);
+        }
     }
 }
 
