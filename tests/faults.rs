@@ -280,7 +280,7 @@ impl Suite {
             None => "hung".to_string(),
         };
         if code.is_none() {
-            result = Err(format!("the command did not end within 180 s"));
+            result = Err("the command did not end within 180 s".to_string());
         }
         if result.is_ok() {
             result = self.check(&args);
