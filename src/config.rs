@@ -376,12 +376,9 @@ impl Config {
             }
         }
         for sched in self.cron.keys() {
-            let n = sched.split_whitespace().count();
-            if n != 5 && n != 6 {
-                return Err(Invalid::unplaced(format!(
-                    "cron schedule {sched:?} has {n} fields: use 5 (min hour day month weekday) or 6 (seconds first)"
-                )));
-            }
+            check_cron_schedule(sched).map_err(|why| {
+                Invalid::at("cron", Some(sched), format!("cron schedule {sched:?}{why}"))
+            })?;
         }
         for name in self.processes.keys() {
             if !crate::slug::is_app_name(name) {
@@ -491,6 +488,115 @@ impl Config {
     }
 }
 
+/// The fields of a cron schedule, seconds first: name, lowest and highest value. A weekday of
+/// 7 is Sunday, like 0.
+const CRON_FIELDS: [(&str, u64, u64); 6] = [
+    ("second", 0, 59),
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day", 1, 31),
+    ("month", 1, 12),
+    ("weekday", 0, 7),
+];
+
+/// Checks a `[cron]` schedule as the supervisor reads it (`parse_field` in
+/// `assets/jib_procs.py`, which ignores an entry it cannot read, at run time): 5 fields (minute
+/// hour day month weekday), or 6 with seconds first, each a comma-separated list of `*`, `a`,
+/// `a-b`, `*/n`, `a-b/n` or `a/n` (from a to the field's end); numbers within the field's
+/// range, ranges not reversed, steps of 1 or more. No names (`jan`, `mon`) and no `@daily`:
+/// the supervisor has none. Numbers are plain ASCII digits, where Python's `int` would also
+/// take `+5` or `1_0`. The error is what follows the schedule in a message.
+pub fn check_cron_schedule(sched: &str) -> Result<(), String> {
+    // Python's str.split(): Unicode whitespace, and the separators U+001C..U+001F as well.
+    let fields: Vec<&str> = sched
+        .split(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+        .filter(|f| !f.is_empty())
+        .collect();
+    if let [alias] = fields[..]
+        && alias.starts_with('@')
+    {
+        let fix = match alias.to_ascii_lowercase().as_str() {
+            "@yearly" | "@annually" => ": write \"0 0 1 1 *\"",
+            "@monthly" => ": write \"0 0 1 * *\"",
+            "@weekly" => ": write \"0 0 * * 0\"",
+            "@daily" | "@midnight" => ": write \"0 0 * * *\"",
+            "@hourly" => ": write \"0 * * * *\"",
+            _ => ": write the 5 fields (min hour day month weekday)",
+        };
+        return Err(format!(": aliases like {alias} are not supported{fix}"));
+    }
+    let n = fields.len();
+    let named = match n {
+        5 => &CRON_FIELDS[1..],
+        6 => &CRON_FIELDS[..],
+        _ => {
+            return Err(format!(
+                " has {n} fields: use 5 (min hour day month weekday) or 6 (seconds first)"
+            ));
+        }
+    };
+    for (field, &(name, lo, hi)) in fields.iter().zip(named) {
+        for part in field.split(',') {
+            check_cron_part(part, lo, hi).map_err(|why| format!(": {name} {field:?}: {why}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// One item of a cron field's list, with the field's range.
+fn check_cron_part(part: &str, lo: u64, hi: u64) -> Result<(), String> {
+    if part.is_empty() {
+        return Err("an empty item in the list".into());
+    }
+    let (span, step) = match part.split_once('/') {
+        Some((span, step)) => (span, Some(step)),
+        None => (part, None),
+    };
+    let number = |text: &str| -> Result<u64, String> {
+        if text.is_empty() {
+            return Err(format!("{part:?} is missing a number"));
+        }
+        if !text.bytes().all(|b| b.is_ascii_digit()) {
+            let hint = match (lo, hi) {
+                (1, 12) if text.bytes().any(|b| b.is_ascii_alphabetic()) => {
+                    ": month names are not supported, use 1-12"
+                }
+                (0, 7) if text.bytes().any(|b| b.is_ascii_alphabetic()) => {
+                    ": weekday names are not supported, use 0-7 (0 and 7 are Sunday)"
+                }
+                _ => "",
+            };
+            return Err(format!("{text:?} is not a number{hint}"));
+        }
+        // Past u64 is out of range all the same.
+        Ok(text.parse().unwrap_or(u64::MAX))
+    };
+    if let Some(step) = step
+        && number(step)? == 0
+    {
+        return Err(format!("{part:?} has a step of 0: use 1 or more"));
+    }
+    let (first, last) = if span == "*" {
+        (lo, hi)
+    } else if let Some((a, b)) = span.split_once('-') {
+        let (a, b) = (number(a)?, number(b)?);
+        if a > b {
+            return Err(format!("{span:?} is a reversed range: write {b}-{a}"));
+        }
+        (a, b)
+    } else {
+        let a = number(span)?;
+        // `a/n`: from a to the field's end, every n.
+        (a, if step.is_some() { hi.max(a) } else { a })
+    };
+    for v in [first, last] {
+        if !(lo..=hi).contains(&v) {
+            return Err(format!("{v} is out of range {lo}-{hi}"));
+        }
+    }
+    Ok(())
+}
+
 /// A deploy.toml error as a compiler would print it: `file:line:col: message`, the line, a
 /// caret, and for an unknown key the closest known one.
 /// A value of deploy.toml that is refused, and where: the section (`app`, `env.dev`) and, when
@@ -526,9 +632,19 @@ impl Invalid {
         let Some(section) = self.section else {
             return anyhow::anyhow!("{name}: {msg}");
         };
-        let key = self.key.map(|k| format!("{section}.{k}"));
-        // A key (`env.dev.root`, `app.static`): point at its value, as for a wrong type.
-        if let Some((i, mut col, mut width)) = key.and_then(|k| locate_key(text, &k)) {
+        // A key (`env.dev.root`, `app.static`, `nginx.listen` in `env.dev`): point at its
+        // value, as for a wrong type. One that TOML must quote (a cron schedule): at the
+        // line that has it.
+        let found = self.key.and_then(|k| {
+            if k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+            {
+                locate_key(text, &format!("{section}.{k}"))
+            } else {
+                locate_quoted_key(text, &section, &k)
+            }
+        });
+        if let Some((i, mut col, mut width)) = found {
             let line = text.lines().nth(i).unwrap_or("");
             // The value the message quotes, when the line has it as written (in a table).
             if let Some(q) = first_quoted(&msg)
@@ -671,6 +787,48 @@ fn locate_key(text: &str, path: &str) -> Option<(usize, usize, usize)> {
     let i = lines.iter().position(|l| l.trim() == header)?;
     let col = lines[i].len() - lines[i].trim_start().len() + 1;
     Some((i, col, header.chars().count()))
+}
+
+/// Where the key `key` of `[section]` is, when TOML has it quoted (`"*/5 * * * *" = …`):
+/// (line index, column, width), as [`locate_key`] but of the key.
+fn locate_quoted_key(text: &str, section: &str, key: &str) -> Option<(usize, usize, usize)> {
+    let header = format!("[{section}]");
+    let lines: Vec<&str> = text.lines().collect();
+    let h = lines.iter().position(|l| l.trim() == header)?;
+    for (i, l) in lines.iter().enumerate().skip(h + 1) {
+        let t = l.trim_start();
+        if t.starts_with('[') {
+            break;
+        }
+        let Ok(table) = t.parse::<toml::Table>() else {
+            continue;
+        };
+        if table.len() == 1 && table.contains_key(key) {
+            let col = l.len() - t.len();
+            // The key as written: up to its closing quote.
+            let width = t
+                .chars()
+                .next()
+                .filter(|q| *q == '"' || *q == '\'')
+                .and_then(|q| {
+                    let mut escaped = false;
+                    t.char_indices().skip(1).find_map(|(at, c)| match c {
+                        '\\' if q == '"' && !escaped => {
+                            escaped = true;
+                            None
+                        }
+                        c if c == q && !escaped => Some(t[..=at].chars().count()),
+                        _ => {
+                            escaped = false;
+                            None
+                        }
+                    })
+                })
+                .unwrap_or(1);
+            return Some((i, l[..col].chars().count() + 1, width));
+        }
+    }
+    None
 }
 
 /// The known key closest to `bad`, when it is close enough to be a typo.
@@ -2073,5 +2231,112 @@ domain = "dev.example.com"
             "[app]\nwsgi = \"a:b\"\n[env.dev]\nhost = \"d\"\ndomain = \"d.test\"\nprivate = \"10.0.0.0/8\"\n",
         );
         assert!(e.contains("several servers"), "{e}");
+    }
+
+    #[test]
+    fn cron_schedules_the_supervisor_reads_are_accepted() {
+        for ok in [
+            "* * * * *",
+            "*/5 * * * *",
+            "0 3 * * 1-5",
+            "0,30 8-18/2 1,15 */3 0,7",
+            "59 59 23 31 12 7",
+            "0 0 0 1 1 0",
+            // `a/n`: from a to the end; leading zeros; a step past the range.
+            "5/15 * * * *",
+            "07 007 * * *",
+            "*/100 * * * *",
+            "*/99999999999999999999999 * * * *",
+            // Any whitespace between fields, Python's included (U+001F).
+            "\t*/2 *  *\u{a0}* *\u{3000}* ",
+            "*\u{1f}*\u{1f}*\u{1f}*\u{1f}*",
+        ] {
+            assert_eq!(check_cron_schedule(ok), Ok(()), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn cron_schedules_are_refused_naming_the_field_and_the_fault() {
+        let why = |s: &str| check_cron_schedule(s).unwrap_err();
+        for (bad, expect) in [
+            ("60 * * * *", ": minute \"60\": 60 is out of range 0-59"),
+            ("* 24 * * *", ": hour \"24\": 24 is out of range 0-23"),
+            ("* * 0 * *", ": day \"0\": 0 is out of range 1-31"),
+            ("* * 32 * *", ": day \"32\": 32 is out of range 1-31"),
+            ("* * * 13 *", ": month \"13\": 13 is out of range 1-12"),
+            ("* * * * 8", ": weekday \"8\": 8 is out of range 0-7"),
+            ("60 * * * * *", ": second \"60\": 60 is out of range 0-59"),
+            ("* * * 1,2,0 *", ": month \"1,2,0\": 0 is out of range 1-12"),
+            ("* * * * 1-9", ": weekday \"1-9\": 9 is out of range 0-7"),
+            ("* * 40/2 * *", ": day \"40/2\": 40 is out of range 1-31"),
+            ("* * 99999999999999999999 * *", "is out of range 1-31"),
+            (
+                "5-1 * * * *",
+                ": minute \"5-1\": \"5-1\" is a reversed range: write 1-5",
+            ),
+            (
+                "*/0 * * * *",
+                ": minute \"*/0\": \"*/0\" has a step of 0: use 1 or more",
+            ),
+            ("1-5/00 * * * *", "has a step of 0"),
+            (
+                "1,,2 * * * *",
+                ": minute \"1,,2\": an empty item in the list",
+            ),
+            ("1, * * * *", "an empty item in the list"),
+            ("-5 * * * *", ": minute \"-5\": \"-5\" is missing a number"),
+            ("*/ * * * *", "\"*/\" is missing a number"),
+            ("1/2/3 * * * *", "\"2/3\" is not a number"),
+            ("*-5 * * * *", "\"*\" is not a number"),
+            ("+5 * * * *", "\"+5\" is not a number"),
+            ("1_0 * * * *", "\"1_0\" is not a number"),
+            ("\u{663} * * * *", "is not a number"),
+            (
+                "* * * jan *",
+                ": month \"jan\": \"jan\" is not a number: month names are not supported, use 1-12",
+            ),
+            (
+                "* * * * mon-fri",
+                ": weekday \"mon-fri\": \"mon\" is not a number: weekday names are not supported, use 0-7 (0 and 7 are Sunday)",
+            ),
+            (
+                "@daily",
+                ": aliases like @daily are not supported: write \"0 0 * * *\"",
+            ),
+            (
+                "@reboot",
+                ": aliases like @reboot are not supported: write the 5 fields",
+            ),
+            ("@x * * * *", ": minute \"@x\": \"@x\" is not a number"),
+            (
+                "* * * *",
+                " has 4 fields: use 5 (min hour day month weekday) or 6 (seconds first)",
+            ),
+            ("* * * * * * *", " has 7 fields"),
+            ("", " has 0 fields"),
+        ] {
+            let got = why(bad);
+            assert!(got.contains(expect), "{bad:?}: {got:?} lacks {expect:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_cron_schedule_is_pointed_at_in_deploy_toml() {
+        let text = format!(
+            "{MINIMAL}\n[cron]\n\"*/5 * * * *\" = \"python a.py\"\n\"0 25 * * *\" = \"python b.py\" # nightly\n"
+        );
+        let e = Config::parse(&text).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "deploy.toml:11:1: cron schedule \"0 25 * * *\": hour \"25\": 25 is out of range 0-23\n    \
+             11 | \"0 25 * * *\" = \"python b.py\" # nightly\n       | ^^^^^^^^^^^^"
+        );
+        // Inline, there is no line of its own: the message names it.
+        let text = format!("cron = {{ \"61 * * * *\" = \"x\" }}\n{MINIMAL}");
+        let e = Config::parse(&text).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "deploy.toml: cron schedule \"61 * * * *\": minute \"61\": 61 is out of range 0-59"
+        );
     }
 }

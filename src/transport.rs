@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio as StdStdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -20,7 +22,11 @@ pub const AGENT_BINARY_ENV: &str = "JIB_AGENT_BINARY";
 pub struct Remote {
     /// What the user wrote in deploy.toml (`dev`, `deploy@host:2222`, `local`), for messages.
     pub host: String,
-    session: Option<openssh::Session>,
+    /// The master connection; `None` in local mode (and only there: ssh mode never falls back
+    /// to running the agent here). Replaceable, for a master that dies under a command.
+    session: Option<std::sync::Mutex<Arc<openssh::Session>>>,
+    /// A fresh master replaced one that died under this command: once per command, no more.
+    revived: AtomicBool,
     agent: PathBuf,
     /// Who is asking, sent with every request for the server's audit log.
     pub by: String,
@@ -101,22 +107,15 @@ impl Remote {
     /// binary lives on that host.
     pub async fn connect(host: &str, agent: PathBuf) -> Result<Remote> {
         if host == crate::config::LOCAL_HOST {
-            return Ok(Remote {
-                host: host.to_string(),
-                session: None,
-                agent,
-                by: crate::git::local_user(),
-                fast: Default::default(),
-            });
+            return Ok(Remote::with(host, None, agent));
         }
         let dir = control_dir();
         // Before anything in it is read: a directory someone else made could hand us their
         // own master connection (no host key check, and they see all we send).
         create_private_dir(&dir)?;
-        let persist = persist_secs();
         // A master left by a recent jib run for this host: reuse it (no new handshake).
-        let pointer = dir.join(format!("{}.master", master_key(host)));
-        if persist > 0
+        let pointer = master_pointer(&dir, host);
+        if persist_secs() > 0
             && let Ok(ctl) = std::fs::read_to_string(&pointer)
             && let Some(ctl) = master_in(&dir, ctl.trim())
         {
@@ -126,66 +125,111 @@ impl Remote {
             // is started.
             let alive = tokio::time::timeout(answer_deadline(), session.check()).await;
             if matches!(alive, Ok(Ok(()))) {
-                return Ok(Remote {
-                    host: host.to_string(),
-                    session: Some(session),
-                    agent,
-                    by: crate::git::local_user(),
-                    fast: Default::default(),
-                });
+                return Ok(Remote::with(host, Some(session), agent));
             }
             // Whatever is wrong with it, it is no use: never leave it around (stopped, it
             // would hold its socket and the ssh connection forever).
             drop_master(&ctl);
             let _ = std::fs::remove_file(&pointer);
         }
-        let mut b = openssh::SessionBuilder::default();
-        // Strict: an unknown or changed host key is refused, never accepted silently.
-        b.known_hosts_check(openssh::KnownHosts::Strict)
-            .connect_timeout(connect_timeout())
-            .server_alive_interval(Duration::from_secs(15));
-        if let Some(cfg) = std::env::var_os(SSH_CONFIG_ENV) {
-            b.config_file(PathBuf::from(cfg));
-        }
-        b.control_directory(&dir);
-        clean_stale_masters(&dir);
-        if let Some(secs) = std::num::NonZeroUsize::new(persist as usize) {
-            b.control_persist(openssh::ControlPersist::IdleFor(secs));
-        }
-        let tempdir = b.launch_master(&ssh_destination(host)).await.map_err(|e| {
-            let cfg = std::env::var(SSH_CONFIG_ENV)
-                .map(|c| format!(" -F {c}"))
-                .unwrap_or_default();
-            anyhow!(
-                "cannot connect to {host} over ssh: {e}\n  try: ssh{cfg} -o BatchMode=yes {host} true\n  \
-                 (jib uses your ssh config, keys and agent; the host key must already be in known_hosts)"
-            )
-        })?;
-        let session = if persist > 0 {
-            // Keep the master for the next command; it exits by itself when idle.
-            let kept = tempdir.keep();
-            let ctl = kept.join("master");
-            let _ = std::fs::write(&pointer, ctl.as_os_str().as_encoded_bytes());
-            openssh::Session::resume(
-                ctl.into_boxed_path(),
-                Some(kept.join("log").into_boxed_path()),
-            )
-        } else {
-            openssh::Session::new_process_mux(tempdir)
-        };
-        Ok(Remote {
+        let session = launch_master(host, &dir).await?;
+        Ok(Remote::with(host, Some(session), agent))
+    }
+
+    fn with(host: &str, session: Option<openssh::Session>, agent: PathBuf) -> Remote {
+        Remote {
             host: host.to_string(),
-            session: Some(session),
+            session: session.map(|s| std::sync::Mutex::new(Arc::new(s))),
+            revived: AtomicBool::new(false),
             agent,
             by: crate::git::local_user(),
             fast: Default::default(),
-        })
+        }
+    }
+
+    /// The current master connection (`None`: local mode). Each attempt takes it anew: a
+    /// retry runs over the fresh master that replaced a dead one.
+    fn ssh(&self) -> Option<Arc<openssh::Session>> {
+        self.session
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+
+    /// Whether the master connection answers `ssh -O check` (local mode: there is none to lose).
+    async fn master_answers(&self) -> bool {
+        let Some(s) = self.ssh() else { return true };
+        matches!(
+            tokio::time::timeout(answer_deadline(), s.check()).await,
+            Ok(Ok(()))
+        )
+    }
+
+    /// Replaces a master that died under this command with a fresh one: the dead one is ended
+    /// for good (by pid: a stopped one would hold its socket), the fresh one gets the
+    /// `.master` pointer, and serve's socket is forwarded anew through it when next wanted.
+    async fn reconnect(&self) -> Result<()> {
+        let Some(cell) = &self.session else {
+            return Ok(());
+        };
+        self.drop_master();
+        let dir = control_dir();
+        create_private_dir(&dir)?;
+        let fresh = Arc::new(launch_master(&self.host, &dir).await?);
+        // The old session goes here; in non-persistent mode its drop asks the (dead) master
+        // to exit and removes its directory.
+        *cell.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        *self.fast.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(())
+    }
+
+    /// Runs `attempt`, and once more over a fresh master when it ended with nothing run on
+    /// the host (`nothing_ran`) because the master connection is gone: a ControlPersist
+    /// expiry racing this command's mux client, a killed master. A master that answers means
+    /// the failure is not the connection's: the result stands (a missing agent, say). One
+    /// fresh master per command; a second lost one is reported as such, never taken for a
+    /// missing agent. `nothing_ran` must be false once the agent's hello came back: the
+    /// request may have run, and is never sent twice.
+    async fn on_live_master<T>(
+        &self,
+        what: &str,
+        mut attempt: impl AsyncFnMut() -> T,
+        nothing_ran: impl Fn(&T) -> bool,
+    ) -> Result<T> {
+        let first = attempt().await;
+        if !nothing_ran(&first) || self.master_answers().await {
+            return Ok(first);
+        }
+        if self.revived.swap(true, Ordering::Relaxed) {
+            return Err(self.lost_again(what));
+        }
+        self.reconnect().await.with_context(|| {
+            format!(
+                "the ssh connection to {} was lost before {what} started; a fresh connection was tried",
+                self.host
+            )
+        })?;
+        let again = attempt().await;
+        if nothing_ran(&again) && !self.master_answers().await {
+            return Err(self.lost_again(what));
+        }
+        Ok(again)
+    }
+
+    fn lost_again(&self, what: &str) -> anyhow::Error {
+        let cfg = std::env::var(SSH_CONFIG_ENV)
+            .map(|c| format!(" -F {c}"))
+            .unwrap_or_default();
+        anyhow!(
+            "the ssh connection to {host} was lost before {what} started, and again on a fresh \
+             connection\n  try: ssh{cfg} -o BatchMode=yes {host} true",
+            host = self.host
+        )
     }
 
     /// Installs this jib's agent unless the host already runs exactly this version.
     /// Returns true when it had to install.
     pub async fn ensure_agent(&self) -> Result<bool> {
-        if self.agent_version().await.as_deref() == Some(protocol::version_line().as_str()) {
+        if self.agent_version().await?.as_deref() == Some(protocol::version_line().as_str()) {
             return Ok(false);
         }
         self.install_matching_agent().await?;
@@ -198,7 +242,7 @@ impl Remote {
         let bytes = std::fs::read(&local)
             .with_context(|| format!("cannot read the agent binary {}", local.display()))?;
         self.install_agent(&bytes).await?;
-        match self.agent_version().await {
+        match self.agent_version().await? {
             Some(v) if v == want => Ok(()),
             Some(v) => bail!(
                 "installed jib-agent on {} but it reports {v:?}, not {want:?}",
@@ -215,26 +259,37 @@ impl Remote {
 
     /// Whether the installed agent is exactly this jib's.
     pub async fn agent_matches(&self) -> bool {
-        self.agent_version().await.as_deref() == Some(protocol::version_line().as_str())
+        matches!(self.agent_version().await, Ok(Some(v)) if v == protocol::version_line())
     }
 
-    async fn agent_version(&self) -> Option<String> {
-        let out = match &self.session {
-            Some(s) => s
-                .command(self.agent_str())
-                .arg("--version")
-                .output()
-                .await
-                .ok()?,
+    /// What the installed agent says it is; `None` when it does not run (or is not there).
+    /// An error only when the connection is lost for good.
+    async fn agent_version(&self) -> Result<Option<String>> {
+        let out = match self.ssh() {
+            Some(_) => {
+                let run = async || match self.ssh() {
+                    Some(s) => s
+                        .arc_command(self.agent_str())
+                        .arg("--version")
+                        .output()
+                        .await
+                        .ok(),
+                    None => None,
+                };
+                self.on_live_master("jib-agent --version", run, Option::is_none)
+                    .await?
+            }
             None => tokio::process::Command::new(&self.agent)
                 .arg("--version")
                 .output()
                 .await
-                .ok()?,
+                .ok(),
         };
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        Ok(out.and_then(|out| {
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        }))
     }
 
     fn agent_str(&self) -> String {
@@ -243,6 +298,7 @@ impl Remote {
 
     async fn install_agent(&self, bytes: &[u8]) -> Result<()> {
         match &self.session {
+            Some(_) => self.upload(&self.agent, bytes).await,
             None => {
                 let dir = self.agent.parent().context("agent path has no directory")?;
                 std::fs::create_dir_all(dir)
@@ -256,57 +312,68 @@ impl Remote {
                 std::fs::rename(&tmp, &self.agent)?;
                 Ok(())
             }
-            Some(s) => self.upload(s, &self.agent, bytes).await,
         }
     }
 
-    /// Writes `bytes` as an executable at `path` on the host, atomically.
-    async fn upload(&self, s: &openssh::Session, path: &Path, bytes: &[u8]) -> Result<()> {
-        {
-            {
-                // A fixed script; the path travels as a positional parameter, quoted by openssh.
-                const SCRIPT: &str = r#"set -e; d=$(dirname "$1"); mkdir -p "$d"; t="$1.tmp.$$"; cat > "$t"; chmod 755 "$t"; mv -f "$t" "$1""#;
-                let mut child = s
-                    .command("sh")
-                    .arg("-c")
-                    .arg(SCRIPT)
-                    .arg("jib-install")
-                    .arg(path.to_string_lossy().as_ref())
-                    .stdin(openssh::Stdio::piped())
-                    .stdout(openssh::Stdio::null())
-                    .stderr(openssh::Stdio::piped())
-                    .spawn()
-                    .await
-                    .with_context(|| format!("cannot start the agent upload on {}", self.host))?;
-                let mut stdin = child.stdin().take().context("no stdin")?;
-                let mut stderr = child.stderr().take().context("no stderr")?;
-                let write = async {
-                    stdin.write_all(bytes).await?;
-                    stdin.shutdown().await?;
-                    drop(stdin);
-                    Ok::<_, std::io::Error>(())
-                };
-                let mut err = String::new();
-                let (w, _) = tokio::join!(write, stderr.read_to_string(&mut err));
-                let status = child.wait().await?;
-                if w.is_err() || !status.success() {
-                    bail!(
-                        "could not install jib-agent at {} on {}: {}\n  when jib runs there as root for this ssh user, \
-                         `jib setup` upgrades it (through sudo, or a script for an administrator)",
-                        path.display(),
-                        self.host,
-                        err.trim(),
-                    );
-                }
-                Ok(())
-            }
+    /// Writes `bytes` as an executable at `path` on the host, atomically; again over a fresh
+    /// master when the first is lost (writing the same file twice does no harm).
+    async fn upload(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        self.on_live_master(
+            "the agent upload",
+            async || self.upload_once(path, bytes).await,
+            Result::is_err,
+        )
+        .await?
+    }
+
+    async fn upload_once(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let s = self.ssh().context("no ssh connection to upload over")?;
+        // A fixed script; the path travels as a positional parameter, quoted by openssh.
+        const SCRIPT: &str = r#"set -e; d=$(dirname "$1"); mkdir -p "$d"; t="$1.tmp.$$"; cat > "$t"; chmod 755 "$t"; mv -f "$t" "$1""#;
+        let mut child = s
+            .arc_command("sh")
+            .arg("-c")
+            .arg(SCRIPT)
+            .arg("jib-install")
+            .arg(path.to_string_lossy().as_ref())
+            .stdin(openssh::Stdio::piped())
+            .stdout(openssh::Stdio::null())
+            .stderr(openssh::Stdio::piped())
+            .spawn()
+            .await
+            .with_context(|| format!("cannot start the agent upload on {}", self.host))?;
+        let mut stdin = child.stdin().take().context("no stdin")?;
+        let mut stderr = child.stderr().take().context("no stderr")?;
+        let write = async {
+            stdin.write_all(bytes).await?;
+            stdin.shutdown().await?;
+            drop(stdin);
+            Ok::<_, std::io::Error>(())
+        };
+        let mut err = String::new();
+        let (w, _) = tokio::join!(write, stderr.read_to_string(&mut err));
+        // Exit 255 (ssh's own failure) comes back as an error.
+        let status = child.wait().await;
+        if w.is_err() || !status.as_ref().is_ok_and(|s| s.success()) {
+            let err = match (err.trim(), status) {
+                ("", Err(e)) => e.to_string(),
+                (err, _) => err.to_string(),
+            };
+            bail!(
+                "could not install jib-agent at {} on {}: {err}\n  when jib runs there as root for this ssh user, \
+                 `jib setup` upgrades it (through sudo, or a script for an administrator)",
+                path.display(),
+                self.host,
+            );
         }
+        Ok(())
     }
 
     /// Sends one request and feeds each event to `on_event` until the agent's final answer.
     /// When the agent asks for objects, `objects` builds the pack from the commits it has.
-    /// The first event is the agent's hello: when it is missing or names another version, the
-    /// matching agent is installed over the same connection and the request sent again.
+    /// The first event is the agent's hello: when it is missing because the master connection
+    /// died, the request is sent again over a fresh one; when it is missing otherwise or names
+    /// another version, the matching agent is installed and the request sent again.
     pub async fn call(
         &self,
         req: &Request,
@@ -327,7 +394,7 @@ impl Remote {
     ) -> Result<Reply, CallError> {
         let line = self.envelope_line(req)?;
         match self
-            .call_once(req.verb(), &line, &mut on_event, &mut objects, gate)
+            .call_live(req.verb(), &line, &mut on_event, &mut objects, gate)
             .await
         {
             Err(Attempt::WrongAgent) => {}
@@ -347,7 +414,7 @@ impl Remote {
             detail: Some(format!("installed {}", protocol::version_line())),
         });
         match self
-            .call_once(req.verb(), &line, &mut on_event, &mut objects, gate)
+            .call_live(req.verb(), &line, &mut on_event, &mut objects, gate)
             .await
         {
             Ok(r) => Ok(r),
@@ -360,6 +427,25 @@ impl Remote {
         }
     }
 
+    /// [`Remote::call_once`], sent again over a fresh master when no hello came back because
+    /// the master died: a missing hello is only taken for a wrong agent over a live master.
+    async fn call_live(
+        &self,
+        verb: &str,
+        line: &[u8],
+        on_event: &mut impl FnMut(&Event),
+        objects: &mut impl FnMut(&[String]) -> Result<Vec<u8>>,
+        gate: Option<&dyn Gate>,
+    ) -> Result<Reply, Attempt> {
+        self.on_live_master(
+            &format!("jib-agent {verb}"),
+            async || self.call_once(verb, line, on_event, objects, gate).await,
+            |r| matches!(r, Err(Attempt::WrongAgent)),
+        )
+        .await
+        .map_err(|e| Attempt::Failed(CallError::Transport(e)))?
+    }
+
     async fn call_once(
         &self,
         verb: &str,
@@ -368,6 +454,8 @@ impl Remote {
         objects: &mut impl FnMut(&[String]) -> Result<Vec<u8>>,
         gate: Option<&dyn Gate>,
     ) -> Result<Reply, Attempt> {
+        // Tests stop here, before either path starts the agent, to kill the master.
+        crate::failpoint::hit("call");
         if streamable(verb)
             && let Some(sock) = self.fast_socket().await
         {
@@ -413,20 +501,25 @@ impl Remote {
 
     /// Ends a master that stopped answering, so that the next command starts a fresh one.
     fn drop_master(&self) {
-        if let Some(s) = &self.session {
+        if let Some(s) = self.ssh() {
             drop_master(s.control_socket());
         }
     }
 
     /// How the last calls reached the agent, for `jib -v`.
-    pub fn route(&self) -> &'static str {
+    pub fn route(&self) -> String {
         let fast = self.fast.lock().unwrap_or_else(|e| e.into_inner());
-        match (&self.session, fast.as_ref()) {
+        let route = match (&self.session, fast.as_ref()) {
             (None, _) => "jib-agent ran here (local mode)",
             (Some(_), Some(Some(_))) => {
                 "answered by jib-agent serve through its control socket, forwarded over ssh"
             }
             (Some(_), _) => "jib-agent ran as its own process over ssh",
+        };
+        if self.revived.load(Ordering::Relaxed) {
+            format!("{route}, over a fresh master connection (the first one died)")
+        } else {
+            route.to_string()
         }
     }
 
@@ -446,7 +539,7 @@ impl Remote {
         if std::env::var(VIA_SERVE_ENV).is_ok_and(|v| v == "0") {
             return None;
         }
-        let s = self.session.as_ref()?;
+        let s = self.ssh()?;
         let remote = crate::layout::Layout::of_agent_bin(&self.agent)?.control_socket();
         // In the master's own private directory: it goes when the master goes.
         let local = s.control_socket().parent()?.join(format!(
@@ -510,11 +603,7 @@ impl Remote {
         .await;
         if out.silent {
             // serve is wedged while the master answers: the per-command path does without it.
-            let s = self.session.as_ref()?;
-            if matches!(
-                tokio::time::timeout(answer_deadline(), s.check()).await,
-                Ok(Ok(()))
-            ) {
+            if self.master_answers().await {
                 return None;
             }
             // The master itself is not moving: the per-command path would wait as long.
@@ -529,15 +618,12 @@ impl Remote {
     }
 
     /// Starts `jib-agent <verb>` with piped streams. `None`: there is no agent binary to run.
-    async fn spawn_agent(
-        &self,
-        verb: &str,
-    ) -> Result<Option<(AgentChild<'_>, Streams)>, CallError> {
+    async fn spawn_agent(&self, verb: &str) -> Result<Option<(AgentChild, Streams)>, CallError> {
         let t = |e: anyhow::Error| CallError::Transport(e);
-        match &self.session {
+        match self.ssh() {
             Some(s) => {
                 let mut child = s
-                    .command(self.agent_str())
+                    .arc_command(self.agent_str())
                     .arg(verb)
                     .stdin(openssh::Stdio::piped())
                     .stdout(openssh::Stdio::piped())
@@ -590,14 +676,23 @@ impl Remote {
     /// the exit status returned. The agent is (re)installed when it does not answer as ours.
     pub async fn exec_piped(&self, req: &Request) -> Result<i32, CallError> {
         let line = self.envelope_line(req)?;
-        match self.exec_piped_once(&line).await? {
+        let live = async || {
+            self.on_live_master(
+                "jib-agent exec",
+                async || self.exec_piped_once(&line).await,
+                |r| matches!(r, Ok(None)),
+            )
+            .await
+            .map_err(CallError::Transport)?
+        };
+        match live().await? {
             Some(code) => return Ok(code),
             None => self
                 .install_matching_agent()
                 .await
                 .map_err(CallError::Transport)?,
         }
-        self.exec_piped_once(&line).await?.ok_or_else(|| {
+        live().await?.ok_or_else(|| {
             CallError::Transport(anyhow!(
                 "the agent on {} does not answer as {} after reinstalling it; run `jib setup`",
                 self.host,
@@ -606,7 +701,7 @@ impl Remote {
         })
     }
 
-    /// `None`: not our agent.
+    /// `None`: no hello from our agent (nothing ran).
     async fn exec_piped_once(&self, line: &[u8]) -> Result<Option<i32>, CallError> {
         let Some((child, (i, o, e))) = self.spawn_agent("exec").await? else {
             return Ok(None);
@@ -635,7 +730,7 @@ impl Remote {
                 )));
             }
         };
-        let status = match &self.session {
+        let status = match self.ssh() {
             None => std::process::Command::new(&self.agent)
                 .args(["exec", "--stashed", &token])
                 .status()
@@ -663,20 +758,27 @@ impl Remote {
     /// Runs a fixed program over the connection (no shell, no user input); its status and
     /// output. Local mode runs it here.
     pub async fn run_fixed(&self, argv: &[&str]) -> Result<(bool, String)> {
-        let out = match &self.session {
-            Some(s) => s
-                .command(argv[0])
-                .args(&argv[1..])
-                .stdin(openssh::Stdio::null())
-                .output()
-                .await
-                .with_context(|| format!("cannot run {} on {}", argv[0], self.host))?,
-            None => tokio::process::Command::new(argv[0])
-                .args(&argv[1..])
+        let (program, args) = argv.split_first().context("no program to run")?;
+        let out = match self.ssh() {
+            // Fixed programs do no harm run twice: again over a fresh master when ssh failed.
+            Some(_) => {
+                let run = async || {
+                    let s = self.ssh().context("no ssh connection")?;
+                    s.arc_command(*program)
+                        .args(args)
+                        .stdin(openssh::Stdio::null())
+                        .output()
+                        .await
+                        .with_context(|| format!("cannot run {program} on {}", self.host))
+                };
+                self.on_live_master(program, run, Result::is_err).await??
+            }
+            None => tokio::process::Command::new(program)
+                .args(args)
                 .stdin(StdStdio::null())
                 .output()
                 .await
-                .with_context(|| format!("cannot run {}", argv[0]))?,
+                .with_context(|| format!("cannot run {program}"))?,
         };
         Ok((
             out.status.success(),
@@ -712,16 +814,13 @@ impl Remote {
             bail!("cannot tell the ssh user's home directory on {}", self.host);
         }
         let path = format!("{home}/.cache/jib/jib-agent-{}", &sha[..16]);
-        let staged = Remote {
-            host: self.host.clone(),
-            session: None,
-            agent: PathBuf::from(&path),
-            by: self.by.clone(),
-            fast: Default::default(),
-        };
         match &self.session {
-            Some(s) => self.upload(s, &staged.agent, &bytes).await?,
-            None => staged.install_agent(&bytes).await?,
+            Some(_) => self.upload(Path::new(&path), &bytes).await?,
+            None => {
+                Remote::with(&self.host, None, PathBuf::from(&path))
+                    .install_agent(&bytes)
+                    .await?
+            }
         }
         Ok((path, sha))
     }
@@ -740,18 +839,46 @@ impl Remote {
             .map(|p| format!("{p}\n").into_bytes())
             .unwrap_or_default();
         line.extend(self.envelope_line(req)?);
-        let Some(s) = &self.session else {
+        if self.session.is_none() {
             return Err(t(anyhow!("local mode needs no root steps")));
+        }
+        let (program, _) = argv.split_first().context("no program to run").map_err(t)?;
+        let once = async || {
+            self.call_program_once(argv, &line, req.verb(), &mut on_event)
+                .await
         };
+        let nothing_ran = |r: &Result<Reply, Attempt>| matches!(r, Err(Attempt::WrongAgent));
+        match self.on_live_master(program, once, nothing_ran).await {
+            Err(e) => Err(t(e)),
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(Attempt::Failed(e))) => Err(e),
+            Ok(Err(Attempt::WrongAgent)) => Err(t(anyhow!(
+                "{} on {} did not answer (a wrong sudo password, or sudo refused)",
+                argv.join(" "),
+                self.host
+            ))),
+        }
+    }
+
+    async fn call_program_once(
+        &self,
+        argv: &[String],
+        line: &[u8],
+        verb: &str,
+        on_event: &mut impl FnMut(&Event),
+    ) -> Result<Reply, Attempt> {
+        let t = |e: anyhow::Error| Attempt::Failed(CallError::Transport(e));
+        let s = self.ssh().context("no ssh connection").map_err(t)?;
+        let (program, args) = argv.split_first().context("no program to run").map_err(t)?;
         let mut child = s
-            .command(&argv[0])
-            .args(&argv[1..])
+            .arc_command(program)
+            .args(args)
             .stdin(openssh::Stdio::piped())
             .stdout(openssh::Stdio::piped())
             .stderr(openssh::Stdio::piped())
             .spawn()
             .await
-            .map_err(|e| t(anyhow!("cannot run {} on {}: {e}", argv[0], self.host)))?;
+            .map_err(|e| t(anyhow!("cannot run {program} on {}: {e}", self.host)))?;
         let streams: Streams = (
             child.stdin().take().map(|w| Box::new(w) as BoxedWrite),
             child.stdout().take().map(|r| Box::new(r) as BoxedRead),
@@ -767,32 +894,26 @@ impl Remote {
                 first_answer: None,
                 gate: None,
             },
-            &line,
-            &mut on_event,
+            line,
+            on_event,
             &mut |_| Ok(Vec::new()),
         )
         .await;
-        let verb = req.verb();
-        match finish(out, AgentChild::Ssh(child).wait().await, &self.host, verb) {
-            Ok(r) => Ok(r),
-            Err(Attempt::Failed(e)) => Err(e),
-            Err(Attempt::WrongAgent) => Err(t(anyhow!(
-                "{} on {} did not answer (a wrong sudo password, or sudo refused)",
-                argv.join(" "),
-                self.host
-            ))),
-        }
+        finish(out, AgentChild::Ssh(child).wait().await, &self.host, verb)
     }
 
     /// Ends this command's use of the connection. A persistent master stays up for the next
     /// command (`JIB_SSH_PERSIST` seconds of idleness); otherwise it is closed.
     pub async fn close(self) {
-        if let Some(s) = self.session {
-            if persist_secs() > 0 {
-                let _ = s.detach();
-            } else {
-                let _ = s.close().await;
-            }
+        let Some(cell) = self.session else { return };
+        let s = cell.into_inner().unwrap_or_else(|e| e.into_inner());
+        // Nothing else holds it by now (every child was waited for or dropped); if something
+        // did, dropping the last reference ends a non-persistent master all the same.
+        let Ok(s) = Arc::try_unwrap(s) else { return };
+        if persist_secs() > 0 {
+            let _ = s.detach();
+        } else {
+            let _ = s.close().await;
         }
     }
 }
@@ -820,6 +941,55 @@ fn answer_deadline() -> Duration {
         .filter(|s| *s > 0)
         .unwrap_or(10);
     Duration::from_secs(secs)
+}
+
+/// The `.master` pointer file naming the persisted master for `host`, in `dir`.
+fn master_pointer(dir: &Path, host: &str) -> PathBuf {
+    dir.join(format!("{}.master", master_key(host)))
+}
+
+/// Starts a master connection to `host` with its socket in `dir` (made private already).
+/// Persistent, it outlives this command and the `.master` pointer names it for the next.
+async fn launch_master(host: &str, dir: &Path) -> Result<openssh::Session> {
+    let persist = persist_secs();
+    let mut b = openssh::SessionBuilder::default();
+    // Strict: an unknown or changed host key is refused, never accepted silently.
+    b.known_hosts_check(openssh::KnownHosts::Strict)
+        .connect_timeout(connect_timeout())
+        .server_alive_interval(Duration::from_secs(15));
+    if let Some(cfg) = std::env::var_os(SSH_CONFIG_ENV) {
+        b.config_file(PathBuf::from(cfg));
+    }
+    b.control_directory(dir);
+    clean_stale_masters(dir);
+    if let Some(secs) = std::num::NonZeroUsize::new(persist as usize) {
+        b.control_persist(openssh::ControlPersist::IdleFor(secs));
+    }
+    let tempdir = b.launch_master(&ssh_destination(host)).await.map_err(|e| {
+        let cfg = std::env::var(SSH_CONFIG_ENV)
+            .map(|c| format!(" -F {c}"))
+            .unwrap_or_default();
+        // With its source: what ssh said (openssh's own text is only "failed to connect").
+        let e = anyhow::Error::new(e);
+        anyhow!(
+            "cannot connect to {host} over ssh: {e:#}\n  try: ssh{cfg} -o BatchMode=yes {host} true\n  \
+             (jib uses your ssh config, keys and agent; the host key must already be in known_hosts)"
+        )
+    })?;
+    if persist == 0 {
+        return Ok(openssh::Session::new_process_mux(tempdir));
+    }
+    // Keep the master for the next command; it exits by itself when idle.
+    let kept = tempdir.keep();
+    let ctl = kept.join("master");
+    let _ = std::fs::write(
+        master_pointer(dir, host),
+        ctl.as_os_str().as_encoded_bytes(),
+    );
+    Ok(openssh::Session::resume(
+        ctl.into_boxed_path(),
+        Some(kept.join("log").into_boxed_path()),
+    ))
 }
 
 /// Ends the master of `ctl` (in our private directory, so ours) with SIGKILL, which also
@@ -990,12 +1160,12 @@ type BoxedRead = Box<dyn AsyncRead + Unpin + Send>;
 type Streams = (Option<BoxedWrite>, Option<BoxedRead>, Option<BoxedRead>);
 
 /// A running `jib-agent <verb>`: over the master connection, or a local child.
-enum AgentChild<'s> {
-    Ssh(openssh::Child<&'s openssh::Session>),
+enum AgentChild {
+    Ssh(openssh::Child<Arc<openssh::Session>>),
     Local(tokio::process::Child),
 }
 
-impl AgentChild<'_> {
+impl AgentChild {
     /// Its exit: `None` when the connection was lost, `Some(None)` when killed by a signal.
     async fn wait(self) -> Option<Option<i32>> {
         match self {
@@ -1072,7 +1242,8 @@ where
 
 /// How one attempt at a call ended, when it did not end with a reply.
 enum Attempt {
-    /// No hello, or a hello from another version: install the matching agent and retry.
+    /// No hello, or a hello from another version; nothing ran. Over a master that still
+    /// answers: install the matching agent and retry (see [`Remote::on_live_master`]).
     WrongAgent,
     Failed(CallError),
 }

@@ -504,3 +504,85 @@ fn a_master_or_serve_that_stops_answering_does_not_hang_jib() {
         text(&out)
     );
 }
+
+/// A persisted master that dies while a command is about to start the agent (killed here; in
+/// the field, ControlPersist expiring just as a new mux client arrives): the call goes again
+/// over a fresh master, and the command succeeds.
+#[test]
+fn a_master_that_dies_before_the_call_is_replaced_and_the_call_sent_again() {
+    let w = World::new(Mode::Ssh);
+    w.hello_app("hello");
+    w.jib_ok(&["setup"]);
+    w.jib_ok(&["push"]);
+    // Once through serve, so that its forwarded socket is there too: both paths meet a dead
+    // master.
+    w.jib_ok(&["list"]);
+    let masters = master_pids(&w);
+    assert_eq!(masters.len(), 1, "{masters:?}");
+
+    let points = w.tmp.path().join("failpoints");
+    std::fs::create_dir_all(&points).unwrap();
+    std::fs::write(points.join("cli.call"), "").unwrap();
+    let child = w
+        .jib_cmd(&["-v", "list"])
+        .env("JIB_FAILPOINTS", &points)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("jib list to reach the call", 30, || {
+        points.join("cli.call.hit").exists()
+    });
+    signal(masters[0], "-KILL");
+    wait_until("the master to die", 10, || master_pids(&w).is_empty());
+    std::fs::remove_file(points.join("cli.call")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("main"), "{}", text(&out));
+    assert!(
+        text(&out).contains("over a fresh master connection"),
+        "{}",
+        text(&out)
+    );
+    let now = master_pids(&w);
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(now[0], masters[0]);
+    // The fresh master is the one the next command finds.
+    let out = w.jib(&["-v", "list"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("fresh master"), "{}", text(&out));
+    assert_eq!(master_pids(&w), now);
+}
+
+/// Commands spaced around the master's idle expiry (1 s here) race it: each finds a master
+/// that may be exiting as it starts the agent (it answers `ssh -O check` and exits in the
+/// same turn of its loop). Every one succeeds. The window is narrow: this is the field
+/// case, the test above is the one that always makes it happen.
+#[test]
+fn commands_racing_the_master_expiry_all_succeed() {
+    let w = World::new(Mode::Ssh);
+    w.hello_app("hello");
+    w.jib_ok(&["setup"]);
+    w.jib_ok(&["push"]);
+    // push's master is kept 60 s: it goes, and every master from here is kept 1 s.
+    for pid in master_pids(&w) {
+        signal(pid, "-KILL");
+    }
+    let mut revived = 0;
+    for i in 0..15u64 {
+        // ssh counts idleness in whole seconds: a master kept 1 s exits 0 to 1 s after its
+        // last channel closed. 0.2 to 1.2 s in even steps lands on both sides of that.
+        std::thread::sleep(Duration::from_millis(200 + i * 1000 / 14));
+        let out = w
+            .jib_cmd(&["-v", "list"])
+            .env("JIB_SSH_PERSIST", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "run {i}:\n{}", text(&out));
+        assert!(text(&out).contains("main"), "run {i}:\n{}", text(&out));
+        if text(&out).contains("over a fresh master connection") {
+            revived += 1;
+        }
+    }
+    eprintln!("{revived} of 15 runs went again over a fresh master");
+}

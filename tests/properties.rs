@@ -12,16 +12,19 @@
 //!   documents never panic and every error is `deploy.toml:line[:col]: …` (the line quoted,
 //!   the column within it) or `deploy.toml: ` and a message naming its section, key or entry.
 //!   Durations (`idle`, `--older-than`) are exact or refused.
-//! - `cron`: the only Rust-side cron check is deploy.toml's (5 or 6 fields, a non-empty
-//!   command; the fields themselves are the Python supervisor's to parse): it is exactly that,
-//!   and a refusal names the entry.
+//! - `cron`: deploy.toml's `[cron]` is accepted exactly when every command is non-blank and
+//!   every schedule is one the Python supervisor reads (an independent model of its
+//!   `parse_field`, and jib_procs.py itself asked about thousands of schedules); valid random
+//!   schedules are accepted, and one value out of its field's range is refused naming the
+//!   schedule, the field and the value.
 //! - `protocol`: requests (through the agent's `Envelope::accept`), events and replies
 //!   round-trip as single JSON lines; every truncation, random bytes, random and mutated JSON,
 //!   deep nesting and 1–10 MB lines decode to an error or a value that round-trips, never a
 //!   panic.
 //!
-//! 1000 to 4000 cases a property (the 1–10 MB lines 4, deep nesting 32); about 15 s of CPU
-//! in a debug build. `PROPTEST_CASES=20000 cargo test --test properties` hunts longer.
+//! 1000 to 4000 cases a property (the 1–10 MB lines 4, deep nesting 32, the comparison with
+//! jib_procs.py 8 of 250 schedules, which needs python3); about 20 s of CPU in a debug build.
+//! `PROPTEST_CASES=20000 cargo test --test properties` hunts longer.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -1188,16 +1191,46 @@ fn valid_env() -> impl Strategy<Value = Vec<(String, V)>> {
         })
 }
 
+/// The fields of a cron schedule as the supervisor has them, seconds first: name, lowest,
+/// highest (jib_procs.py's FIELDS; a weekday of 7 is Sunday).
+const CRON: [(&str, u64, u64); 6] = [
+    ("second", 0, 59),
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day", 1, 31),
+    ("month", 1, 12),
+    ("weekday", 0, 7),
+];
+
+/// One valid item of a field from `lo` to `hi`: `*`, `*/n`, `a`, `a-b`, `a-b/n` or `a/n`.
+fn cron_item(lo: u64, hi: u64) -> impl Strategy<Value = String> {
+    (lo..=hi, lo..=hi, 1u64..=70, 0u8..6).prop_map(move |(a, b, n, form)| {
+        let (a, b) = (a.min(b), a.max(b));
+        match form {
+            0 => "*".to_string(),
+            1 => format!("*/{n}"),
+            2 => a.to_string(),
+            3 => format!("{a}-{b}"),
+            4 => format!("{a}-{b}/{n}"),
+            _ => format!("{a}/{n}"),
+        }
+    })
+}
+
+/// A valid field: a list of one to three items.
+fn cron_field(lo: u64, hi: u64) -> impl Strategy<Value = String> {
+    vec(cron_item(lo, hi), 1..=3).prop_map(|items| items.join(","))
+}
+
+/// A valid schedule: 5 fields, or 6 with seconds first, any whitespace between them.
 fn valid_schedule() -> impl Strategy<Value = String> {
+    let fields: Vec<_> = CRON.iter().map(|&(_, lo, hi)| cron_field(lo, hi)).collect();
     (
-        prop_oneof![Just(5usize), Just(6usize)],
-        vec(
-            select(vec!["*", "*/5", "0", "30", "1-5", "1,15", "1-10/2"]),
-            6,
-        ),
-        select(vec![" ", "  ", "\t"]),
+        any::<bool>(),
+        fields,
+        select(vec![" ", "  ", "\t", " \u{a0}"]),
     )
-        .prop_map(|(n, fields, sep)| fields[..n].join(sep))
+        .prop_map(|(six, fields, sep)| fields[if six { 0 } else { 1 }..].join(sep))
 }
 
 fn valid_doc() -> impl Strategy<Value = Doc> {
@@ -1420,14 +1453,134 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------------
-// cron: deploy.toml's [cron] (the fields themselves are the Python supervisor's to parse)
+// cron: deploy.toml's [cron], checked as the Python supervisor reads it
 // ---------------------------------------------------------------------------------------------
+
+/// How the supervisor (jib_procs.py's `Cron` and `parse_field`) reads `schedule`, written
+/// independently: `Err(None)` for a wrong number of fields, `Err(Some(field))` for the first
+/// field it cannot read. Python's `int` also takes `+5`, `1_0` and other scripts' digits;
+/// deploy.toml does not, and nothing here makes them.
+fn model_cron(schedule: &str) -> Result<(), Option<&'static str>> {
+    // str.split(): Unicode whitespace and U+001C..U+001F.
+    let fields: Vec<&str> = schedule
+        .split(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+        .filter(|f| !f.is_empty())
+        .collect();
+    let names = match fields.len() {
+        5 => &CRON[1..],
+        6 => &CRON[..],
+        _ => return Err(None),
+    };
+    let int = |t: &str| {
+        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse::<u128>().unwrap_or(u128::MAX))
+    };
+    for (field, &(name, lo, hi)) in fields.iter().zip(names) {
+        let (lo, hi) = (lo as u128, hi as u128);
+        let readable = field.split(',').all(|part| {
+            let (span, step) = match part.find('/') {
+                Some(i) => (&part[..i], Some(&part[i + 1..])),
+                None => (part, None),
+            };
+            let (first, last) = if span == "*" {
+                (Some(lo), Some(hi))
+            } else if let Some(i) = span.find('-') {
+                (int(&span[..i]), int(&span[i + 1..]))
+            } else {
+                let a = int(span);
+                (a, if step.is_some() { Some(hi) } else { a })
+            };
+            let step = match step {
+                Some(t) => int(t),
+                None => Some(1),
+            };
+            matches!((first, last, step), (Some(a), Some(b), Some(n))
+                if n >= 1 && lo <= a && a <= b && b <= hi)
+        });
+        if !readable {
+            return Err(Some(name));
+        }
+    }
+    Ok(())
+}
+
+/// Schedules over the alphabet of the grammar and a little beyond: valid ones, ones with an
+/// item out of range or mangled, random strings of `0-9*,-/`, names and aliases, 4 to 7
+/// fields, Python's other whitespace.
+fn grammar_schedule() -> impl Strategy<Value = String> {
+    let field = prop_oneof![
+        4 => select(CRON.to_vec()).prop_flat_map(|(_, lo, hi)| cron_field(lo, hi)),
+        2 => of("0123456789*,-/", 1..=6),
+        1 => select(vec!["60", "24", "32", "13", "8", "0", "99999999999999999999", "*/0", "5-1", "1,,2", "-", "/", "jan", "mon", "@daily", "+5", "1_0", "٣"]).prop_map(str::to_string),
+    ];
+    (
+        vec(field, 4..=7),
+        vec(
+            select(vec![
+                " ", "\t", "  ", "\u{a0}", "\u{1f}", "\u{85}", "\u{3000}",
+            ]),
+            6,
+        ),
+    )
+        .prop_map(|(fields, seps)| {
+            let mut out = String::new();
+            for (i, f) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(seps[i % seps.len()]);
+                }
+                out.push_str(f);
+            }
+            out
+        })
+}
+
+/// Whether jib_procs.py's `Cron` reads each schedule (one Python for all of them).
+fn python_reads(schedules: &[String]) -> Vec<bool> {
+    use std::io::Write;
+    const SCRIPT: &str = "import json, sys\n\
+        sys.path.insert(0, sys.argv[1])\n\
+        from jib_procs import Cron\n\
+        for line in sys.stdin:\n\
+        \x20   try:\n\
+        \x20       Cron(json.loads(line), '')\n\
+        \x20       print(1)\n\
+        \x20   except Exception:\n\
+        \x20       print(0)\n";
+    let assets = concat!(env!("CARGO_MANIFEST_DIR"), "/src/assets");
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", SCRIPT, assets])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3, to ask the supervisor itself");
+    let mut input = String::new();
+    for s in schedules {
+        input.push_str(&serde_json::to_string(s).unwrap());
+        input.push('\n');
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success(), "python3 failed");
+    let answers: Vec<bool> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l == "1")
+        .collect();
+    assert_eq!(
+        answers.len(),
+        schedules.len(),
+        "python3 answered {answers:?}"
+    );
+    answers
+}
 
 proptest! {
     #![proptest_config(cases(2000))]
 
-    /// `[cron]` is accepted exactly when every schedule has 5 or 6 fields and every command
-    /// is non-blank; a refusal names the first bad entry (quoted as the message quotes it).
+    /// `[cron]` is accepted exactly when every command is non-blank and every schedule is one
+    /// the supervisor reads; a refusal names the first bad entry (quoted as the message quotes
+    /// it) and, for a field it cannot read, that field.
     #[test]
     fn cron_entries_are_checked_and_a_refusal_names_the_entry(
         entries in btree_map(schedule(), near(COMMANDS), 0..5),
@@ -1437,24 +1590,101 @@ proptest! {
             text.push_str(&format!("{} = {}\n", toml_key(sched), toml_str(cmd)));
         }
         let blank = entries.iter().find(|(_, c)| c.trim().is_empty());
-        let miscounted = entries.keys().find(|s| {
-            let n = s.split_whitespace().count();
-            n != 5 && n != 6
-        });
+        let unread = entries.keys().find_map(|s| model_cron(s).err().map(|field| (s, field)));
         match Config::parse(&text) {
             Ok(cfg) => {
-                prop_assert!(blank.is_none() && miscounted.is_none(), "accepted: {:?}", entries);
+                prop_assert!(blank.is_none() && unread.is_none(), "accepted: {:?}", entries);
                 prop_assert_eq!(cfg.cron, entries);
             }
             Err(e) => {
                 let e = e.to_string();
                 check_located(&e, &text)?;
                 // Blank commands are looked for first.
-                let bad = blank.map(|(s, _)| s).or(miscounted);
-                prop_assert!(bad.is_some(), "refused: {}", e);
-                let bad = bad.unwrap();
+                let (bad, field) = match (blank, unread) {
+                    (Some((s, _)), _) => (s, None),
+                    (None, Some((s, field))) => (s, field),
+                    (None, None) => return Err(TestCaseError::fail(format!("refused: {e}"))),
+                };
                 prop_assert!(e.contains(&format!("{bad:?}")), "{:?} is not named: {}", bad, e);
+                if let Some(field) = field {
+                    prop_assert!(e.contains(&format!(": {field} \"")), "{} is not named: {}", field, e);
+                }
             }
+        }
+    }
+
+    /// Valid random schedules (any field, lists, ranges, steps, 5 or 6 fields) are accepted.
+    #[test]
+    fn valid_cron_schedules_are_accepted(sched in valid_schedule()) {
+        prop_assert_eq!(model_cron(&sched), Ok(()));
+        let text = format!("{MINIMAL}\n[cron]\n{} = \"true\"\n", toml_key(&sched));
+        if let Err(e) = Config::parse(&text) {
+            return Err(TestCaseError::fail(format!("{e:#}\n--- text ---\n{text}")));
+        }
+    }
+
+    /// One value out of its field's range (alone, ending or starting a range, in a list, or
+    /// before a step) in an otherwise valid schedule: refused, naming the schedule, the field
+    /// and the value, at the schedule's line.
+    #[test]
+    fn a_value_out_of_range_is_refused_naming_its_field(
+        sched in valid_schedule(),
+        which in any::<Index>(),
+        over in prop_oneof![1u64..=100, Just(1_000_000)],
+        below in any::<bool>(),
+        form in 0u8..5,
+    ) {
+        let fields: Vec<&str> = sched.split([' ', '\t', '\u{a0}']).filter(|f| !f.is_empty()).collect();
+        let names = if fields.len() == 6 { &CRON[..] } else { &CRON[1..] };
+        let i = which.index(fields.len());
+        let (name, lo, hi) = names[i];
+        // Below the range only where there is room (day and month start at 1).
+        let v = if below && lo > 0 { lo - 1 } else { hi + over };
+        let item = match form {
+            0 => v.to_string(),
+            1 if v > hi => format!("{lo}-{v}"),
+            1 => format!("{v}-{hi}"),
+            2 => format!("*,{v}"),
+            3 => format!("{v}/2"),
+            _ if v > hi => format!("{lo}-{v}/3"),
+            _ => format!("{v}-{hi}/3"),
+        };
+        let mut bad: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+        bad[i] = item.clone();
+        let bad = bad.join(" ");
+        prop_assert_eq!(model_cron(&bad), Err(Some(name)));
+        let text = format!("{MINIMAL}\n[cron]\n{} = \"true\"\n", toml_key(&bad));
+        let e = Config::parse(&text).err().map(|e| e.to_string()).unwrap_or_default();
+        check_located(&e, &text)?;
+        let line = MINIMAL.lines().count() + 3;
+        prop_assert!(e.starts_with(&format!("deploy.toml:{line}:1: cron schedule {bad:?}: ")), "{}", e);
+        prop_assert!(
+            e.contains(&format!(": {name} {item:?}: {v} is out of range {lo}-{hi}")),
+            "{} {:?} is not named with {}: {}", name, item, v, e
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(8))]
+
+    /// deploy.toml accepts exactly the schedules the supervisor reads: jib_procs.py itself is
+    /// asked about 250 schedules a case, valid, out of range, mangled and random.
+    #[test]
+    fn deploy_toml_and_the_supervisor_agree_on_every_schedule(
+        schedules in vec(grammar_schedule(), 250),
+    ) {
+        let python = python_reads(&schedules);
+        for (s, py) in schedules.iter().zip(python) {
+            let rust = config::check_cron_schedule(s);
+            // Python's int() also reads `+5`, `1_0` and `٣`: deploy.toml refuses those (and
+            // the model has no such numbers).
+            if ["+", "_", "٣"].iter().any(|q| s.contains(q)) {
+                prop_assert!(rust.is_err() || py, "{:?}", s);
+                continue;
+            }
+            prop_assert_eq!(model_cron(s).is_ok(), py, "the model and jib_procs.py disagree on {:?}", s);
+            prop_assert_eq!(rust.is_ok(), py, "{:?}: deploy.toml says {:?}", s, rust);
         }
     }
 }

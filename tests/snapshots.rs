@@ -44,6 +44,10 @@ fn config_errors_point_at_the_key() {
             good.replace("domain = ", "domains = [\"a.b\"]\ndomain = "),
         ),
         ("no_env", good.clone() + "\n[env.prod]\nhost = \"x\"\n"),
+        (
+            "cron_field",
+            good.clone() + "\n[cron]\n\"*/5 8-18 * * 1-5\" = \"true\"\n\"0 25 * * *\" = \"true\"\n",
+        ),
     ] {
         w.write("deploy.toml", &bad);
         let (code, t) = jib_text(&w, &["config"]);

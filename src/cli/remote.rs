@@ -33,7 +33,7 @@ pub async fn send(
 ) -> Result<Reply, Failure> {
     let reply = remote.call(req, |ev| progress.event(ev), objects).await;
     progress.clear();
-    ui::debug(remote.route());
+    ui::debug(&remote.route());
     let host = remote.host.clone();
     remote.close().await;
     reply.map_err(|e| call_failure(&host, e))
