@@ -769,34 +769,3 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
-
-/// The ssh master of this world (jib keeps it between commands), by its command line.
-pub fn master_pids(w: &World) -> Vec<i32> {
-    let cfg = w
-        .sshd
-        .as_ref()
-        .unwrap()
-        .config
-        .to_string_lossy()
-        .into_owned();
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmd
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if args.first().is_some_and(|a| a.ends_with("ssh"))
-            && args.iter().any(|a| a == "-M")
-            && args.contains(&cfg)
-        {
-            out.push(pid);
-        }
-    }
-    out
-}
