@@ -965,7 +965,15 @@ async fn launch_master(host: &str, dir: &Path) -> Result<openssh::Session> {
     if let Some(secs) = std::num::NonZeroUsize::new(persist as usize) {
         b.control_persist(openssh::ControlPersist::IdleFor(secs));
     }
-    let tempdir = b.launch_master(&ssh_destination(host)).await.map_err(|e| {
+    // A launch that fails fast (not a timeout: an unreachable host is not asked twice) gets
+    // one more try: what a transient failure next to a healthy server looked like (issue 15).
+    let started = std::time::Instant::now();
+    let mut launched = b.launch_master(&ssh_destination(host)).await;
+    if launched.is_err() && started.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        launched = b.launch_master(&ssh_destination(host)).await;
+    }
+    let tempdir = launched.map_err(|e| {
         let cfg = std::env::var(SSH_CONFIG_ENV)
             .map(|c| format!(" -F {c}"))
             .unwrap_or_default();
