@@ -426,9 +426,11 @@ pub fn wait_obtained(
     let names = wanted_names(server, acme);
     let start = Instant::now();
     loop {
-        if let Some(c) = installed(layout)
+        if let Some(mut c) = installed(layout)
             && c.covers(&names)
         {
+            // In the order deploy.toml implies (the CA may sort them).
+            c.names = names;
             return Ok(c);
         }
         let fresh = std::fs::metadata(layout.acme_status())

@@ -8,7 +8,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -216,7 +216,7 @@ fn https_get(port: u16, host: &str, root: &Path) -> (u16, String) {
     if code == 0 {
         return (0, String::from_utf8_lossy(&out.stderr).into_owned());
     }
-    (code, format!("{body}\n"))
+    (code, body.to_string())
 }
 
 /// The serial of the certificate nginx serves for `host`.
