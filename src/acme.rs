@@ -193,9 +193,8 @@ enum Proof {
     Txt(hickory_proto::rr::Name, String),
 }
 
-/// Obtains a certificate for `names` and installs it (chain and key in one 0600 file, renamed
-/// into place). Returns what it installed.
-pub async fn obtain(acme: &AcmeConfig, layout: &Layout, names: &[String]) -> Result<CertInfo> {
+/// Obtains a certificate for `names` (with a new key).
+pub async fn obtain(acme: &AcmeConfig, layout: &Layout, names: &[String]) -> Result<Obtained> {
     prepare_dirs(layout)?;
     let account = account(acme, layout).await?;
     let ids: Vec<Identifier> = names.iter().map(|n| Identifier::Dns(n.clone())).collect();
@@ -286,9 +285,24 @@ pub async fn obtain(acme: &AcmeConfig, layout: &Layout, names: &[String]) -> Res
         )
     })?;
     let info = CertInfo::parse(&chain).context("the ACME server sent no certificate")?;
-    // Chain then key in one file: nginx takes both from it, and one rename swaps them together.
-    crate::fleet::write_secret(&layout.acme_cert(), &format!("{chain}\n{key}"))?;
-    Ok(info)
+    Ok(Obtained { info, chain, key })
+}
+
+/// A certificate from the CA, not yet installed.
+pub struct Obtained {
+    pub info: CertInfo,
+    chain: String,
+    key: String,
+}
+
+impl Obtained {
+    /// Chain then key in one file: nginx takes both from it, and one rename swaps them together.
+    pub fn install(&self, layout: &Layout) -> Result<()> {
+        crate::fleet::write_secret(
+            &layout.acme_cert(),
+            &format!("{}\n{}", self.chain, self.key),
+        )
+    }
 }
 
 /// Why the order did not become ready: each failed challenge's problem.
@@ -352,13 +366,28 @@ pub async fn keep(
                 acme.directory
             ));
             let started = Instant::now();
-            let mut st = CertStatus::default();
-            match obtain(&acme, &layout, &names).await {
-                Ok(info) => {
-                    let took = started.elapsed();
+            let got = async {
+                let new = obtain(&acme, &layout, &names).await?;
+                let took = started.elapsed();
+                // The record first: whoever sees the new certificate sees its record (a failed
+                // install overwrites it below).
+                write_status(
+                    &layout,
+                    &CertStatus {
+                        took_ms: Some(took.as_millis() as u64),
+                        attempted: Some(crate::release::utc_now()),
+                        ..CertStatus::default()
+                    },
+                );
+                new.install(&layout)
+                    .context("cannot install the new certificate")?;
+                Ok::<_, anyhow::Error>((new.info, took))
+            }
+            .await;
+            match got {
+                Ok((info, took)) => {
                     failures = 0;
                     retry_at = None;
-                    st.took_ms = Some(took.as_millis() as u64);
                     log(format!(
                         "certificate for {} installed in {} ms, valid until {}, renewed from {}",
                         names.join(", "),
@@ -366,8 +395,6 @@ pub async fn keep(
                         rfc3339(info.not_after),
                         rfc3339(info.renew_at(&acme))
                     ));
-                    st.attempted = Some(crate::release::utc_now());
-                    write_status(&layout, &st);
                     installed_hook();
                 }
                 Err(e) => {
@@ -388,10 +415,15 @@ pub async fn keep(
                         },
                         wait.as_secs()
                     ));
-                    st.error = Some(msg);
-                    st.attempted = Some(crate::release::utc_now());
-                    st.retry_at = Some(rfc3339(OffsetDateTime::now_utc() + wait));
-                    write_status(&layout, &st);
+                    write_status(
+                        &layout,
+                        &CertStatus {
+                            error: Some(msg),
+                            attempted: Some(crate::release::utc_now()),
+                            retry_at: Some(rfc3339(OffsetDateTime::now_utc() + wait)),
+                            ..CertStatus::default()
+                        },
+                    );
                 }
             }
         }
