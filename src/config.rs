@@ -1719,6 +1719,37 @@ domain = "dev.example.com"
         assert!(e.to_string().contains("domains = ["), "{e}");
     }
 
+    #[test]
+    fn acme_needs_dns_for_branches_and_excludes_cert() {
+        let dev = "\n[env.dev.tls]\nacme = \"https://acme.example/dir\"\n";
+        let e = Config::parse(&format!("{MINIMAL}{dev}")).unwrap_err();
+        assert!(e.to_string().contains("needs dns"), "{e}");
+        let dns = "dns = { server = \"ns1.example.com:53\", zone = \"example.com\", tsig_key = \"jib\", tsig_secret_file = \"/etc/jib/tsig.key\" }\n";
+        assert!(Config::parse(&format!("{MINIMAL}{dev}{dns}")).is_ok());
+        let other = dns.replace("zone = \"example.com\"", "zone = \"other.org\"");
+        let e = Config::parse(&format!("{MINIMAL}{dev}{other}")).unwrap_err();
+        assert!(e.to_string().contains("does not contain the domain"), "{e}");
+        let both = format!("{MINIMAL}{dev}{dns}cert = \"/c.pem\"\nkey = \"/k.pem\"\n");
+        assert!(
+            Config::parse(&both)
+                .unwrap_err()
+                .to_string()
+                .contains("not both")
+        );
+        let http = format!(
+            "{MINIMAL}{}",
+            dev.replace("acme = \"https:", "acme = \"http:")
+        );
+        assert!(
+            Config::parse(&http)
+                .unwrap_err()
+                .to_string()
+                .contains("https://")
+        );
+        let prod = "\n[env.prod]\nhost = \"p\"\ndomains = [\"www.example.com\"]\n[env.prod.tls]\nacme = \"https://acme.example/dir\"\nemail = \"ops@example.com\"\n";
+        assert!(Config::parse(&format!("{MINIMAL}{prod}")).is_ok());
+    }
+
     /// What a uWSGI ini (`%`, `;`, `#`), an nginx config (`;`, `{`, `}`, `$`, quotes, spaces),
     /// a systemd unit (`%`, spaces) or a shell line would read as syntax.
     const HOSTILE: [&str; 12] = [

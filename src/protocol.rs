@@ -851,7 +851,7 @@ pub enum Reply {
         releases: Vec<ReleaseInfo>,
         /// The environment's certificate from an ACME server, when it has one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        certificate: Option<CertStatus>,
+        certificate: Option<Box<CertStatus>>,
     },
     Restart {
         app: String,

@@ -425,6 +425,7 @@ mod site_tests {
             cert: "/c.pem".into(),
             key: "/k.pem".into(),
             listen: "443".into(),
+            acme: None,
         });
         let site = nginx_site(&prod, &Layout::new("/srv/apps"));
         assert!(!site.contains("map $host"), "{site}");
@@ -443,5 +444,37 @@ mod site_tests {
         );
         assert!(site.contains("listen 443 ssl;"), "{site}");
         println!("{site}");
+    }
+
+    /// With `acme` and no certificate yet: plain HTTP without the redirect (nginx would refuse
+    /// an ssl server without its file), and the CA's path to the agent.
+    #[test]
+    fn acme_before_its_first_certificate_serves_the_challenge_over_http() {
+        let mut prod = server();
+        prod.names = vec!["www.example.com".into()];
+        prod.app = Some("prod".into());
+        let layout = Layout::new("/nonexistent/apps");
+        prod.tls = Some(TlsConfig {
+            cert: layout.acme_cert(),
+            key: layout.acme_cert(),
+            listen: "443".into(),
+            acme: Some(crate::protocol::AcmeConfig {
+                directory: "https://acme.example/dir".into(),
+                email: None,
+                ca: None,
+                dns: None,
+                renew_after_secs: None,
+            }),
+        });
+        let site = nginx_site(&prod, &layout);
+        assert!(!site.contains(" ssl;"), "{site}");
+        assert!(!site.contains("return 301"), "{site}");
+        assert!(
+            site.contains(&format!(
+                "location ^~ /.well-known/acme-challenge/ {{\n        include uwsgi_params;\n        uwsgi_pass unix:{};",
+                layout.notfound_socket().display()
+            )),
+            "{site}"
+        );
     }
 }

@@ -204,10 +204,12 @@ fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
                 .and_then(|()| emperor::own_link(&app.instance_ini(&i), server));
         }
     }
-    if server.router == RouterKind::Nginx && is_router(server) {
-        if write_site(server, layout)? && !server.nginx_reload.is_empty() {
-            reload_nginx(server);
-        }
+    if server.router == RouterKind::Nginx
+        && is_router(server)
+        && write_site(server, layout)?
+        && !server.nginx_reload.is_empty()
+    {
+        reload_nginx(server);
     }
     Ok(())
 }
@@ -353,7 +355,7 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
         tokio::spawn(crate::acme::keep(
             server.clone(),
             layout.clone(),
-            |m| log(m),
+            log,
             move || {
                 // Reloaded even when the site is the same: the file behind it is new.
                 if let Err(e) = write_site(&s, &l) {
