@@ -195,12 +195,40 @@ pub struct Mongo {
 #[serde(deny_unknown_fields)]
 pub struct Tls {
     /// Certificate (chain) file on the server, e.g. a wildcard `*.dev.example.com`.
-    pub cert: PathBuf,
+    pub cert: Option<PathBuf>,
     /// Its private key on the server.
-    pub key: PathBuf,
+    pub key: Option<PathBuf>,
     /// What nginx listens on for HTTPS.
     #[serde(default = "default_tls_listen")]
     pub listen: String,
+    /// Instead of `cert`/`key`: the ACME directory URL the agent obtains and renews them from.
+    pub acme: Option<String>,
+    /// Contact address for the ACME account.
+    pub email: Option<String>,
+    /// A private ACME server's root certificate (PEM, on the server), trusted for talking to
+    /// that server only.
+    pub acme_ca: Option<PathBuf>,
+    /// DNS-01 by RFC 2136 update: a wildcard for every branch.
+    pub dns: Option<TlsDns>,
+    /// Renew this long after issue (default: at two thirds of the lifetime).
+    pub renew_after: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsDns {
+    /// The zone's primary server taking updates, `host:port`.
+    pub server: String,
+    pub zone: String,
+    pub tsig_key: String,
+    /// A file on the server holding the key's secret (base64, or a `tsig-keygen` block).
+    pub tsig_secret_file: PathBuf,
+    #[serde(default = "default_tsig_algorithm")]
+    pub tsig_algorithm: String,
+}
+
+fn default_tsig_algorithm() -> String {
+    "hmac-sha256".into()
 }
 
 fn default_mongo_url_var() -> String {
@@ -944,6 +972,21 @@ fn check_components(s: &str, what: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An ACME directory URL: `https://`, with no spaces, quotes or control characters.
+pub fn check_acme_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or("must be an https:// URL (the ACME server's directory)")?;
+    if rest.is_empty()
+        || url.bytes().any(|b| {
+            b.is_ascii_whitespace() || b.is_ascii_control() || b"\"'<>\\{}|^`".contains(&b)
+        })
+    {
+        return Err("is not a URL like \"https://acme-v02.api.letsencrypt.org/directory\"".into());
+    }
+    Ok(())
+}
+
 /// An absolute path: `/` then components of letters, digits, `.`, `_`, `-` (no `.` or `..`).
 pub fn check_abs_path(p: &Path) -> Result<(), String> {
     let Some(s) = p.to_str() else {
@@ -1398,12 +1441,159 @@ impl Environment {
             })?;
         }
         if let Some(t) = &self.tls {
-            check_abs_path(&t.cert).map_err(|why| refuse("tls.cert", &t.cert.display(), why))?;
-            check_abs_path(&t.key).map_err(|why| refuse("tls.key", &t.key.display(), why))?;
+            if let Some(c) = &t.cert {
+                check_abs_path(c).map_err(|why| refuse("tls.cert", &c.display(), why))?;
+            }
+            if let Some(k) = &t.key {
+                check_abs_path(k).map_err(|why| refuse("tls.key", &k.display(), why))?;
+            }
             check_listen(&t.listen).map_err(|why| refuse("tls.listen", &t.listen, why))?;
+            self.validate_acme(name, t)?;
         }
         if let Some(f) = &self.index.users_file {
             check_abs_path(f).map_err(|why| refuse("index.users_file", &f.display(), why))?;
+        }
+        Ok(())
+    }
+
+    /// `tls`: a certificate the user provides (`cert` + `key`), or one from `acme`.
+    fn validate_acme(&self, name: &str, t: &Tls) -> Result<(), Invalid> {
+        let section = format!("env.{name}.tls");
+        let bad = |key: &str, message: String| Invalid::at(&section, Some(key), message);
+        let Some(url) = &t.acme else {
+            return match (&t.cert, &t.key) {
+                (Some(_), Some(_)) => {
+                    for (key, set) in [
+                        ("email", t.email.is_some()),
+                        ("acme_ca", t.acme_ca.is_some()),
+                        ("dns", t.dns.is_some()),
+                        ("renew_after", t.renew_after.is_some()),
+                    ] {
+                        if set {
+                            return Err(bad(
+                                key,
+                                format!(
+                                    "env.{name}.tls.{key} is for certificates from an ACME server: add acme = \"<directory URL>\" or remove {key}"
+                                ),
+                            ));
+                        }
+                    }
+                    Ok(())
+                }
+                (None, _) => Err(Invalid::at(
+                    &format!("env.{name}"),
+                    Some("tls"),
+                    format!(
+                        "env.{name}.tls needs cert and key (a certificate you provide) or acme = \"https://acme-v02.api.letsencrypt.org/directory\" (obtained and renewed by the agent)"
+                    ),
+                )),
+                (Some(_), None) => Err(bad(
+                    "cert",
+                    format!("env.{name}.tls.cert needs key (its private key on the server)"),
+                )),
+            };
+        };
+        check_acme_url(url)
+            .map_err(|why| bad("acme", format!("env.{name}.tls.acme = {url:?} {why}")))?;
+        if t.cert.is_some() || t.key.is_some() {
+            let key = if t.cert.is_some() { "cert" } else { "key" };
+            return Err(bad(
+                key,
+                format!(
+                    "env.{name}.tls: use either acme (the agent obtains the certificate) or cert and key (you provide it), not both"
+                ),
+            ));
+        }
+        if let Some(e) = &t.email
+            && (e.is_empty()
+                || !e.contains('@')
+                || e.bytes().any(|b| {
+                    b.is_ascii_whitespace() || b.is_ascii_control() || b"<>\"'".contains(&b)
+                }))
+        {
+            return Err(bad(
+                "email",
+                format!("env.{name}.tls.email = {e:?} is not an email address"),
+            ));
+        }
+        if let Some(ca) = &t.acme_ca {
+            check_abs_path(ca).map_err(|why| {
+                bad(
+                    "acme_ca",
+                    format!("env.{name}.tls.acme_ca = {:?} {why}", ca.display()),
+                )
+            })?;
+        }
+        if let Some(r) = &t.renew_after {
+            parse_duration(r)
+                .map_err(|e| bad("renew_after", format!("env.{name}.tls.renew_after: {e}")))?;
+        }
+        match &t.dns {
+            Some(d) => {
+                let dns = |key: &str, why: String| {
+                    bad(
+                        &format!("dns.{key}"),
+                        format!("env.{name}.tls.dns.{key} {why}"),
+                    )
+                };
+                crate::dns::check_server(&d.server)
+                    .map_err(|w| dns("server", format!("= {:?} {w}", d.server)))?;
+                check_dns_name(&d.zone).map_err(|w| dns("zone", format!("= {:?} {w}", d.zone)))?;
+                check_dns_name(d.tsig_key.trim_end_matches('.'))
+                    .map_err(|w| dns("tsig_key", format!("= {:?} {w}", d.tsig_key)))?;
+                check_abs_path(&d.tsig_secret_file).map_err(|w| {
+                    dns(
+                        "tsig_secret_file",
+                        format!("= {:?} {w}", d.tsig_secret_file.display()),
+                    )
+                })?;
+                crate::dns::algorithm(&d.tsig_algorithm)
+                    .map_err(|w| dns("tsig_algorithm", format!("= {:?} {w}", d.tsig_algorithm)))?;
+                let domain = self
+                    .domain
+                    .clone()
+                    .or_else(|| self.domains.first().cloned())
+                    .unwrap_or_default();
+                let zone = d.zone.trim_end_matches('.');
+                if self.domains.is_empty()
+                    && domain != zone
+                    && !domain.ends_with(&format!(".{zone}"))
+                {
+                    return Err(dns(
+                        "zone",
+                        format!(
+                            "= {zone:?} does not contain the domain {domain:?}: the wildcard's TXT record goes under _acme-challenge.{domain}"
+                        ),
+                    ));
+                }
+                if !self.domains.is_empty() {
+                    return Err(bad(
+                        "dns",
+                        format!(
+                            "env.{name}.tls.dns makes a wildcard for branch environments; env.{name} has exact domains, proven by HTTP-01: remove dns"
+                        ),
+                    ));
+                }
+            }
+            None if !self.is_promote_target() => {
+                return Err(bad(
+                    "acme",
+                    format!(
+                        "env.{name}.tls.acme for a branch environment needs dns = {{ server, zone, tsig_key, tsig_secret_file }}: a wildcard *.{} proven by DNS-01 (one certificate per branch by HTTP-01 is not supported yet)",
+                        self.domain.as_deref().unwrap_or("<domain>")
+                    ),
+                ));
+            }
+            None => {
+                if self.router_hosts().len() > 1 {
+                    return Err(bad(
+                        "acme",
+                        format!(
+                            "env.{name}.tls.acme by HTTP-01 needs one front door: with several routers the CA may ask one that did not get the challenge; use a certificate you provide (cert, key)"
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -1511,6 +1701,7 @@ impl Environment {
                 default_nginx_group(),
             ),
         };
+        let acme_cert = crate::layout::Layout::new(&root).acme_cert();
         let server = ServerConfig {
             root,
             domain: self
@@ -1527,10 +1718,30 @@ impl Environment {
             processes: app.processes.max(1),
             run_as: self.run_as.clone(),
             static_files: app.static_files.clone(),
-            tls: self.tls.as_ref().map(|t| crate::protocol::TlsConfig {
-                cert: t.cert.clone(),
-                key: t.key.clone(),
-                listen: t.listen.clone(),
+            tls: self.tls.as_ref().map(|t| {
+                // From an ACME server: the agent's own file, chain and key in one.
+                let own = acme_cert.clone();
+                crate::protocol::TlsConfig {
+                    cert: t.cert.clone().unwrap_or_else(|| own.clone()),
+                    key: t.key.clone().unwrap_or(own),
+                    listen: t.listen.clone(),
+                    acme: t.acme.as_ref().map(|url| crate::protocol::AcmeConfig {
+                        directory: url.clone(),
+                        email: t.email.clone(),
+                        ca: t.acme_ca.clone(),
+                        dns: t.dns.as_ref().map(|d| crate::protocol::DnsUpdate {
+                            server: d.server.clone(),
+                            zone: d.zone.clone(),
+                            tsig_key: d.tsig_key.clone(),
+                            tsig_secret_file: d.tsig_secret_file.clone(),
+                            tsig_algorithm: d.tsig_algorithm.clone(),
+                        }),
+                        renew_after_secs: t
+                            .renew_after
+                            .as_deref()
+                            .and_then(|r| parse_duration(r).ok()),
+                    }),
+                }
             }),
             app: self.is_promote_target().then(|| self.promoted_app(name)),
             idle_secs: self.idle.as_deref().and_then(|d| parse_duration(d).ok()),
@@ -1807,6 +2018,37 @@ domain = "dev.example.com"
         assert!(err(&local).contains("env.dev.index needs nginx"));
         let e = err(&FLEET.replace("private =", "index = true\nprivate ="));
         assert!(e.contains("not available on several servers"), "{e}");
+    }
+
+    #[test]
+    fn acme_needs_dns_for_branches_and_excludes_cert() {
+        let dev = "\n[env.dev.tls]\nacme = \"https://acme.example/dir\"\n";
+        let e = Config::parse(&format!("{MINIMAL}{dev}")).unwrap_err();
+        assert!(e.to_string().contains("needs dns"), "{e}");
+        let dns = "dns = { server = \"ns1.example.com:53\", zone = \"example.com\", tsig_key = \"jib\", tsig_secret_file = \"/etc/jib/tsig.key\" }\n";
+        assert!(Config::parse(&format!("{MINIMAL}{dev}{dns}")).is_ok());
+        let other = dns.replace("zone = \"example.com\"", "zone = \"other.org\"");
+        let e = Config::parse(&format!("{MINIMAL}{dev}{other}")).unwrap_err();
+        assert!(e.to_string().contains("does not contain the domain"), "{e}");
+        let both = format!("{MINIMAL}{dev}{dns}cert = \"/c.pem\"\nkey = \"/k.pem\"\n");
+        assert!(
+            Config::parse(&both)
+                .unwrap_err()
+                .to_string()
+                .contains("not both")
+        );
+        let http = format!(
+            "{MINIMAL}{}",
+            dev.replace("acme = \"https:", "acme = \"http:")
+        );
+        assert!(
+            Config::parse(&http)
+                .unwrap_err()
+                .to_string()
+                .contains("https://")
+        );
+        let prod = "\n[env.prod]\nhost = \"p\"\ndomains = [\"www.example.com\"]\n[env.prod.tls]\nacme = \"https://acme.example/dir\"\nemail = \"ops@example.com\"\n";
+        assert!(Config::parse(&format!("{MINIMAL}{prod}")).is_ok());
     }
 
     /// What a uWSGI ini (`%`, `;`, `#`), an nginx config (`;`, `{`, `}`, `$`, quotes, spaces),

@@ -164,6 +164,31 @@ impl Layout {
     pub fn serve_info(&self) -> PathBuf {
         self.state().join("serve.json")
     }
+    /// Certificates from an ACME server (`acme`): root's alone (0700), every file 0600.
+    pub fn acme_dir(&self) -> PathBuf {
+        self.state().join("acme")
+    }
+    /// The ACME account: its key and URL, per directory URL.
+    pub fn acme_account(&self) -> PathBuf {
+        self.acme_dir().join("account.json")
+    }
+    /// The certificate chain and its key in one file: nginx reads both from it, so a renewal
+    /// replaces them together with one rename.
+    pub fn acme_cert(&self) -> PathBuf {
+        self.acme_dir().join("cert.pem")
+    }
+    /// The last attempt to obtain or renew: when, how it went, when it is retried.
+    pub fn acme_status(&self) -> PathBuf {
+        self.acme_dir().join("status.json")
+    }
+    /// Left by `jib setup` for serve: retry now, whatever the backoff says.
+    pub fn acme_retry(&self) -> PathBuf {
+        self.acme_dir().join("retry-now")
+    }
+    /// HTTP-01 answers (`<token>` → key authorization), served by serve's 404 server.
+    pub fn acme_challenges(&self) -> PathBuf {
+        self.acme_dir().join("challenges")
+    }
     /// The control socket unprivileged ssh users reach the root agent through.
     pub fn control_socket(&self) -> PathBuf {
         self.state().join("agent.sock")

@@ -80,12 +80,16 @@
 //! - `lock`: per-app and per-venv locks, naming their holder.
 //! - `audit`: the root's audit log.
 //! - `slug`: branch names to app names.
+//! - `acme`: certificates from an ACME server: obtained, installed, renewed by serve.
+//! - `dns`: DNS-01's TXT records by RFC 2136 update, TSIG-signed.
 //! - `failpoint`: where the fault-injection tests stop a verb (debug builds only).
 
+pub mod acme;
 pub mod agent;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod emperor;
 pub mod failpoint;
 pub mod fleet;

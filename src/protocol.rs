@@ -144,9 +144,101 @@ pub struct Go {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TlsConfig {
+    /// Certificate chain nginx serves. With `acme`, the agent's own file (chain and key in
+    /// one, under `<root>/.jib/acme/`), so `key` names the same file.
     pub cert: PathBuf,
     pub key: PathBuf,
     pub listen: String,
+    /// Certificates obtained and renewed by the agent from an ACME server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acme: Option<AcmeConfig>,
+}
+
+/// `[env.<name>.tls] acme = …`: which ACME server, and how names are proven.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcmeConfig {
+    /// The ACME directory URL (`https://…/directory`).
+    pub directory: String,
+    /// Contact address registered with the account (expiry warnings from the CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// A private ACME server's root (PEM on the server): trusted for the directory's TLS only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+    /// DNS-01 by RFC 2136 update: a wildcard `*.<domain>`. Without it, HTTP-01 for the exact
+    /// `domains` (a promotion target's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsUpdate>,
+    /// Renew this many seconds after issue (default: at two thirds of the lifetime).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_after_secs: Option<u64>,
+}
+
+/// The authoritative DNS server that takes TSIG-signed RFC 2136 updates for the zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsUpdate {
+    /// `host:port` (port 53 when omitted).
+    pub server: String,
+    pub zone: String,
+    /// The TSIG key's name, as the DNS server knows it.
+    pub tsig_key: String,
+    /// A file on the server with the key's secret: base64, or a `tsig-keygen` key block.
+    pub tsig_secret_file: PathBuf,
+    /// `hmac-sha256` (default), `hmac-sha384` or `hmac-sha512`.
+    pub tsig_algorithm: String,
+}
+
+/// The agent's certificate for an environment, as `jib status` and `jib doctor` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CertStatus {
+    /// The names the certificate covers (empty: none obtained yet).
+    pub names: Vec<String>,
+    /// RFC 3339 UTC; absent before the first certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+    /// When serve renews it (RFC 3339 UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_at: Option<String>,
+    /// The last attempt's failure, if the last attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When the last attempt (good or bad) ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempted: Option<String>,
+    /// When a failed attempt is retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<String>,
+    /// How long the last successful attempt took, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub took_ms: Option<u64>,
+}
+
+impl AcmeConfig {
+    /// What the agent takes from the CLI: URLs and names it passes on, files it reads as root.
+    pub fn check(&self) -> Result<(), String> {
+        use crate::config::{check_abs_path, check_acme_url, check_dns_name};
+        check_acme_url(&self.directory)
+            .map_err(|why| format!("tls.acme = {:?} {why}", self.directory))?;
+        if let Some(ca) = &self.ca {
+            check_abs_path(ca).map_err(|why| format!("tls.acme_ca = {:?} {why}", ca.display()))?;
+        }
+        if let Some(d) = &self.dns {
+            check_dns_name(&d.zone).map_err(|why| format!("tls.dns.zone = {:?} {why}", d.zone))?;
+            check_dns_name(d.tsig_key.trim_end_matches('.'))
+                .map_err(|why| format!("tls.dns.tsig_key = {:?} {why}", d.tsig_key))?;
+            check_abs_path(&d.tsig_secret_file).map_err(|why| {
+                format!(
+                    "tls.dns.tsig_secret_file = {:?} {why}",
+                    d.tsig_secret_file.display()
+                )
+            })?;
+            crate::dns::check_server(&d.server)
+                .map_err(|why| format!("tls.dns.server = {:?} {why}", d.server))?;
+            crate::dns::algorithm(&d.tsig_algorithm)
+                .map_err(|why| format!("tls.dns.tsig_algorithm = {:?} {why}", d.tsig_algorithm))?;
+        }
+        Ok(())
+    }
 }
 
 impl ServerConfig {
@@ -188,6 +280,9 @@ impl ServerConfig {
             path("tls.cert", &t.cert, check_abs_path(&t.cert))?;
             path("tls.key", &t.key, check_abs_path(&t.key))?;
             text("tls.listen", &t.listen, check_listen(&t.listen))?;
+            if let Some(a) = &t.acme {
+                a.check()?;
+            }
         }
         if let Some(f) = self.index.as_ref().and_then(|i| i.users_file.as_ref()) {
             path("index.users_file", f, check_abs_path(f))?;
@@ -770,6 +865,9 @@ pub enum Reply {
     Status {
         status: AppStatus,
         releases: Vec<ReleaseInfo>,
+        /// The environment's certificate from an ACME server, when it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        certificate: Option<Box<CertStatus>>,
     },
     Restart {
         app: String,

@@ -1722,11 +1722,33 @@ fn server_config() -> impl Strategy<Value = ServerConfig> {
             small_vec(text()),
             smap(),
             option::of(
-                (path(), path(), text()).prop_map(|(cert, key, listen)| TlsConfig {
-                    cert,
-                    key,
-                    listen,
-                }),
+                (
+                    path(),
+                    path(),
+                    text(),
+                    option::of((
+                        text(),
+                        option::of(text()),
+                        option::of(path()),
+                        option::of(any::<u64>()),
+                    )),
+                )
+                    .prop_map(|(cert, key, listen, acme)| TlsConfig {
+                        cert,
+                        key,
+                        listen,
+                        acme: acme.map(|(directory, email, ca, renew_after_secs)| {
+                            jib::protocol::AcmeConfig {
+                                directory,
+                                email,
+                                ca,
+                                dns: None,
+                                renew_after_secs,
+                            }
+                        }),
+                    })
+                    // Boxed: the nested strategy types otherwise overflow the test's stack.
+                    .boxed(),
             ),
             option::of(text()),
             option::of(any::<u64>()),
@@ -1991,8 +2013,28 @@ fn reply() -> impl Strategy<Value = Reply> {
         small_vec(text()).prop_map(|messages| Reply::Setup { messages }),
         text().prop_map(|token| Reply::Stashed { token }),
         small_vec(app_status()).prop_map(|apps| Reply::List { apps }),
-        (app_status(), small_vec(release_info()))
-            .prop_map(|(status, releases)| Reply::Status { status, releases }),
+        (
+            app_status(),
+            small_vec(release_info()),
+            option::of((
+                small_vec(text()),
+                option::of(text()),
+                option::of(any::<u64>())
+            ))
+        )
+            .prop_map(|(status, releases, cert)| Reply::Status {
+                status,
+                releases,
+                certificate: cert.map(|(names, error, took_ms)| {
+                    Box::new(jib::protocol::CertStatus {
+                        names,
+                        error,
+                        took_ms,
+                        ..Default::default()
+                    })
+                }),
+            })
+            .boxed(),
         (text(), text()).prop_map(|(app, release)| Reply::Restart { app, release }),
         text().prop_map(|path| Reply::Logs { path }),
         (smap(), any::<bool>()).prop_map(|(vars, restarted)| Reply::Env { vars, restarted }),

@@ -31,6 +31,9 @@ pub(super) fn doctor(server: &ServerConfig, python: &str) -> Reply {
     if server.router == RouterKind::Nginx && routes {
         checks.push(nginx_check(server));
         checks.push(socket_check(server, &layout));
+        if let Some(st) = crate::acme::status(server, &layout) {
+            checks.push(certificate_check(&st, &layout));
+        }
     }
     if let Some(role) = &server.fleet {
         checks.push(fleet_check(role, &layout));
@@ -334,6 +337,54 @@ fn disk_check(layout: &Layout) -> Check {
             "disk",
             format!("cannot stat {}: {e}", path.display()),
             "check the root's filesystem",
+        ),
+    }
+}
+
+/// The certificate from the ACME server: there, not expired, its last renewal not failed.
+fn certificate_check(st: &crate::protocol::CertStatus, layout: &Layout) -> Check {
+    let log = layout.agent_log().display().to_string();
+    let expired = st.not_after.as_deref().is_some_and(|t| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .is_ok_and(|t| t < time::OffsetDateTime::now_utc())
+    });
+    match (&st.not_after, &st.error) {
+        (None, Some(e)) => Check::fail(
+            "certificate",
+            format!("none obtained: {e}"),
+            format!("fix the cause (details in {log}), then run `jib setup`"),
+        ),
+        (None, None) => Check::warn(
+            "certificate",
+            "not obtained yet",
+            "run `jib setup` (it waits for the certificate)",
+        ),
+        (Some(t), _) if expired => Check::fail(
+            "certificate",
+            format!(
+                "{} EXPIRED at {t}: {}",
+                st.names.join(", "),
+                st.error.as_deref().unwrap_or("not renewed")
+            ),
+            format!("fix the cause (details in {log}), then run `jib setup`"),
+        ),
+        (Some(t), Some(e)) => Check::warn(
+            "certificate",
+            format!(
+                "renewal failed at {}: {e}; the certificate for {} keeps serving until {t}; retried at {}",
+                st.attempted.as_deref().unwrap_or("?"),
+                st.names.join(", "),
+                st.retry_at.as_deref().unwrap_or("?")
+            ),
+            format!("fix the cause (details in {log}); `jib setup` retries at once"),
+        ),
+        (Some(t), None) => Check::ok(
+            "certificate",
+            format!(
+                "{} valid until {t}, renewed from {}",
+                st.names.join(", "),
+                st.renew_at.as_deref().unwrap_or("?")
+            ),
         ),
     }
 }

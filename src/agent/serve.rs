@@ -219,42 +219,54 @@ fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
                 .and_then(|()| emperor::own_link(&app.instance_ini(&i), server));
         }
     }
-    if server.router == RouterKind::Nginx && is_router(server) {
-        let conf = layout.nginx_conf();
-        let changed = write_if_changed(&conf, router::nginx_site(server, layout).as_bytes())?;
-        let mut linked = false;
-        if let Some(site) = &server.nginx_site
-            && std::fs::read_link(site).ok().as_deref() != Some(conf.as_path())
-        {
-            if let Some(d) = site.parent() {
-                std::fs::create_dir_all(d).ok();
-            }
-            // Replace only our own link, never someone's real configuration.
-            if std::fs::symlink_metadata(site).is_ok_and(|m| !m.file_type().is_symlink()) {
-                anyhow::bail!(
-                    "{} exists and is not jib's link; move it away or set nginx.site in deploy.toml",
-                    site.display()
-                );
-            }
-            let _ = std::fs::remove_file(site);
-            std::os::unix::fs::symlink(&conf, site)
-                .with_context(|| format!("cannot link the nginx site at {}", site.display()))?;
-            linked = true;
-        }
-        if (changed || linked) && !server.nginx_reload.is_empty() {
-            let st = std::process::Command::new(&server.nginx_reload[0])
-                .args(&server.nginx_reload[1..])
-                .status();
-            match st {
-                Ok(s) if s.success() => log("nginx reloaded"),
-                other => log(format!(
-                    "reloading nginx ({}) failed: {other:?}",
-                    server.nginx_reload.join(" ")
-                )),
-            }
-        }
+    if server.router == RouterKind::Nginx
+        && is_router(server)
+        && write_site(server, layout)?
+        && !server.nginx_reload.is_empty()
+    {
+        reload_nginx(server);
     }
     Ok(())
+}
+
+/// The nginx site and its link; true when either changed (then nginx must reload: a graceful
+/// reload, old workers finish their requests).
+fn write_site(server: &ServerConfig, layout: &Layout) -> Result<bool> {
+    let conf = layout.nginx_conf();
+    let changed = write_if_changed(&conf, router::nginx_site(server, layout).as_bytes())?;
+    let mut linked = false;
+    if let Some(site) = &server.nginx_site
+        && std::fs::read_link(site).ok().as_deref() != Some(conf.as_path())
+    {
+        if let Some(d) = site.parent() {
+            std::fs::create_dir_all(d).ok();
+        }
+        // Replace only our own link, never someone's real configuration.
+        if std::fs::symlink_metadata(site).is_ok_and(|m| !m.file_type().is_symlink()) {
+            anyhow::bail!(
+                "{} exists and is not jib's link; move it away or set nginx.site in deploy.toml",
+                site.display()
+            );
+        }
+        let _ = std::fs::remove_file(site);
+        std::os::unix::fs::symlink(&conf, site)
+            .with_context(|| format!("cannot link the nginx site at {}", site.display()))?;
+        linked = true;
+    }
+    Ok(changed || linked)
+}
+
+fn reload_nginx(server: &ServerConfig) {
+    let st = std::process::Command::new(&server.nginx_reload[0])
+        .args(&server.nginx_reload[1..])
+        .status();
+    match st {
+        Ok(s) if s.success() => log("nginx reloaded"),
+        other => log(format!(
+            "reloading nginx ({}) failed: {other:?}",
+            server.nginx_reload.join(" ")
+        )),
+    }
 }
 
 /// The socket directories as `jib setup` made them (see `setup::socket_dir_problem`).
@@ -338,7 +350,11 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
         let _ = std::fs::remove_file(&sock);
         let listener = tokio::net::UnixListener::bind(&sock)?;
         std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o660))?;
-        tokio::spawn(not_found_server(listener, server.domain.clone()));
+        tokio::spawn(not_found_server(
+            listener,
+            server.domain.clone(),
+            layout.clone(),
+        ));
     }
     tokio::spawn(announce_not_found(layout.clone(), server.fleet.is_some()));
     if server.index.is_some() && server.router == RouterKind::Nginx && is_router(server) {
@@ -353,6 +369,26 @@ async fn supervise(server: &ServerConfig, layout: &Layout) -> Result<()> {
         // The apps' instances, announced to the routers by root: the key stays root's.
         let (l, s) = (layout.clone(), server.clone());
         std::thread::spawn(move || announce_instances(&l, &s));
+    }
+    // Certificates from an ACME server: obtained now if missing, renewed when due. A new one
+    // is a new file behind the same path: the site may change (the HTTPS server appears with
+    // the first one), and nginx re-reads the file only when reloaded.
+    if is_router(server) && server.router == RouterKind::Nginx {
+        let (s, l) = (server.clone(), layout.clone());
+        tokio::spawn(crate::acme::keep(
+            server.clone(),
+            layout.clone(),
+            log,
+            move || {
+                // Reloaded even when the site is the same: the file behind it is new.
+                if let Err(e) = write_site(&s, &l) {
+                    log(format!("cannot write the nginx site: {e:#}"));
+                }
+                if !s.nginx_reload.is_empty() {
+                    reload_nginx(&s);
+                }
+            },
+        ));
     }
     // Unprivileged deploy users reach this root's agent through its control socket.
     if nix::unistd::geteuid().is_root() {
@@ -543,24 +579,35 @@ async fn read_request(s: &mut tokio::net::UnixStream) -> Option<Vec<u8>> {
 }
 
 /// Answers the router's fallback traffic (hosts with no app) with a 404 page.
-async fn not_found_server(listener: tokio::net::UnixListener, domain: String) {
+async fn not_found_server(listener: tokio::net::UnixListener, domain: String, layout: Layout) {
     loop {
         // An error (out of descriptors, say) must not end the 404 server for good.
         let Ok((mut s, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let domain = domain.clone();
+        let (domain, layout) = (domain.clone(), layout.clone());
         tokio::spawn(async move {
             let Some(buf) = read_request(&mut s).await else {
                 return;
             };
             let host = router::uwsgi_host(&buf).unwrap_or_default();
-            let body = router::not_found_page(&host, &domain);
-            let resp = format!(
-                "HTTP/1.1 404 Not Found\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
+            // HTTP-01: nginx sends /.well-known/acme-challenge/ here for every name.
+            let answer =
+                router::uwsgi_path(&buf).and_then(|p| crate::acme::challenge_answer(&layout, &p));
+            let resp = match answer {
+                Some(body) => format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                ),
+                None => {
+                    let body = router::not_found_page(&host, &domain);
+                    format!(
+                        "HTTP/1.1 404 Not Found\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                }
+            };
             let _ = s.write_all(resp.as_bytes()).await;
             let _ = s.shutdown().await;
         });

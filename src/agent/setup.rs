@@ -241,13 +241,14 @@ pub(super) fn setup(
             Ok((changed, Some(detail)))
         })?;
     }
-    em.step("service", || {
+    let before = std::time::SystemTime::now();
+    let restarted = em.step("service", || {
         if peers_changed && let Some(info) = running_serve(&layout) {
             // Its template names the routers: a new set means a new serve.
             stop_serve(&layout, info.pid);
         }
         let how = start_service(server, &layout)?;
-        Ok(((), Some(how)))
+        Ok((!how.starts_with("already running"), Some(how)))
     })?;
     if let Some(index) = &server.index {
         messages.push(format!(
@@ -266,6 +267,36 @@ pub(super) fn setup(
                 f.display()
             ));
         }
+    }
+    let front_door = server.fleet.as_ref().is_none_or(|f| f.router);
+    if server.tls.as_ref().is_some_and(|t| t.acme.is_some()) && front_door {
+        em.step("certificate", || {
+            // A serve that kept running may be waiting out a failure's backoff: ask it to try
+            // again now.
+            if !restarted
+                && crate::acme::status(server, &layout).is_some_and(|s| s.error.is_some())
+            {
+                let _ = std::fs::write(layout.acme_retry(), b"");
+            }
+            let started = Instant::now();
+            let c = crate::acme::wait_obtained(server, &layout, before, Duration::from_secs(180))
+                .map_err(|e| {
+                    RemoteError::new("certificate", format!("{e:#}")).hint(format!(
+                        "jib-agent serve retries with backoff (see {} and `jib doctor`); fix the cause and run `jib setup` again to retry now",
+                        layout.agent_log().display()
+                    ))
+                })?;
+            let fresh = started.elapsed() > Duration::from_millis(50);
+            Ok((
+                (),
+                Some(format!(
+                    "{} {}, valid until {}",
+                    c.names.join(", "),
+                    if fresh { "obtained" } else { "installed" },
+                    c.not_after.date()
+                )),
+            ))
+        })?;
     }
     messages.push(format!(
         "{} ready: apps will answer at {} ({})",

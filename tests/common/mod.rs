@@ -580,16 +580,26 @@ impl Load {
 
     /// Like [`Load::start`], against `ip`:`port` (e.g. a fleet member's address).
     pub fn start_at(ip: &str, port: u16, host: &str, clients: usize) -> Load {
+        let (ip, host) = (ip.to_string(), host.to_string());
+        Self::start_with(clients, move || http_get_at(&ip, port, &host, "/"))
+    }
+
+    /// `clients` threads each calling `get` (a request: status and body) until stopped.
+    pub fn start_with(
+        clients: usize,
+        get: impl Fn() -> (u16, String) + Send + Sync + 'static,
+    ) -> Load {
         use std::sync::atomic::Ordering;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let get = std::sync::Arc::new(get);
         let threads = (0..clients)
             .map(|_| {
-                let (stop, ip, host) = (stop.clone(), ip.to_string(), host.to_string());
+                let (stop, get) = (stop.clone(), get.clone());
                 std::thread::spawn(move || {
                     let mut r = LoadReport::default();
                     while !stop.load(Ordering::SeqCst) {
                         let t = std::time::Instant::now();
-                        let (status, body) = http_get_at(&ip, port, &host, "/");
+                        let (status, body) = get();
                         r.latencies.push(t.elapsed());
                         if (200..300).contains(&status) {
                             r.ok += 1;

@@ -192,11 +192,25 @@ fn env_view(cfg: &Config, p: &Project, name: &str) -> EnvView {
         keep_releases: spec.keep_releases,
         idle_secs: s.idle_secs,
         tls: s.tls.as_ref().map(|t| {
-            BTreeMap::from([
+            let mut m = BTreeMap::from([
                 ("cert".to_string(), t.cert.display().to_string()),
                 ("key".to_string(), t.key.display().to_string()),
                 ("listen".to_string(), t.listen.clone()),
-            ])
+            ]);
+            if let Some(a) = &t.acme {
+                m.insert("acme".to_string(), a.directory.clone());
+                if let Some(d) = &a.dns {
+                    // The secret stays in its file on the server; only where it is shows.
+                    m.insert(
+                        "dns".to_string(),
+                        format!(
+                            "{} zone {} key {} ({})",
+                            d.server, d.zone, d.tsig_key, d.tsig_algorithm
+                        ),
+                    );
+                }
+            }
+            m
         }),
         index: s.index.as_ref().map(|i| {
             let mut m = BTreeMap::from([("url".to_string(), crate::config::index_url(s))]);

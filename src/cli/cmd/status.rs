@@ -26,10 +26,18 @@ pub async fn run(g: &Global, args: &StatusArgs) -> Result<(), Failure> {
     if args.json {
         return print_json(&reply);
     }
-    let Reply::Status { status, releases } = reply else {
+    let Reply::Status {
+        status,
+        releases,
+        certificate,
+    } = reply
+    else {
         return Ok(());
     };
     print_apps(std::slice::from_ref(&status));
+    if let Some(c) = &certificate {
+        println!("\ncertificate:\n  {}", sanitize(&certificate_line(c)));
+    }
     if !status.processes.is_empty() {
         println!("\nprocesses:");
         for (name, state) in &status.processes {
@@ -128,4 +136,25 @@ async fn fleet_status(project: &Project, app: &str, json: bool) -> Result<(), Fa
         println!("{}", sanitize(&line));
     }
     Ok(())
+}
+
+/// The environment's ACME certificate in one line: what it covers, until when, and a failed
+/// attempt with its retry.
+pub fn certificate_line(c: &crate::protocol::CertStatus) -> String {
+    let mut line = match &c.not_after {
+        Some(t) => format!(
+            "{} valid until {t}, renewed from {}",
+            c.names.join(", "),
+            c.renew_at.as_deref().unwrap_or("?")
+        ),
+        None => "none obtained yet".to_string(),
+    };
+    if let Some(e) = &c.error {
+        line.push_str(&format!(
+            "; last attempt FAILED at {}: {e} (retry at {})",
+            c.attempted.as_deref().unwrap_or("?"),
+            c.retry_at.as_deref().unwrap_or("?")
+        ));
+    }
+    line
 }
