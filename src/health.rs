@@ -15,6 +15,8 @@ use anyhow::{Context, Result, bail};
 pub struct Response {
     pub status: u16,
     pub release: Option<String>,
+    /// On a fleet: the address of the instance that answered (one per host).
+    pub node: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -113,14 +115,17 @@ fn read_response(mut s: impl Read + Timed, timeout: Duration) -> Result<Response
         httparse::Status::Complete(n) => n,
         httparse::Status::Partial => bail!("incomplete HTTP response ({} bytes)", buf.len()),
     };
-    let release = resp
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("x-jib-release"))
-        .map(|h| String::from_utf8_lossy(h.value).into_owned());
+    let header = |name: &str| {
+        resp.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).into_owned())
+    };
+    let (release, node) = (header("x-jib-release"), header("x-jib-node"));
     Ok(Response {
         status: resp.code.unwrap_or(0),
         release,
+        node,
         body: buf[body_at..].to_vec(),
     })
 }

@@ -386,7 +386,8 @@ pub enum Request {
         export_key: bool,
     },
     /// Through this router's front door (its own nginx, the app's real host name), `path`
-    /// answers from one of `releases` — each of them seen — and from nothing else.
+    /// answers from one of `releases` (one per host) — each of them seen, from as many nodes
+    /// as there are hosts — and from nothing else.
     Route {
         server: ServerConfig,
         app: String,

@@ -101,9 +101,12 @@ pub(super) fn route(
     }
     let timeout_secs = timeout_secs.min(600);
     admit(&layout, server, app)?;
-    // Two hosts may have named their releases alike (same millisecond): one is enough.
+    // One release per host; two hosts may have named theirs alike (same millisecond), so
+    // hosts are told apart by the node that answered (its address), not by the release.
+    let hosts = releases.len();
     let releases: std::collections::BTreeSet<&String> = releases.iter().collect();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut by_release: std::collections::BTreeSet<String> = Default::default();
     if releases.is_empty() {
         return Ok(Reply::Route { seen });
     }
@@ -112,7 +115,7 @@ pub(super) fn route(
     // Each host's new release answers at least once (the router balances over them), and
     // then a run of answers in a row come from new releases only: no old instance is left
     // in the pool.
-    let clean_run = releases.len() * 4;
+    let clean_run = hosts * 4;
     let (start, limit) = (Instant::now(), Duration::from_secs(timeout_secs.max(1)));
     let mut in_a_row = 0;
     let mut last = String::from("no answer yet");
@@ -120,9 +123,15 @@ pub(super) fn route(
         match crate::health::get(addr, &host, path, Duration::from_secs(10)) {
             Ok(r) if (200..400).contains(&r.status) => match r.release {
                 Some(rel) if releases.contains(&&rel) => {
-                    *seen.entry(rel).or_default() += 1;
+                    *seen
+                        .entry(r.node.unwrap_or_else(|| rel.clone()))
+                        .or_default() += 1;
+                    by_release.insert(rel);
                     in_a_row += 1;
-                    if in_a_row >= clean_run && seen.len() == releases.len() {
+                    if in_a_row >= clean_run
+                        && by_release.len() == releases.len()
+                        && seen.len() >= hosts
+                    {
                         return Ok(Reply::Route { seen });
                     }
                     continue;
@@ -148,9 +157,16 @@ pub(super) fn route(
     }
     let missing: Vec<&str> = releases
         .iter()
-        .filter(|r| !seen.contains_key(r.as_str()))
+        .filter(|r| !by_release.contains(r.as_str()))
         .map(|r| r.as_str())
         .collect();
+    if missing.is_empty() && seen.len() < hosts {
+        last = format!(
+            "{last}; only {} of the {hosts} hosts' instances answered ({})",
+            seen.len(),
+            seen.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
     Err(err(format!(
         "http://{host}{path} through this router did not settle on the new release within {}s: {last}{}",
         limit.as_secs(),

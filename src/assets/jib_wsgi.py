@@ -51,15 +51,26 @@ def release_dir(app_dir, instance):
     return os.path.realpath(os.path.join(app_dir, "current"))
 
 
-def wrap(app, release):
-    """Tags health-check responses with the release that served them."""
+def node_of(app_dir, instance):
+    """On a fleet host: the address the instance listens on (`<instance>.addr`), which tells
+    the routers' check one host from another even when two named their releases alike."""
+    try:
+        with open(os.path.join(app_dir, instance + ".addr")) as f:
+            return f.read(256).strip()
+    except (OSError, ValueError):
+        return ""
+
+
+def wrap(app, release, node=""):
+    """Tags health-check responses with the release (and fleet node) that served them."""
+    tags = [("X-Jib-Release", release)] + ([("X-Jib-Node", node)] if node else [])
 
     def application(environ, start_response):
         if not environ.get("HTTP_X_JIB_HEALTH"):
             return app(environ, start_response)
 
         def tagged(status, headers, exc_info=None):
-            return start_response(status, list(headers) + [("X-Jib-Release", release)], exc_info)
+            return start_response(status, list(headers) + tags, exc_info)
 
         return app(environ, tagged)
 
@@ -88,7 +99,9 @@ else:
             except OSError:
                 pass
         raise
-    application = wrap(_app, _release)
+    application = wrap(
+        _app, _release, node_of(_app_dir, _instance) if _instance and "/" not in _instance else ""
+    )
     # Tell the agent which release this worker runs, so a deploy knows when every worker has it.
     _workers = os.path.join(_app_dir, "workers")
     os.makedirs(_workers, exist_ok=True)
