@@ -200,27 +200,12 @@ fn when(rfc3339: &str, now: OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::RouterKind;
 
     fn server(names: &[&str]) -> ServerConfig {
         ServerConfig {
-            root: "/srv/apps".into(),
-            domain: "dev.example.com".into(),
-            router: RouterKind::Nginx,
-            listen: "80".into(),
-            nginx_site: None,
-            nginx_reload: vec![],
-            nginx_group: None,
-            processes: 2,
-            run_as: None,
             names: names.iter().map(|n| n.to_string()).collect(),
-            static_files: Default::default(),
-            tls: None,
-            app: None,
-            idle_secs: None,
-            supervise: false,
-            fleet: None,
             index: Some(Default::default()),
+            ..ServerConfig::example()
         }
     }
 

@@ -242,6 +242,30 @@ impl AcmeConfig {
 }
 
 impl ServerConfig {
+    /// A plain branch environment at `/srv/apps` behind nginx, for unit tests to vary.
+    #[cfg(test)]
+    pub fn example() -> ServerConfig {
+        ServerConfig {
+            root: "/srv/apps".into(),
+            domain: "dev.example.com".into(),
+            router: RouterKind::Nginx,
+            listen: "80".into(),
+            nginx_site: None,
+            nginx_reload: vec![],
+            nginx_group: None,
+            processes: 2,
+            run_as: None,
+            names: vec![],
+            static_files: Default::default(),
+            tls: None,
+            app: None,
+            idle_secs: None,
+            supervise: false,
+            fleet: None,
+            index: None,
+        }
+    }
+
     /// The agent's own check of a configuration it received: every value that reaches a
     /// uWSGI ini, the nginx site, the systemd unit or a shell line passes the same allow-lists
     /// as deploy.toml (`config::check_*`). The CLI checks them too, but the agent acts for

@@ -418,27 +418,12 @@ mod tests {
 #[cfg(test)]
 mod site_tests {
     use super::*;
-    use crate::protocol::{IndexConfig, RouterKind};
+    use crate::protocol::IndexConfig;
 
     fn server() -> ServerConfig {
         ServerConfig {
-            root: "/srv/apps".into(),
-            domain: "dev.example.com".into(),
-            router: RouterKind::Nginx,
-            listen: "80".into(),
-            nginx_site: None,
-            nginx_reload: vec![],
-            nginx_group: None,
-            processes: 2,
-            run_as: None,
-            names: vec![],
             static_files: [("/static/".to_string(), "staticfiles".to_string())].into(),
-            tls: None,
-            app: None,
-            idle_secs: None,
-            supervise: false,
-            fleet: None,
-            index: None,
+            ..ServerConfig::example()
         }
     }
 
