@@ -1575,21 +1575,19 @@ impl Environment {
                     ));
                 }
             }
-            None if !self.is_promote_target() => {
-                return Err(bad(
-                    "acme",
-                    format!(
-                        "env.{name}.tls.acme for a branch environment needs dns = {{ server, zone, tsig_key, tsig_secret_file }}: a wildcard *.{} proven by DNS-01 (one certificate per branch by HTTP-01 is not supported yet)",
-                        self.domain.as_deref().unwrap_or("<domain>")
-                    ),
-                ));
-            }
+            // Prod's exact names, or a branch environment's one certificate per branch (each
+            // obtained at the branch's first push).
             None => {
                 if self.router_hosts().len() > 1 {
                     return Err(bad(
                         "acme",
                         format!(
-                            "env.{name}.tls.acme by HTTP-01 needs one front door: with several routers the CA may ask one that did not get the challenge; use a certificate you provide (cert, key)"
+                            "env.{name}.tls.acme by HTTP-01 needs one front door: with several routers the CA may ask one that did not get the challenge; use a certificate you provide (cert, key){}",
+                            if self.is_promote_target() {
+                                ""
+                            } else {
+                                ", or dns = { … } for a wildcard by DNS-01"
+                            }
                         ),
                     ));
                 }
@@ -2021,10 +2019,10 @@ domain = "dev.example.com"
     }
 
     #[test]
-    fn acme_needs_dns_for_branches_and_excludes_cert() {
+    fn acme_for_branches_by_dns_or_per_branch_and_excludes_cert() {
         let dev = "\n[env.dev.tls]\nacme = \"https://acme.example/dir\"\n";
-        let e = Config::parse(&format!("{MINIMAL}{dev}")).unwrap_err();
-        assert!(e.to_string().contains("needs dns"), "{e}");
+        // No dns: one certificate per branch, by HTTP-01.
+        assert!(Config::parse(&format!("{MINIMAL}{dev}")).is_ok());
         let dns = "dns = { server = \"ns1.example.com:53\", zone = \"example.com\", tsig_key = \"jib\", tsig_secret_file = \"/etc/jib/tsig.key\" }\n";
         assert!(Config::parse(&format!("{MINIMAL}{dev}{dns}")).is_ok());
         let other = dns.replace("zone = \"example.com\"", "zone = \"other.org\"");

@@ -81,6 +81,7 @@ pub(super) fn deploy(
         digest,
         None,
     )?;
+    branch_certificate(&req, em);
     Ok(Reply::Deploy {
         app: req.app.clone(),
         url,
@@ -90,6 +91,58 @@ pub(super) fn deploy(
         venv_reused: shipped.venv_reused,
         unchanged: false,
     })
+}
+
+/// A branch environment with one certificate per branch: a branch's first push waits for serve
+/// to obtain its certificate (HTTP-01 through nginx, now that the branch is live); later pushes
+/// reuse it. A failure does not fail the push: the branch keeps serving plain HTTP and serve
+/// retries with backoff.
+fn branch_certificate(req: &DeployRequest, em: &Emitter) {
+    let server = &req.server;
+    let front_door = server.fleet.as_ref().is_none_or(|f| f.router);
+    if !crate::acme::per_branch(server)
+        || server.router != crate::protocol::RouterKind::Nginx
+        || !front_door
+    {
+        return;
+    }
+    let layout = crate::layout::Layout::new(&server.root);
+    let slot = crate::acme::branch_slot(server, &layout, &req.app);
+    if crate::acme::installed(&slot.cert).is_some() {
+        return;
+    }
+    let since = std::time::SystemTime::now();
+    // An earlier push's failure may have serve waiting out its backoff: try now.
+    if slot.status.exists() {
+        let _ = std::fs::write(layout.acme_retry(), b"");
+    }
+    let mut failed = None;
+    let _ = em.step("certificate", || {
+        match crate::acme::wait_obtained(&slot, since, Duration::from_secs(120)) {
+            Ok(c) => Ok((
+                (),
+                Some(format!(
+                    "{} obtained, valid until {}",
+                    c.names.join(", "),
+                    c.not_after.date()
+                )),
+            )),
+            Err(e) => {
+                failed = Some(format!("{e:#}"));
+                Ok(((), Some("not obtained: serving plain HTTP".into())))
+            }
+        }
+    });
+    if let Some(e) = failed {
+        em.warn(format!(
+            "no certificate for {} on {}: {e}; the branch serves plain HTTP meanwhile. jib-agent serve retries with backoff (see {}); fix the cause, then push again or run `jib setup` to retry now",
+            slot.names.join(", "),
+            nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            layout.agent_log().display()
+        ));
+    }
 }
 
 /// Two branch names can map to one app (`feature/x` and `feature_x` are both `feature-x`):

@@ -31,7 +31,7 @@ pub(super) fn doctor(server: &ServerConfig, python: &str) -> Reply {
     if server.router == RouterKind::Nginx && routes {
         checks.push(nginx_check(server));
         checks.push(socket_check(server, &layout));
-        if let Some(st) = crate::acme::status(server, &layout) {
+        if let Some(st) = crate::acme::status(server, &layout, None) {
             checks.push(certificate_check(&st, &layout));
         }
     }
