@@ -87,13 +87,15 @@ pub fn slot_for(server: &ServerConfig, layout: &Layout, app: &str) -> Option<Slo
     })
 }
 
-/// What serve keeps: the environment's certificate, or one per live branch (an app with a
-/// release put live: a first push that failed its health check asks the CA for nothing).
+/// What serve keeps: the environment's certificate, or one per branch with a release put live
+/// (a first push that failed its health check asks the CA for nothing; a stopped branch keeps
+/// its certificate renewed).
 fn slots(server: &ServerConfig, acme: &AcmeConfig, layout: &Layout) -> Vec<Slot> {
     if !per_branch(server) {
         return vec![env_slot(server, acme, layout)];
     }
-    crate::emperor::apps(layout)
+    layout
+        .app_names()
         .into_iter()
         .filter(|a| crate::release::current(&layout.app(a)).is_some())
         .map(|a| branch_slot(server, layout, &a))
@@ -177,6 +179,21 @@ pub fn status(server: &ServerConfig, layout: &Layout, app: Option<&str>) -> Opti
         None => return None,
     };
     Some(slot_status(acme, &slot))
+}
+
+/// With one certificate per branch, each live branch's host and its certificate's state, for
+/// `jib doctor`.
+pub fn branch_statuses(server: &ServerConfig, layout: &Layout) -> Vec<(String, CertStatus)> {
+    let Some(acme) = server.tls.as_ref().and_then(|t| t.acme.as_ref()) else {
+        return Vec::new();
+    };
+    if !per_branch(server) {
+        return Vec::new();
+    }
+    slots(server, acme, layout)
+        .into_iter()
+        .map(|s| (s.names.join(", "), slot_status(acme, &s)))
+        .collect()
 }
 
 /// The installed certificate and what serve last recorded about it.

@@ -1577,6 +1577,15 @@ impl Environment {
             }
             // Prod's exact names, or a branch environment's one certificate per branch (each
             // obtained at the branch's first push).
+            None if !self.is_promote_target() && self.is_fleet() => {
+                // serve obtains a branch's certificate where the branch and nginx both run.
+                return Err(bad(
+                    "acme",
+                    format!(
+                        "env.{name}.tls.acme without dns gets one certificate per branch, on a single server; a fleet needs dns = {{ server, zone, tsig_key, tsig_secret_file }} (a wildcard by DNS-01) or a certificate you provide (cert, key)"
+                    ),
+                ));
+            }
             None => {
                 if self.router_hosts().len() > 1 {
                     return Err(bad(
@@ -1770,8 +1779,21 @@ pub fn index_url(server: &ServerConfig) -> String {
     }
 }
 
+/// `http://…` for a host nginx serves without TLS (a branch whose own certificate is not
+/// obtained yet; with one per branch, the bare domain's index).
+pub fn plain_url(host: &str, server: &ServerConfig) -> String {
+    let plain = ServerConfig {
+        tls: None,
+        ..server.clone()
+    };
+    site_url(host, &plain)
+}
+
 /// `http(s)://<host>[:port]` as the environment's nginx (or HTTP router) serves it.
 fn site_url(host: &str, server: &ServerConfig) -> String {
+    if crate::acme::per_branch(server) && server.names.is_empty() && host == server.domain {
+        return plain_url(host, server);
+    }
     if let Some(tls) = &server.tls {
         let port = tls.listen.split_whitespace().next().unwrap_or("443");
         let port = port.rsplit(':').next().unwrap_or("443");
@@ -2047,6 +2069,14 @@ domain = "dev.example.com"
         );
         let prod = "\n[env.prod]\nhost = \"p\"\ndomains = [\"www.example.com\"]\n[env.prod.tls]\nacme = \"https://acme.example/dir\"\nemail = \"ops@example.com\"\n";
         assert!(Config::parse(&format!("{MINIMAL}{prod}")).is_ok());
+        // One certificate per branch is obtained where the branch and nginx both run.
+        let fleet = FLEET.replace("[env.prod]", "[env.dev]").replace(
+            "domains = [\"www.example.com\"]",
+            "domain = \"dev.example.com\"",
+        );
+        assert!(Config::parse(&fleet).is_ok());
+        let e = Config::parse(&format!("{fleet}{dev}")).unwrap_err();
+        assert!(e.to_string().contains("a fleet needs dns"), "{e}");
     }
 
     /// What a uWSGI ini (`%`, `;`, `#`), an nginx config (`;`, `{`, `}`, `$`, quotes, spaces),

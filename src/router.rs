@@ -638,6 +638,64 @@ mod site_tests {
         assert!(!site.contains("auth_basic"), "{site}");
     }
 
+    /// One certificate per branch: the wildcard server stays plain HTTP (with the CA's path),
+    /// and each branch with its certificate gets an exact-name HTTPS server and a redirecting
+    /// plain one; nothing else in the certificates' directory reaches the site.
+    #[test]
+    fn per_branch_certificates_get_servers_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let mut dev = server();
+        dev.root = dir.path().to_path_buf();
+        dev.tls = Some(TlsConfig {
+            cert: layout.acme_cert(),
+            key: layout.acme_cert(),
+            listen: "443".into(),
+            acme: Some(crate::protocol::AcmeConfig {
+                directory: "https://acme.example/dir".into(),
+                email: None,
+                ca: None,
+                dns: None,
+                renew_after_secs: None,
+            }),
+        });
+        let site = nginx_site(&dev, &layout);
+        assert!(!site.contains(" ssl;"), "{site}");
+        assert!(site.contains("/.well-known/acme-challenge/"), "{site}");
+        let certs = layout.acme_branch_certs();
+        std::fs::create_dir_all(&certs).unwrap();
+        for f in [
+            "alpha.dev.example.com.pem",
+            "alpha.dev.example.com.status.json",
+            "evil.example.org.pem",
+            "a.b.dev.example.com.pem",
+            "Upper.dev.example.com.pem",
+            ".dev.example.com.pem",
+        ] {
+            std::fs::write(certs.join(f), "x").unwrap();
+        }
+        let site = nginx_site(&dev, &layout);
+        let servers: Vec<&str> = site.split("server {").skip(1).collect();
+        assert_eq!(servers.len(), 3, "{site}");
+        assert!(
+            servers[0].contains("server_name .dev.example.com;") && !servers[0].contains("301"),
+            "{site}"
+        );
+        assert!(
+            servers[1].contains("server_name alpha.dev.example.com;")
+                && servers[1].contains("return 301 https://$host$request_uri;")
+                && servers[1].contains("/.well-known/acme-challenge/"),
+            "{site}"
+        );
+        let pem = certs.join("alpha.dev.example.com.pem");
+        assert!(
+            servers[2].contains("listen 443 ssl;\n    server_name alpha.dev.example.com;")
+                && servers[2].contains(&format!("ssl_certificate {};", pem.display()))
+                && servers[2].contains(&format!("ssl_certificate_key {};", pem.display())),
+            "{site}"
+        );
+    }
+
     /// With `acme` and no certificate yet: plain HTTP without the redirect (nginx would refuse
     /// an ssl server without its file), and the CA's path to the agent.
     #[test]

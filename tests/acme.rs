@@ -433,7 +433,7 @@ fn serial_of(pem: &Path) -> String {
 fn without_dns_each_branch_gets_its_own_certificate_by_http01_at_its_first_push() {
     let w = World::new(Mode::Ssh);
     let bind = Bind::start(w.tmp.path());
-    let pebble = Pebble::start(w.tmp.path(), w.port, bind.port);
+    let mut pebble = Pebble::start(w.tmp.path(), w.port, bind.port);
     let tls_port = free_port();
     let base = w.deploy_toml(
         "wsgi = \"hello:app\"\nrequirements = \"requirements.txt\"\nhealth_timeout = 10\n",
@@ -481,8 +481,10 @@ fn without_dns_each_branch_gets_its_own_certificate_by_http01_at_its_first_push(
         https_get(tls_port, &format!("alpha.{DOMAIN}"), &pebble.root),
         (200, "per-branch from alpha\n".into())
     );
-    let r = http_raw(w.port, &w.host("alpha"), "/");
-    assert!(r.starts_with("HTTP/1.1 301"), "{r}");
+    // Plain HTTP redirects once serve has reloaded nginx with the branch's servers.
+    wait_until("plain HTTP to alpha redirects", 10, || {
+        http_raw(w.port, &w.host("alpha"), "/").starts_with("HTTP/1.1 301")
+    });
     let status = w.jib_ok(&["status", "alpha"]);
     assert!(status.contains("valid until"), "{status}");
 
@@ -523,5 +525,29 @@ fn without_dns_each_branch_gets_its_own_certificate_by_http01_at_its_first_push(
     assert_eq!(
         https_get(tls_port, &format!("alpha.{DOMAIN}"), &pebble.root).0,
         200
+    );
+
+    // The CA is gone: a new branch's push still deploys, serves plain HTTP and says why.
+    pebble.stop();
+    git(&w.repo, &["checkout", "-q", "-b", "gamma"]);
+    let out = w.jib_ok(&["push"]);
+    assert!(out.contains("serves plain HTTP meanwhile"), "{out}");
+    assert!(out.contains("retries with backoff"), "{out}");
+    assert!(
+        out.contains(&format!("live at http://gamma.{DOMAIN}:{}", w.port)),
+        "{out}"
+    );
+    assert!(!cert("gamma").exists());
+    let r = http_raw(w.port, &w.host("gamma"), "/");
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert!(r.contains("per-branch again from gamma"), "{r}");
+    let status = text(&w.jib(&["status", "gamma"]));
+    assert!(status.contains("FAILED"), "{status}");
+    let doctor = text(&w.jib(&["doctor"]));
+    assert!(
+        doctor.contains(&format!(
+            "gamma.{DOMAIN}: none obtained, plain HTTP meanwhile"
+        )),
+        "{doctor}"
     );
 }

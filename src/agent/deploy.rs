@@ -81,7 +81,11 @@ pub(super) fn deploy(
         digest,
         None,
     )?;
-    branch_certificate(&req, em);
+    let url = if branch_certificate(&req, em) {
+        url
+    } else {
+        crate::config::plain_url(&req.server.app_host(&req.app), &req.server)
+    };
     Ok(Reply::Deploy {
         app: req.app.clone(),
         url,
@@ -96,20 +100,20 @@ pub(super) fn deploy(
 /// A branch environment with one certificate per branch: a branch's first push waits for serve
 /// to obtain its certificate (HTTP-01 through nginx, now that the branch is live); later pushes
 /// reuse it. A failure does not fail the push: the branch keeps serving plain HTTP and serve
-/// retries with backoff.
-fn branch_certificate(req: &DeployRequest, em: &Emitter) {
+/// retries with backoff. False when the branch has no certificate of its own to serve with.
+fn branch_certificate(req: &DeployRequest, em: &Emitter) -> bool {
     let server = &req.server;
     let front_door = server.fleet.as_ref().is_none_or(|f| f.router);
     if !crate::acme::per_branch(server)
         || server.router != crate::protocol::RouterKind::Nginx
         || !front_door
     {
-        return;
+        return true;
     }
     let layout = crate::layout::Layout::new(&server.root);
     let slot = crate::acme::branch_slot(server, &layout, &req.app);
     if crate::acme::installed(&slot.cert).is_some() {
-        return;
+        return true;
     }
     let since = std::time::SystemTime::now();
     // An earlier push's failure may have serve waiting out its backoff: try now.
@@ -142,7 +146,9 @@ fn branch_certificate(req: &DeployRequest, em: &Emitter) {
                 .unwrap_or_default(),
             layout.agent_log().display()
         ));
+        return false;
     }
+    true
 }
 
 /// Two branch names can map to one app (`feature/x` and `feature_x` are both `feature-x`):
