@@ -1,8 +1,10 @@
 //! Certificates from an ACME server, against real ones on loopback: Debian's `pebble` (Let's
 //! Encrypt's test CA) resolving names through a real `bind9`, which also takes the TSIG-signed
 //! RFC 2136 updates of DNS-01. HTTP-01 for prod's exact name through nginx, the DNS-01
-//! wildcard for every branch, HTTPS verified against pebble's root, a renewal under load with
-//! no failed request, and a dead ACME server leaving the old certificate serving.
+//! wildcard for every branch, one certificate per branch by HTTP-01 without `dns` (obtained at
+//! the branch's first push, reused, renewed, removed by destroy), HTTPS verified against
+//! pebble's root, a renewal under load with no failed request, and a dead ACME server leaving
+//! the old certificate serving.
 //! Prints how long obtaining and renewing took.
 
 mod common;
@@ -441,7 +443,7 @@ fn without_dns_each_branch_gets_its_own_certificate_by_http01_at_its_first_push(
     w.write(
         "deploy.toml",
         &format!(
-            "{base}\n[env.dev.tls]\nacme = \"{}\"\nacme_ca = \"{}\"\nlisten = \"127.0.0.1:{tls_port}\"\n",
+            "{base}\n[env.dev.tls]\nacme = \"{}\"\nacme_ca = \"{}\"\nlisten = \"127.0.0.1:{tls_port}\"\nrenew_after = \"25s\"\n",
             pebble.url,
             pebble.api_ca.display(),
         ),
@@ -525,6 +527,21 @@ fn without_dns_each_branch_gets_its_own_certificate_by_http01_at_its_first_push(
     assert_eq!(
         https_get(tls_port, &format!("alpha.{DOMAIN}"), &pebble.root).0,
         200
+    );
+
+    // serve renews a branch's certificate when due (here 25 s after issue) and nginx serves
+    // the new one.
+    let t = Instant::now();
+    wait_until("alpha's certificate is renewed", 60, || {
+        serial_of(&cert("alpha")) != alpha_serial
+    });
+    let renewed = serial_of(&cert("alpha"));
+    wait_until("nginx serves alpha's renewed certificate", 10, || {
+        served_serial(tls_port, &format!("alpha.{DOMAIN}")) == renewed
+    });
+    eprintln!(
+        "TIMING per-branch renewal: seen {} ms after the wait began",
+        t.elapsed().as_millis()
     );
 
     // The CA is gone: a new branch's push still deploys, serves plain HTTP and says why.

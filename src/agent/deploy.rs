@@ -60,6 +60,12 @@ pub(super) fn deploy(
         && let Some(cur) = &opened.previous
         && already_live(&req, cur, &digest, addr)
     {
+        // Nothing to deploy, but a certificate that failed before is tried again now.
+        let url = if branch_certificate(&req, em) {
+            url
+        } else {
+            crate::config::plain_url(&req.server.app_host(&req.app), &req.server)
+        };
         return Ok(Reply::Deploy {
             app: req.app.clone(),
             url,
