@@ -464,14 +464,17 @@ pub async fn keep(
         let slots = slots(&server, &acme, &layout);
         // A destroyed branch's backoff goes with it.
         backoff.retain(|k, _| slots.iter().any(|s| &s.cert == k));
-        let mut new = false;
         for slot in slots {
             let b = backoff.entry(slot.cert.clone()).or_default();
-            new |= attempt(&acme, &layout, &slot, b, log).await;
+            // Each at once: a push waiting for its branch's certificate waits for nobody else's.
+            if attempt(&acme, &layout, &slot, b, log).await {
+                certs = crate::router::branch_certificates(&server, &layout);
+                installed_hook();
+            }
         }
         // A branch's certificate gone (`jib destroy` removes it): its servers go too.
         let now = crate::router::branch_certificates(&server, &layout);
-        if new || now != certs {
+        if now != certs {
             certs = now;
             installed_hook();
         }

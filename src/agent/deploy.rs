@@ -129,14 +129,26 @@ fn branch_certificate(req: &DeployRequest, em: &Emitter) -> bool {
     let mut failed = None;
     let _ = em.step("certificate", || {
         match crate::acme::wait_obtained(&slot, since, Duration::from_secs(120)) {
-            Ok(c) => Ok((
-                (),
-                Some(format!(
-                    "{} obtained, valid until {}",
-                    c.names.join(", "),
-                    c.not_after.date()
-                )),
-            )),
+            Ok(c) => {
+                // serve writes the branch's servers into the site, then reloads nginx: wait for
+                // the site so the URL this push prints answers on HTTPS.
+                let cert = slot.cert.display().to_string();
+                let start = std::time::Instant::now();
+                while start.elapsed() < Duration::from_secs(10)
+                    && !std::fs::read_to_string(layout.nginx_conf())
+                        .is_ok_and(|site| site.contains(&cert))
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Ok((
+                    (),
+                    Some(format!(
+                        "{} obtained, valid until {}",
+                        c.names.join(", "),
+                        c.not_after.date()
+                    )),
+                ))
+            }
             Err(e) => {
                 failed = Some(format!("{e:#}"));
                 Ok(((), Some("not obtained: serving plain HTTP".into())))
