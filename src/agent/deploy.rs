@@ -61,11 +61,7 @@ pub(super) fn deploy(
         && already_live(&req, cur, &digest, addr)
     {
         // Nothing to deploy, but a certificate that failed before is tried again now.
-        let url = if branch_certificate(&req, em) {
-            url
-        } else {
-            crate::config::plain_url(&req.server.app_host(&req.app), &req.server)
-        };
+        let url = url_after_certificate(&req, em, url);
         return Ok(Reply::Deploy {
             app: req.app.clone(),
             url,
@@ -87,11 +83,7 @@ pub(super) fn deploy(
         digest,
         None,
     )?;
-    let url = if branch_certificate(&req, em) {
-        url
-    } else {
-        crate::config::plain_url(&req.server.app_host(&req.app), &req.server)
-    };
+    let url = url_after_certificate(&req, em, url);
     Ok(Reply::Deploy {
         app: req.app.clone(),
         url,
@@ -101,6 +93,15 @@ pub(super) fn deploy(
         venv_reused: shipped.venv_reused,
         unchanged: false,
     })
+}
+
+/// The branch's URL once its certificate is settled: `http://` while it has none.
+fn url_after_certificate(req: &DeployRequest, em: &Emitter, url: String) -> String {
+    if branch_certificate(req, em) {
+        url
+    } else {
+        crate::config::plain_url(&req.server.app_host(&req.app), &req.server)
+    }
 }
 
 /// A branch environment with one certificate per branch: a branch's first push waits for serve
@@ -157,7 +158,7 @@ fn branch_certificate(req: &DeployRequest, em: &Emitter) -> bool {
     });
     if let Some(e) = failed {
         em.warn(format!(
-            "no certificate for {} on {}: {e}; the branch serves plain HTTP meanwhile. jib-agent serve retries with backoff (see {}); fix the cause, then push again or run `jib setup` to retry now",
+            "no certificate for {} on {}: {e}; the branch serves plain HTTP meanwhile. jib-agent serve retries with backoff (see {}); fix the cause, then push the branch again to retry now",
             slot.names.join(", "),
             nix::unistd::gethostname()
                 .map(|h| h.to_string_lossy().into_owned())

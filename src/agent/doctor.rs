@@ -371,7 +371,7 @@ fn branch_certificates_check(
             "certificates",
             failed.join("; "),
             format!(
-                "fix the cause (details in {}); pushing the branch again, or `jib setup`, retries at once",
+                "fix the cause (details in {}); pushing the branch again retries at once",
                 layout.agent_log().display()
             ),
         );
