@@ -5,8 +5,12 @@
 //! A promotion target's exact `domains` are proven by HTTP-01: the token's answer is a file
 //! under `<root>/.jib/acme/challenges/` that serve's 404 server answers for
 //! `/.well-known/acme-challenge/` (nginx passes that path to it for every name of the site).
-//! A branch environment's wildcard `*.<domain>` (and `<domain>`) by DNS-01 (`dns`).
+//! A branch environment's wildcard `*.<domain>` (and `<domain>`) by DNS-01 (`dns`); without
+//! `dns`, one certificate per branch host by HTTP-01, obtained once the branch's first push
+//! has put it live (the push waits for it) and kept under `certs/` for later pushes.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -33,6 +37,79 @@ pub fn wanted_names(server: &ServerConfig, acme: &AcmeConfig) -> Vec<String> {
     } else {
         server.names.clone()
     }
+}
+
+/// One certificate the agent keeps: the names it covers, its file, serve's record of it.
+#[derive(Debug, Clone)]
+pub struct Slot {
+    pub names: Vec<String>,
+    pub cert: PathBuf,
+    pub status: PathBuf,
+}
+
+/// A branch environment with `acme` and no `dns`: one certificate per branch, by HTTP-01.
+pub fn per_branch(server: &ServerConfig) -> bool {
+    server.names.is_empty()
+        && server
+            .tls
+            .as_ref()
+            .and_then(|t| t.acme.as_ref())
+            .is_some_and(|a| a.dns.is_none())
+}
+
+/// The environment's one certificate (prod's names, or the DNS-01 wildcard).
+pub fn env_slot(server: &ServerConfig, acme: &AcmeConfig, layout: &Layout) -> Slot {
+    Slot {
+        names: wanted_names(server, acme),
+        cert: layout.acme_cert(),
+        status: layout.acme_status(),
+    }
+}
+
+/// A branch's own certificate, for exactly its host. App names are `[a-z0-9-]+` and the
+/// domain a checked DNS name: the file name cannot leave `certs/`.
+pub fn branch_slot(server: &ServerConfig, layout: &Layout, app: &str) -> Slot {
+    let host = server.app_host(app);
+    Slot {
+        cert: layout.acme_branch_cert(&host),
+        status: layout.acme_branch_status(&host),
+        names: vec![host],
+    }
+}
+
+/// The certificate `app` is served with, if the environment has one from ACME.
+pub fn slot_for(server: &ServerConfig, layout: &Layout, app: &str) -> Option<Slot> {
+    let acme = server.tls.as_ref()?.acme.as_ref()?;
+    Some(if per_branch(server) {
+        branch_slot(server, layout, app)
+    } else {
+        env_slot(server, acme, layout)
+    })
+}
+
+/// What serve keeps: the environment's certificate, or one per branch with a release put live
+/// (a first push that failed its health check asks the CA for nothing; a stopped branch keeps
+/// its certificate renewed).
+fn slots(server: &ServerConfig, acme: &AcmeConfig, layout: &Layout) -> Vec<Slot> {
+    if !per_branch(server) {
+        return vec![env_slot(server, acme, layout)];
+    }
+    layout
+        .app_names()
+        .into_iter()
+        .filter(|a| crate::release::current(&layout.app(a)).is_some())
+        .map(|a| branch_slot(server, layout, &a))
+        .collect()
+}
+
+/// `jib destroy`: the branch's certificate goes with it; true when there was one.
+pub fn forget(server: &ServerConfig, layout: &Layout, app: &str) -> bool {
+    if !per_branch(server) {
+        return false;
+    }
+    let s = branch_slot(server, layout, app);
+    let _ = std::fs::remove_file(s.status);
+    std::fs::remove_file(s.cert).is_ok()
 }
 
 /// What a certificate file holds, as far as renewal cares.
@@ -86,21 +163,46 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// The installed certificate, if any.
-pub fn installed(layout: &Layout) -> Option<CertInfo> {
-    let pem = std::fs::read_to_string(layout.acme_cert()).ok()?;
+/// The certificate installed at `cert`, if any.
+pub fn installed(cert: &Path) -> Option<CertInfo> {
+    let pem = std::fs::read_to_string(cert).ok()?;
     CertInfo::parse(&pem).ok()
 }
 
-/// The certificate's state for `jib status` / `jib doctor`: the installed certificate and
-/// what serve last recorded.
-pub fn status(server: &ServerConfig, layout: &Layout) -> Option<CertStatus> {
+/// The certificate's state for `jib status` / `jib doctor`: the environment's, or with one
+/// per branch `app`'s (none without an app).
+pub fn status(server: &ServerConfig, layout: &Layout, app: Option<&str>) -> Option<CertStatus> {
     let acme = server.tls.as_ref()?.acme.as_ref()?;
-    let mut st: CertStatus = std::fs::read(layout.acme_status())
+    let slot = match app {
+        _ if !per_branch(server) => env_slot(server, acme, layout),
+        Some(a) => branch_slot(server, layout, a),
+        None => return None,
+    };
+    Some(slot_status(acme, &slot))
+}
+
+/// With one certificate per branch, each live branch's host and its certificate's state, for
+/// `jib doctor`.
+pub fn branch_statuses(server: &ServerConfig, layout: &Layout) -> Vec<(String, CertStatus)> {
+    let Some(acme) = server.tls.as_ref().and_then(|t| t.acme.as_ref()) else {
+        return Vec::new();
+    };
+    if !per_branch(server) {
+        return Vec::new();
+    }
+    slots(server, acme, layout)
+        .into_iter()
+        .map(|s| (s.names.join(", "), slot_status(acme, &s)))
+        .collect()
+}
+
+/// The installed certificate and what serve last recorded about it.
+fn slot_status(acme: &AcmeConfig, slot: &Slot) -> CertStatus {
+    let mut st: CertStatus = std::fs::read(&slot.status)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    match installed(layout) {
+    match installed(&slot.cert) {
         Some(c) => {
             st.names = c.names.clone();
             st.not_after = Some(rfc3339(c.not_after));
@@ -112,19 +214,23 @@ pub fn status(server: &ServerConfig, layout: &Layout) -> Option<CertStatus> {
             st.renew_at = None;
         }
     }
-    Some(st)
+    st
 }
 
-fn write_status(layout: &Layout, st: &CertStatus) {
+fn write_status(slot: &Slot, st: &CertStatus) {
     if let Ok(json) = serde_json::to_string_pretty(st) {
-        let _ = crate::fleet::write_secret(&layout.acme_status(), &json);
+        let _ = crate::fleet::write_secret(&slot.status, &json);
     }
 }
 
 /// `<root>/.jib/acme` and its challenge folder, root's alone.
 fn prepare_dirs(layout: &Layout) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    for d in [layout.acme_dir(), layout.acme_challenges()] {
+    for d in [
+        layout.acme_dir(),
+        layout.acme_challenges(),
+        layout.acme_branch_certs(),
+    ] {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -297,11 +403,8 @@ pub struct Obtained {
 
 impl Obtained {
     /// Chain then key in one file: nginx takes both from it, and one rename swaps them together.
-    pub fn install(&self, layout: &Layout) -> Result<()> {
-        crate::fleet::write_secret(
-            &layout.acme_cert(),
-            &format!("{}\n{}", self.chain, self.key),
-        )
+    pub fn install(&self, cert: &Path) -> Result<()> {
+        crate::fleet::write_secret(cert, &format!("{}\n{}", self.chain, self.key))
     }
 }
 
@@ -332,10 +435,17 @@ fn due(current: Option<&CertInfo>, names: &[String], acme: &AcmeConfig) -> bool 
     }
 }
 
-/// serve's loop: obtains the certificate at once when missing, renews it when due, and after
-/// each new one calls `installed` (which rewrites the nginx site and reloads nginx). A
-/// failure is logged and recorded, the old certificate keeps serving, and the next attempt
-/// waits longer each time.
+/// A certificate's failures in a row and when the next attempt may start.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+/// serve's loop: obtains each certificate at once when missing (with one per branch: once the
+/// branch is live), renews it when due, and after a new one (or a branch's removed) calls
+/// `installed_hook` (which rewrites the nginx site and reloads nginx). A failure is logged and recorded, the old certificate keeps
+/// serving, and the next attempt waits longer each time.
 pub async fn keep(
     server: ServerConfig,
     layout: Layout,
@@ -345,89 +455,118 @@ pub async fn keep(
     let Some(acme) = server.tls.as_ref().and_then(|t| t.acme.clone()) else {
         return;
     };
-    let names = wanted_names(&server, &acme);
-    let mut failures: u32 = 0;
-    let mut retry_at: Option<Instant> = None;
+    let mut backoff: HashMap<PathBuf, Backoff> = HashMap::new();
+    let mut certs = crate::router::branch_certificates(&server, &layout);
     loop {
-        let current = installed(&layout);
         if std::fs::remove_file(layout.acme_retry()).is_ok() {
-            retry_at = None;
+            backoff.values_mut().for_each(|b| b.retry_at = None);
         }
-        let waiting = retry_at.is_some_and(|t| Instant::now() < t);
-        if due(current.as_ref(), &names, &acme) && !waiting {
-            let what = if current.is_some() {
-                "renewing"
-            } else {
-                "obtaining"
-            };
-            log(format!(
-                "{what} the certificate for {} from {}",
-                names.join(", "),
-                acme.directory
-            ));
-            let started = Instant::now();
-            let got = async {
-                let new = obtain(&acme, &layout, &names).await?;
-                let took = started.elapsed();
-                // The record first: whoever sees the new certificate sees its record (a failed
-                // install overwrites it below).
-                write_status(
-                    &layout,
-                    &CertStatus {
-                        took_ms: Some(took.as_millis() as u64),
-                        attempted: Some(crate::release::utc_now()),
-                        ..CertStatus::default()
-                    },
-                );
-                new.install(&layout)
-                    .context("cannot install the new certificate")?;
-                Ok::<_, anyhow::Error>((new.info, took))
+        let slots = slots(&server, &acme, &layout);
+        // A destroyed branch's backoff goes with it.
+        backoff.retain(|k, _| slots.iter().any(|s| &s.cert == k));
+        for slot in slots {
+            let b = backoff.entry(slot.cert.clone()).or_default();
+            // Each at once: a push waiting for its branch's certificate waits for nobody else's.
+            if attempt(&acme, &layout, &slot, b, log).await {
+                certs = crate::router::branch_certificates(&server, &layout);
+                installed_hook();
             }
-            .await;
-            match got {
-                Ok((info, took)) => {
-                    failures = 0;
-                    retry_at = None;
-                    log(format!(
-                        "certificate for {} installed in {} ms, valid until {}, renewed from {}",
-                        names.join(", "),
-                        took.as_millis(),
-                        rfc3339(info.not_after),
-                        rfc3339(info.renew_at(&acme))
-                    ));
-                    installed_hook();
-                }
-                Err(e) => {
-                    failures += 1;
-                    let wait = RETRY_FIRST
-                        .saturating_mul(1 << (failures - 1).min(10))
-                        .min(RETRY_MAX);
-                    retry_at = Some(Instant::now() + wait);
-                    let msg = format!("{e:#}");
-                    log(format!(
-                        "{msg}; {}; retrying in {} s",
-                        match &current {
-                            Some(c) => format!(
-                                "the current certificate keeps serving (valid until {})",
-                                rfc3339(c.not_after)
-                            ),
-                            None => "no certificate yet: HTTPS is not served".into(),
-                        },
-                        wait.as_secs()
-                    ));
-                    write_status(
-                        &layout,
-                        &CertStatus {
-                            error: Some(msg),
-                            attempted: Some(crate::release::utc_now()),
-                            retry_at: Some(rfc3339(OffsetDateTime::now_utc() + wait)),
-                            ..CertStatus::default()
-                        },
-                    );
-                }
-            }
+        }
+        // A branch's certificate gone (`jib destroy` removes it): its servers go too.
+        let now = crate::router::branch_certificates(&server, &layout);
+        if now != certs {
+            certs = now;
+            installed_hook();
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Obtains or renews `slot`'s certificate when due and not backing off; true when a new one
+/// was installed.
+async fn attempt(
+    acme: &AcmeConfig,
+    layout: &Layout,
+    slot: &Slot,
+    b: &mut Backoff,
+    log: fn(String),
+) -> bool {
+    let current = installed(&slot.cert);
+    let waiting = b.retry_at.is_some_and(|t| Instant::now() < t);
+    if !due(current.as_ref(), &slot.names, acme) || waiting {
+        return false;
+    }
+    let names = &slot.names;
+    let what = if current.is_some() {
+        "renewing"
+    } else {
+        "obtaining"
+    };
+    log(format!(
+        "{what} the certificate for {} from {}",
+        names.join(", "),
+        acme.directory
+    ));
+    let started = Instant::now();
+    let got = async {
+        let new = obtain(acme, layout, names).await?;
+        let took = started.elapsed();
+        // The record first: whoever sees the new certificate sees its record (a failed
+        // install overwrites it below).
+        write_status(
+            slot,
+            &CertStatus {
+                took_ms: Some(took.as_millis() as u64),
+                attempted: Some(crate::release::utc_now()),
+                ..CertStatus::default()
+            },
+        );
+        new.install(&slot.cert)
+            .context("cannot install the new certificate")?;
+        Ok::<_, anyhow::Error>((new.info, took))
+    }
+    .await;
+    match got {
+        Ok((info, took)) => {
+            *b = Backoff::default();
+            log(format!(
+                "certificate for {} installed in {} ms, valid until {}, renewed from {}",
+                names.join(", "),
+                took.as_millis(),
+                rfc3339(info.not_after),
+                rfc3339(info.renew_at(acme))
+            ));
+            true
+        }
+        Err(e) => {
+            b.failures += 1;
+            let wait = RETRY_FIRST
+                .saturating_mul(1 << (b.failures - 1).min(10))
+                .min(RETRY_MAX);
+            b.retry_at = Some(Instant::now() + wait);
+            let msg = format!("{e:#}");
+            log(format!(
+                "{msg}; {}; retrying in {} s",
+                match &current {
+                    Some(c) => format!(
+                        "the current certificate keeps serving (valid until {})",
+                        rfc3339(c.not_after)
+                    ),
+                    None => "no certificate yet: HTTPS is not served".into(),
+                },
+                wait.as_secs()
+            ));
+            write_status(
+                slot,
+                &CertStatus {
+                    error: Some(msg),
+                    attempted: Some(crate::release::utc_now()),
+                    retry_at: Some(rfc3339(OffsetDateTime::now_utc() + wait)),
+                    ..CertStatus::default()
+                },
+            );
+            false
+        }
     }
 }
 
@@ -444,32 +583,29 @@ pub fn challenge_answer(layout: &Layout, path: &str) -> Option<String> {
     std::fs::read_to_string(layout.acme_challenges().join(token)).ok()
 }
 
-/// `jib setup`'s wait for the certificate serve obtains: done when one covering the names is
-/// installed, failed when serve recorded an error after `since`.
+/// `jib setup`'s (or a branch's first push's) wait for the certificate serve obtains: done
+/// when one covering the names is installed, failed when serve recorded an error after
+/// `since`.
 pub fn wait_obtained(
-    server: &ServerConfig,
-    layout: &Layout,
+    slot: &Slot,
     since: std::time::SystemTime,
     limit: Duration,
 ) -> Result<CertInfo> {
-    let Some(acme) = server.tls.as_ref().and_then(|t| t.acme.as_ref()) else {
-        bail!("no acme in this environment's tls");
-    };
-    let names = wanted_names(server, acme);
     let start = Instant::now();
     loop {
-        if let Some(mut c) = installed(layout)
-            && c.covers(&names)
+        if let Some(mut c) = installed(&slot.cert)
+            && c.covers(&slot.names)
         {
             // In the order deploy.toml implies (the CA may sort them).
-            c.names = names;
+            c.names = slot.names.clone();
             return Ok(c);
         }
-        let fresh = std::fs::metadata(layout.acme_status())
+        let fresh = std::fs::metadata(&slot.status)
             .and_then(|m| m.modified())
             .is_ok_and(|m| m >= since);
         if fresh
-            && let Some(st) = status(server, layout)
+            && let Ok(b) = std::fs::read(&slot.status)
+            && let Ok(st) = serde_json::from_slice::<CertStatus>(&b)
             && let Some(e) = st.error
         {
             bail!("{e}");
@@ -477,7 +613,7 @@ pub fn wait_obtained(
         if start.elapsed() > limit {
             bail!(
                 "no certificate for {} after {} s",
-                names.join(", "),
+                slot.names.join(", "),
                 limit.as_secs()
             );
         }

@@ -1575,12 +1575,14 @@ impl Environment {
                     ));
                 }
             }
-            None if !self.is_promote_target() => {
+            // Prod's exact names, or a branch environment's one certificate per branch (each
+            // obtained at the branch's first push).
+            None if !self.is_promote_target() && self.is_fleet() => {
+                // serve obtains a branch's certificate where the branch and nginx both run.
                 return Err(bad(
                     "acme",
                     format!(
-                        "env.{name}.tls.acme for a branch environment needs dns = {{ server, zone, tsig_key, tsig_secret_file }}: a wildcard *.{} proven by DNS-01 (one certificate per branch by HTTP-01 is not supported yet)",
-                        self.domain.as_deref().unwrap_or("<domain>")
+                        "env.{name}.tls.acme without dns gets one certificate per branch, on a single server; a fleet needs dns = {{ server, zone, tsig_key, tsig_secret_file }} (a wildcard by DNS-01) or a certificate you provide (cert, key)"
                     ),
                 ));
             }
@@ -1589,7 +1591,12 @@ impl Environment {
                     return Err(bad(
                         "acme",
                         format!(
-                            "env.{name}.tls.acme by HTTP-01 needs one front door: with several routers the CA may ask one that did not get the challenge; use a certificate you provide (cert, key)"
+                            "env.{name}.tls.acme by HTTP-01 needs one front door: with several routers the CA may ask one that did not get the challenge; use a certificate you provide (cert, key){}",
+                            if self.is_promote_target() {
+                                ""
+                            } else {
+                                ", or dns = { … } for a wildcard by DNS-01"
+                            }
                         ),
                     ));
                 }
@@ -1772,8 +1779,21 @@ pub fn index_url(server: &ServerConfig) -> String {
     }
 }
 
+/// `http://…` for a host nginx serves without TLS (a branch whose own certificate is not
+/// obtained yet; with one per branch, the bare domain's index).
+pub fn plain_url(host: &str, server: &ServerConfig) -> String {
+    let plain = ServerConfig {
+        tls: None,
+        ..server.clone()
+    };
+    site_url(host, &plain)
+}
+
 /// `http(s)://<host>[:port]` as the environment's nginx (or HTTP router) serves it.
 fn site_url(host: &str, server: &ServerConfig) -> String {
+    if crate::acme::per_branch(server) && server.names.is_empty() && host == server.domain {
+        return plain_url(host, server);
+    }
     if let Some(tls) = &server.tls {
         let port = tls.listen.split_whitespace().next().unwrap_or("443");
         let port = port.rsplit(':').next().unwrap_or("443");
@@ -2021,10 +2041,10 @@ domain = "dev.example.com"
     }
 
     #[test]
-    fn acme_needs_dns_for_branches_and_excludes_cert() {
+    fn acme_for_branches_by_dns_or_per_branch_and_excludes_cert() {
         let dev = "\n[env.dev.tls]\nacme = \"https://acme.example/dir\"\n";
-        let e = Config::parse(&format!("{MINIMAL}{dev}")).unwrap_err();
-        assert!(e.to_string().contains("needs dns"), "{e}");
+        // No dns: one certificate per branch, by HTTP-01.
+        assert!(Config::parse(&format!("{MINIMAL}{dev}")).is_ok());
         let dns = "dns = { server = \"ns1.example.com:53\", zone = \"example.com\", tsig_key = \"jib\", tsig_secret_file = \"/etc/jib/tsig.key\" }\n";
         assert!(Config::parse(&format!("{MINIMAL}{dev}{dns}")).is_ok());
         let other = dns.replace("zone = \"example.com\"", "zone = \"other.org\"");
@@ -2049,6 +2069,14 @@ domain = "dev.example.com"
         );
         let prod = "\n[env.prod]\nhost = \"p\"\ndomains = [\"www.example.com\"]\n[env.prod.tls]\nacme = \"https://acme.example/dir\"\nemail = \"ops@example.com\"\n";
         assert!(Config::parse(&format!("{MINIMAL}{prod}")).is_ok());
+        // One certificate per branch is obtained where the branch and nginx both run.
+        let fleet = FLEET.replace("[env.prod]", "[env.dev]").replace(
+            "domains = [\"www.example.com\"]",
+            "domain = \"dev.example.com\"",
+        );
+        assert!(Config::parse(&fleet).is_ok());
+        let e = Config::parse(&format!("{fleet}{dev}")).unwrap_err();
+        assert!(e.to_string().contains("a fleet needs dns"), "{e}");
     }
 
     /// What a uWSGI ini (`%`, `;`, `#`), an nginx config (`;`, `{`, `}`, `$`, quotes, spaces),

@@ -185,6 +185,18 @@ impl Layout {
     pub fn acme_retry(&self) -> PathBuf {
         self.acme_dir().join("retry-now")
     }
+    /// A branch environment without `dns`: one certificate per branch host, `<host>.pem`
+    /// (chain and key), which nginx picks by the TLS server name at each handshake.
+    pub fn acme_branch_certs(&self) -> PathBuf {
+        self.acme_dir().join("certs")
+    }
+    pub fn acme_branch_cert(&self, host: &str) -> PathBuf {
+        self.acme_branch_certs().join(format!("{host}.pem"))
+    }
+    /// serve's record of the branch certificate (next to it; nginx only opens `*.pem`).
+    pub fn acme_branch_status(&self, host: &str) -> PathBuf {
+        self.acme_branch_certs().join(format!("{host}.status.json"))
+    }
     /// HTTP-01 answers (`<token>` → key authorization), served by serve's 404 server.
     pub fn acme_challenges(&self) -> PathBuf {
         self.acme_dir().join("challenges")

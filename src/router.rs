@@ -226,11 +226,13 @@ pub fn nginx_site(server: &ServerConfig, layout: &Layout) -> String {
         None => String::new(),
     };
     // Until the first certificate is obtained there is nothing to serve HTTPS with (nginx would
-    // refuse the whole configuration): plain HTTP, no redirect.
+    // refuse the whole configuration): plain HTTP, no redirect. With one certificate per
+    // branch, the servers below take only the branches that have theirs.
+    let per_branch = crate::acme::per_branch(server);
     let tls = server
         .tls
         .as_ref()
-        .filter(|_| acme.is_none() || layout.acme_cert().exists());
+        .filter(|_| !per_branch && (acme.is_none() || layout.acme_cert().exists()));
     // The branch index: a promotion target's names are its app's but for `/.jib/`; a branch
     // environment's bare domain, which no branch uses, is the index's, in servers of its own.
     let (statics, index_servers) = match (&server.index, server.names.is_empty()) {
@@ -265,26 +267,87 @@ pub fn nginx_site(server: &ServerConfig, layout: &Layout) -> String {
             (statics, servers)
         }
     };
-    let site = match tls {
-        None => format!(
-            "{head}server {{\n    listen {};\n    server_name {names};\n    client_max_body_size 100m;\n\
-             {challenge}{statics}    location / {{\n{to_router}    }}\n}}\n",
-            server.listen
+    let plain = format!(
+        "{head}server {{\n    listen {};\n    server_name {names};\n    client_max_body_size 100m;\n\
+         {challenge}{statics}    location / {{\n{to_router}    }}\n}}\n",
+        server.listen
+    );
+    let site = match (tls, &server.tls) {
+        (Some(tls), _) => format!(
+            "{head}{}",
+            tls_servers(
+                server, tls, &names, &tls.cert, &tls.key, &challenge, &statics, &to_router
+            )
         ),
-        Some(tls) => format!(
-            "{head}server {{\n    listen {};\n    server_name {names};\n    client_max_body_size 100m;\n\
-             {challenge}    location / {{\n        if ($http_x_jib_health = \"\") {{\n            return 301 {};\n        }}\n{to_router}    }}\n}}\n\
-             server {{\n    listen {} ssl;\n    server_name {names};\n    client_max_body_size 100m;\n    \
-             ssl_certificate {};\n    ssl_certificate_key {};\n\
-             {statics}    location / {{\n{to_router}    }}\n}}\n",
-            server.listen,
-            https_target(tls),
-            tls.listen,
-            tls.cert.display(),
-            tls.key.display(),
-        ),
+        // Each branch with its certificate gets servers of its own (an exact name wins over
+        // the wildcard); the others keep plain HTTP. The master reads the keys (root's, 0600)
+        // at each reload, which a new or removed certificate triggers.
+        (None, Some(t)) if per_branch => {
+            branch_certificates(server, layout)
+                .into_iter()
+                .fold(plain, |site, (host, cert)| {
+                    site + &tls_servers(
+                        server, t, &host, &cert, &cert, &challenge, &statics, &to_router,
+                    )
+                })
+        }
+        (None, _) => plain,
     };
     site + &index_servers
+}
+
+/// The hosts that have a certificate of their own (one per branch), and its file.
+pub fn branch_certificates(
+    server: &ServerConfig,
+    layout: &Layout,
+) -> Vec<(String, std::path::PathBuf)> {
+    let suffix = format!(".{}", server.domain);
+    let Ok(dir) = std::fs::read_dir(layout.acme_branch_certs()) else {
+        return Vec::new();
+    };
+    let mut certs: Vec<(String, std::path::PathBuf)> = dir
+        .flatten()
+        .filter_map(|e| {
+            let f = e.file_name().into_string().ok()?;
+            let host = f.strip_suffix(".pem")?;
+            // Only `<app>.<domain>`: nothing else of the directory reaches the site.
+            let label = host.strip_suffix(&suffix)?;
+            (!label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+            .then(|| (host.to_string(), e.path()))
+        })
+        .collect();
+    certs.sort();
+    certs
+}
+
+/// HTTP for `names` redirecting to HTTPS (but for the CA's challenges and jib's health
+/// checks), and the HTTPS server with `cert` and `key`.
+#[allow(clippy::too_many_arguments)]
+fn tls_servers(
+    server: &ServerConfig,
+    tls: &TlsConfig,
+    names: &str,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    challenge: &str,
+    statics: &str,
+    to_router: &str,
+) -> String {
+    format!(
+        "server {{\n    listen {};\n    server_name {names};\n    client_max_body_size 100m;\n\
+         {challenge}    location / {{\n        if ($http_x_jib_health = \"\") {{\n            return 301 {};\n        }}\n{to_router}    }}\n}}\n\
+         server {{\n    listen {} ssl;\n    server_name {names};\n    client_max_body_size 100m;\n    \
+         ssl_certificate {};\n    ssl_certificate_key {};\n\
+         {statics}    location / {{\n{to_router}    }}\n}}\n",
+        server.listen,
+        https_target(tls),
+        tls.listen,
+        cert.display(),
+        key.display(),
+    )
 }
 
 /// Where plain HTTP is redirected with TLS: the same URL on HTTPS.
@@ -558,6 +621,64 @@ mod site_tests {
             "{site}"
         );
         assert!(!site.contains("auth_basic"), "{site}");
+    }
+
+    /// One certificate per branch: the wildcard server stays plain HTTP (with the CA's path),
+    /// and each branch with its certificate gets an exact-name HTTPS server and a redirecting
+    /// plain one; nothing else in the certificates' directory reaches the site.
+    #[test]
+    fn per_branch_certificates_get_servers_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let mut dev = server();
+        dev.root = dir.path().to_path_buf();
+        dev.tls = Some(TlsConfig {
+            cert: layout.acme_cert(),
+            key: layout.acme_cert(),
+            listen: "443".into(),
+            acme: Some(crate::protocol::AcmeConfig {
+                directory: "https://acme.example/dir".into(),
+                email: None,
+                ca: None,
+                dns: None,
+                renew_after_secs: None,
+            }),
+        });
+        let site = nginx_site(&dev, &layout);
+        assert!(!site.contains(" ssl;"), "{site}");
+        assert!(site.contains("/.well-known/acme-challenge/"), "{site}");
+        let certs = layout.acme_branch_certs();
+        std::fs::create_dir_all(&certs).unwrap();
+        for f in [
+            "alpha.dev.example.com.pem",
+            "alpha.dev.example.com.status.json",
+            "evil.example.org.pem",
+            "a.b.dev.example.com.pem",
+            "Upper.dev.example.com.pem",
+            ".dev.example.com.pem",
+        ] {
+            std::fs::write(certs.join(f), "x").unwrap();
+        }
+        let site = nginx_site(&dev, &layout);
+        let servers: Vec<&str> = site.split("server {").skip(1).collect();
+        assert_eq!(servers.len(), 3, "{site}");
+        assert!(
+            servers[0].contains("server_name .dev.example.com;") && !servers[0].contains("301"),
+            "{site}"
+        );
+        assert!(
+            servers[1].contains("server_name alpha.dev.example.com;")
+                && servers[1].contains("return 301 https://$host$request_uri;")
+                && servers[1].contains("/.well-known/acme-challenge/"),
+            "{site}"
+        );
+        let pem = certs.join("alpha.dev.example.com.pem");
+        assert!(
+            servers[2].contains("listen 443 ssl;\n    server_name alpha.dev.example.com;")
+                && servers[2].contains(&format!("ssl_certificate {};", pem.display()))
+                && servers[2].contains(&format!("ssl_certificate_key {};", pem.display())),
+            "{site}"
+        );
     }
 
     /// With `acme` and no certificate yet: plain HTTP without the redirect (nginx would refuse

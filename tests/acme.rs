@@ -1,8 +1,10 @@
 //! Certificates from an ACME server, against real ones on loopback: Debian's `pebble` (Let's
 //! Encrypt's test CA) resolving names through a real `bind9`, which also takes the TSIG-signed
 //! RFC 2136 updates of DNS-01. HTTP-01 for prod's exact name through nginx, the DNS-01
-//! wildcard for every branch, HTTPS verified against pebble's root, a renewal under load with
-//! no failed request, and a dead ACME server leaving the old certificate serving.
+//! wildcard for every branch, one certificate per branch by HTTP-01 without `dns` (obtained at
+//! the branch's first push, reused, renewed, removed by destroy), HTTPS verified against
+//! pebble's root, a renewal under load with no failed request, and a dead ACME server leaving
+//! the old certificate serving.
 //! Prints how long obtaining and renewing took.
 
 mod common;
@@ -403,4 +405,166 @@ fn branches_share_a_wildcard_obtained_by_dns01_through_a_real_dns_server() {
     let out = w.jib_ok(&["setup"]);
     assert!(out.contains("installed"), "{out}");
     assert_eq!(stored_serial(&w.root), before);
+}
+
+/// The names a stored certificate covers, as openssl lists them.
+fn stored_names(pem: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(pem)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn serial_of(pem: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-serial", "-in"])
+        .arg(pem)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn without_dns_each_branch_gets_its_own_certificate_by_http01_at_its_first_push() {
+    let w = World::new(Mode::Ssh);
+    let bind = Bind::start(w.tmp.path());
+    let mut pebble = Pebble::start(w.tmp.path(), w.port, bind.port);
+    let tls_port = free_port();
+    let base = w.deploy_toml(
+        "wsgi = \"hello:app\"\nrequirements = \"requirements.txt\"\nhealth_timeout = 10\n",
+    );
+    w.write(
+        "deploy.toml",
+        &format!(
+            "{base}\n[env.dev.tls]\nacme = \"{}\"\nacme_ca = \"{}\"\nlisten = \"127.0.0.1:{tls_port}\"\nrenew_after = \"25s\"\n",
+            pebble.url,
+            pebble.api_ca.display(),
+        ),
+    );
+    w.write("requirements.txt", "");
+    w.write("hello.py", &hello_py("per-branch"));
+    w.commit("a certificate per branch");
+    w.jib_ok(&["setup"]);
+    let certs = w.root.join(".jib/acme/certs");
+    let cert = |b: &str| certs.join(format!("{b}.{DOMAIN}.pem"));
+
+    // Branch alpha's first push obtains its certificate, for exactly its name.
+    git(&w.repo, &["checkout", "-q", "-b", "alpha"]);
+    let t = Instant::now();
+    let out = w.jib_ok(&["push"]);
+    let push_took = t.elapsed();
+    assert!(
+        out.contains(&format!("alpha.{DOMAIN} obtained, valid until")),
+        "{out}"
+    );
+    let st: serde_json::Value = std::fs::read(certs.join(format!("alpha.{DOMAIN}.status.json")))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    eprintln!(
+        "TIMING per-branch http-01: certificate obtained in {} ms (agent), the first `jib push` took {} ms in all",
+        st["took_ms"].as_u64().unwrap_or(0),
+        push_took.as_millis()
+    );
+    assert_eq!(stored_names(&cert("alpha")), format!("DNS:alpha.{DOMAIN}"));
+    assert_eq!(mode(&cert("alpha")), 0o600);
+    assert_eq!(mode(&certs), 0o700);
+    wait_until("nginx serves alpha over HTTPS", 10, || {
+        https_get(tls_port, &format!("alpha.{DOMAIN}"), &pebble.root).0 == 200
+    });
+    assert_eq!(
+        https_get(tls_port, &format!("alpha.{DOMAIN}"), &pebble.root),
+        (200, "per-branch from alpha\n".into())
+    );
+    // Plain HTTP redirects once serve has reloaded nginx with the branch's servers.
+    wait_until("plain HTTP to alpha redirects", 10, || {
+        http_raw(w.port, &w.host("alpha"), "/").starts_with("HTTP/1.1 301")
+    });
+    let status = w.jib_ok(&["status", "alpha"]);
+    assert!(status.contains("valid until"), "{status}");
+
+    // Branch beta: its own certificate.
+    git(&w.repo, &["checkout", "-q", "-b", "beta"]);
+    let out = w.jib_ok(&["push"]);
+    assert!(
+        out.contains(&format!("beta.{DOMAIN} obtained, valid until")),
+        "{out}"
+    );
+    assert_eq!(stored_names(&cert("beta")), format!("DNS:beta.{DOMAIN}"));
+    wait_until("nginx serves beta over HTTPS", 10, || {
+        https_get(tls_port, &format!("beta.{DOMAIN}"), &pebble.root)
+            == (200, "per-branch from beta\n".into())
+    });
+    assert_eq!(
+        served_serial(tls_port, &format!("beta.{DOMAIN}")),
+        serial_of(&cert("beta"))
+    );
+
+    // alpha again, with a new commit: the same certificate, no new order.
+    let alpha_serial = serial_of(&cert("alpha"));
+    git(&w.repo, &["checkout", "-q", "alpha"]);
+    w.write("hello.py", &hello_py("per-branch again"));
+    w.commit("again");
+    let out = w.jib_ok(&["push"]);
+    assert!(!out.contains("certificate"), "{out}");
+    assert_eq!(serial_of(&cert("alpha")), alpha_serial);
+    assert_eq!(
+        https_get(tls_port, &format!("alpha.{DOMAIN}"), &pebble.root),
+        (200, "per-branch again from alpha\n".into())
+    );
+
+    // beta goes, and its certificate with it; alpha keeps serving over HTTPS.
+    w.jib_ok(&["destroy", "beta", "--yes"]);
+    assert!(!cert("beta").exists());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        https_get(tls_port, &format!("alpha.{DOMAIN}"), &pebble.root).0,
+        200
+    );
+
+    // serve renews a branch's certificate when due (here 25 s after issue) and nginx serves
+    // the new one.
+    let t = Instant::now();
+    wait_until("alpha's certificate is renewed", 60, || {
+        serial_of(&cert("alpha")) != alpha_serial
+    });
+    let renewed = serial_of(&cert("alpha"));
+    wait_until("nginx serves alpha's renewed certificate", 10, || {
+        served_serial(tls_port, &format!("alpha.{DOMAIN}")) == renewed
+    });
+    eprintln!(
+        "TIMING per-branch renewal: seen {} ms after the wait began",
+        t.elapsed().as_millis()
+    );
+
+    // The CA is gone: a new branch's push still deploys, serves plain HTTP and says why.
+    pebble.stop();
+    git(&w.repo, &["checkout", "-q", "-b", "gamma"]);
+    let out = w.jib_ok(&["push"]);
+    assert!(out.contains("serves plain HTTP meanwhile"), "{out}");
+    assert!(out.contains("retries with backoff"), "{out}");
+    assert!(
+        out.contains(&format!("live at http://gamma.{DOMAIN}:{}", w.port)),
+        "{out}"
+    );
+    assert!(!cert("gamma").exists());
+    let r = http_raw(w.port, &w.host("gamma"), "/");
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert!(r.contains("per-branch again from gamma"), "{r}");
+    let status = text(&w.jib(&["status", "gamma"]));
+    assert!(status.contains("FAILED"), "{status}");
+    let doctor = text(&w.jib(&["doctor"]));
+    assert!(
+        doctor.contains(&format!(
+            "gamma.{DOMAIN}: none obtained, plain HTTP meanwhile"
+        )),
+        "{doctor}"
+    );
 }

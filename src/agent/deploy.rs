@@ -60,6 +60,8 @@ pub(super) fn deploy(
         && let Some(cur) = &opened.previous
         && already_live(&req, cur, &digest, addr)
     {
+        // Nothing to deploy, but a certificate that failed before is tried again now.
+        let url = url_after_certificate(&req, em, url);
         return Ok(Reply::Deploy {
             app: req.app.clone(),
             url,
@@ -81,6 +83,7 @@ pub(super) fn deploy(
         digest,
         None,
     )?;
+    let url = url_after_certificate(&req, em, url);
     Ok(Reply::Deploy {
         app: req.app.clone(),
         url,
@@ -90,6 +93,81 @@ pub(super) fn deploy(
         venv_reused: shipped.venv_reused,
         unchanged: false,
     })
+}
+
+/// The branch's URL once its certificate is settled: `http://` while it has none.
+fn url_after_certificate(req: &DeployRequest, em: &Emitter, url: String) -> String {
+    if branch_certificate(req, em) {
+        url
+    } else {
+        crate::config::plain_url(&req.server.app_host(&req.app), &req.server)
+    }
+}
+
+/// A branch environment with one certificate per branch: a branch's first push waits for serve
+/// to obtain its certificate (HTTP-01 through nginx, now that the branch is live); later pushes
+/// reuse it. A failure does not fail the push: the branch keeps serving plain HTTP and serve
+/// retries with backoff. False when the branch has no certificate of its own to serve with.
+fn branch_certificate(req: &DeployRequest, em: &Emitter) -> bool {
+    let server = &req.server;
+    let front_door = server.fleet.as_ref().is_none_or(|f| f.router);
+    if !crate::acme::per_branch(server)
+        || server.router != crate::protocol::RouterKind::Nginx
+        || !front_door
+    {
+        return true;
+    }
+    let layout = crate::layout::Layout::new(&server.root);
+    let slot = crate::acme::branch_slot(server, &layout, &req.app);
+    if crate::acme::installed(&slot.cert).is_some() {
+        return true;
+    }
+    let since = std::time::SystemTime::now();
+    // An earlier push's failure may have serve waiting out its backoff: try now.
+    if slot.status.exists() {
+        let _ = std::fs::write(layout.acme_retry(), b"");
+    }
+    let mut failed = None;
+    let _ = em.step("certificate", || {
+        match crate::acme::wait_obtained(&slot, since, Duration::from_secs(120)) {
+            Ok(c) => {
+                // serve writes the branch's servers into the site, then reloads nginx: wait for
+                // the site so the URL this push prints answers on HTTPS.
+                let cert = slot.cert.display().to_string();
+                let start = std::time::Instant::now();
+                while start.elapsed() < Duration::from_secs(10)
+                    && !std::fs::read_to_string(layout.nginx_conf())
+                        .is_ok_and(|site| site.contains(&cert))
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Ok((
+                    (),
+                    Some(format!(
+                        "{} obtained, valid until {}",
+                        c.names.join(", "),
+                        c.not_after.date()
+                    )),
+                ))
+            }
+            Err(e) => {
+                failed = Some(format!("{e:#}"));
+                Ok(((), Some("not obtained: serving plain HTTP".into())))
+            }
+        }
+    });
+    if let Some(e) = failed {
+        em.warn(format!(
+            "no certificate for {} on {}: {e}; the branch serves plain HTTP meanwhile. jib-agent serve retries with backoff (see {}); fix the cause, then push the branch again to retry now",
+            slot.names.join(", "),
+            nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            layout.agent_log().display()
+        ));
+        return false;
+    }
+    true
 }
 
 /// Two branch names can map to one app (`feature/x` and `feature_x` are both `feature-x`):

@@ -59,6 +59,11 @@ pub(super) fn destroy(ctx: &Ctx, drop_db: Option<&DropDb>) -> Result<Reply, Remo
             )
         })?;
         let _ = std::fs::remove_file(layout.app_socket(name));
+        // Its HTTPS server goes with its certificate (nginx would refuse a reload naming a
+        // missing file); serve sees the certificate gone and reloads nginx within a second.
+        if crate::acme::forget(ctx.server, layout, name) {
+            let _ = super::serve::write_site(ctx.server, layout);
+        }
         super::objects::delete_app_ref(layout, name);
         freed += crate::venv::gc(layout, name);
         Ok((freed, None))

@@ -31,8 +31,14 @@ pub(super) fn doctor(server: &ServerConfig, python: &str) -> Reply {
     if server.router == RouterKind::Nginx && routes {
         checks.push(nginx_check(server));
         checks.push(socket_check(server, &layout));
-        if let Some(st) = crate::acme::status(server, &layout) {
+        if let Some(st) = crate::acme::status(server, &layout, None) {
             checks.push(certificate_check(&st, &layout));
+        }
+        if crate::acme::per_branch(server) {
+            checks.push(branch_certificates_check(
+                &crate::acme::branch_statuses(server, &layout),
+                &layout,
+            ));
         }
     }
     if let Some(role) = &server.fleet {
@@ -339,6 +345,55 @@ fn disk_check(layout: &Layout) -> Check {
             "check the root's filesystem",
         ),
     }
+}
+
+/// One certificate per branch: every live branch's obtained, its last attempt not failed.
+fn branch_certificates_check(
+    all: &[(String, crate::protocol::CertStatus)],
+    layout: &Layout,
+) -> Check {
+    let failed: Vec<String> = all
+        .iter()
+        .filter_map(|(host, st)| {
+            let e = st.error.as_deref()?;
+            Some(format!(
+                "{host}: {} {e} (retried at {})",
+                match &st.not_after {
+                    Some(t) => format!("renewal failed (serving until {t}):"),
+                    None => "none obtained, plain HTTP meanwhile:".into(),
+                },
+                st.retry_at.as_deref().unwrap_or("?")
+            ))
+        })
+        .collect();
+    if !failed.is_empty() {
+        return Check::warn(
+            "certificates",
+            failed.join("; "),
+            format!(
+                "fix the cause (details in {}); pushing the branch again retries at once",
+                layout.agent_log().display()
+            ),
+        );
+    }
+    let soonest = all
+        .iter()
+        .filter_map(|(host, st)| Some((st.not_after.as_deref()?, host)))
+        .min();
+    Check::ok(
+        "certificates",
+        match soonest {
+            Some((t, host)) => format!(
+                "one per branch: {} of {} live branches have theirs; the first to expire: {host}, {t}",
+                all.iter().filter(|(_, s)| s.not_after.is_some()).count(),
+                all.len()
+            ),
+            None => format!(
+                "one per branch, obtained at each branch's first push ({} live)",
+                all.len()
+            ),
+        },
+    )
 }
 
 /// The certificate from the ACME server: there, not expired, its last renewal not failed.

@@ -231,7 +231,7 @@ fn write_files(server: &ServerConfig, layout: &Layout) -> Result<()> {
 
 /// The nginx site and its link; true when either changed (then nginx must reload: a graceful
 /// reload, old workers finish their requests).
-fn write_site(server: &ServerConfig, layout: &Layout) -> Result<bool> {
+pub(super) fn write_site(server: &ServerConfig, layout: &Layout) -> Result<bool> {
     let conf = layout.nginx_conf();
     let changed = write_if_changed(&conf, router::nginx_site(server, layout).as_bytes())?;
     let mut linked = false;

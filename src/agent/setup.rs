@@ -269,17 +269,24 @@ pub(super) fn setup(
         }
     }
     let front_door = server.fleet.as_ref().is_none_or(|f| f.router);
-    if server.tls.as_ref().is_some_and(|t| t.acme.is_some()) && front_door {
+    // One certificate per branch: each branch's first push waits for its own.
+    let env_slot = server
+        .tls
+        .as_ref()
+        .and_then(|t| t.acme.as_ref())
+        .filter(|_| front_door && !crate::acme::per_branch(server))
+        .map(|a| crate::acme::env_slot(server, a, &layout));
+    if let Some(slot) = env_slot {
         em.step("certificate", || {
             // A serve that kept running may be waiting out a failure's backoff: ask it to try
             // again now.
             if !restarted
-                && crate::acme::status(server, &layout).is_some_and(|s| s.error.is_some())
+                && crate::acme::status(server, &layout, None).is_some_and(|s| s.error.is_some())
             {
                 let _ = std::fs::write(layout.acme_retry(), b"");
             }
             let started = Instant::now();
-            let c = crate::acme::wait_obtained(server, &layout, before, Duration::from_secs(180))
+            let c = crate::acme::wait_obtained(&slot, before, Duration::from_secs(180))
                 .map_err(|e| {
                     RemoteError::new("certificate", format!("{e:#}")).hint(format!(
                         "jib-agent serve retries with backoff (see {} and `jib doctor`); fix the cause and run `jib setup` again to retry now",

@@ -31,8 +31,12 @@ pub(super) fn status(ctx: &Ctx) -> Result<Reply, RemoteError> {
     Ok(Reply::Status {
         status: of(ctx.server, &ctx.app),
         releases,
-        certificate: crate::acme::status(ctx.server, &crate::layout::Layout::new(&ctx.server.root))
-            .map(Box::new),
+        certificate: crate::acme::status(
+            ctx.server,
+            &crate::layout::Layout::new(&ctx.server.root),
+            Some(ctx.name()),
+        )
+        .map(Box::new),
     })
 }
 
