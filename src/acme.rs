@@ -57,6 +57,16 @@ pub fn per_branch(server: &ServerConfig) -> bool {
             .is_some_and(|a| a.dns.is_none())
 }
 
+/// Where a branch answers now: `http://` while its own certificate (one per branch) is not
+/// obtained yet, since nginx has no HTTPS server for it until then.
+pub fn served_url(app: &str, server: &ServerConfig) -> String {
+    let host = server.app_host(app);
+    if per_branch(server) && !Layout::new(&server.root).acme_branch_cert(&host).exists() {
+        return crate::config::plain_url(&host, server);
+    }
+    crate::config::app_url(app, server)
+}
+
 /// The environment's one certificate (prod's names, or the DNS-01 wildcard).
 pub fn env_slot(server: &ServerConfig, acme: &AcmeConfig, layout: &Layout) -> Slot {
     Slot {

@@ -560,6 +560,17 @@ fn without_dns_each_branch_gets_its_own_certificate_by_http01_at_its_first_push(
     assert!(r.contains("per-branch again from gamma"), "{r}");
     let status = text(&w.jib(&["status", "gamma"]));
     assert!(status.contains("FAILED"), "{status}");
+    // What lists it (jib list, the branch index) says how it answers now.
+    let list = w.jib_json(&["list", "--json"]);
+    let url = |app: &str| {
+        list.as_array()
+            .and_then(|a| a.iter().find(|x| x["app"] == app))
+            .and_then(|x| x["url"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(url("gamma").starts_with("http://"), "{list}");
+    assert!(url("alpha").starts_with("https://"), "{list}");
     let doctor = text(&w.jib(&["doctor"]));
     assert!(
         doctor.contains(&format!(

@@ -78,7 +78,7 @@ pub(super) fn of(server: &ServerConfig, app: &AppLayout) -> AppStatus {
             .as_ref()
             .map(|c| c.branch.clone())
             .unwrap_or_default(),
-        url: crate::config::app_url(name, server),
+        url: crate::acme::served_url(name, server),
         commit: current
             .as_ref()
             .map(|c| c.commit.clone())
