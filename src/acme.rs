@@ -208,10 +208,7 @@ pub fn branch_statuses(server: &ServerConfig, layout: &Layout) -> Vec<(String, C
 
 /// The installed certificate and what serve last recorded about it.
 fn slot_status(acme: &AcmeConfig, slot: &Slot) -> CertStatus {
-    let mut st: CertStatus = std::fs::read(&slot.status)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let mut st = read_status(slot).unwrap_or_default();
     match installed(&slot.cert) {
         Some(c) => {
             st.names = c.names.clone();
@@ -227,6 +224,11 @@ fn slot_status(acme: &AcmeConfig, slot: &Slot) -> CertStatus {
     st
 }
 
+/// What serve last recorded about `slot`'s certificate.
+fn read_status(slot: &Slot) -> Option<CertStatus> {
+    serde_json::from_slice(&std::fs::read(&slot.status).ok()?).ok()
+}
+
 fn write_status(slot: &Slot, st: &CertStatus) {
     if let Ok(json) = serde_json::to_string_pretty(st) {
         let _ = crate::fleet::write_secret(&slot.status, &json);
@@ -235,18 +237,13 @@ fn write_status(slot: &Slot, st: &CertStatus) {
 
 /// `<root>/.jib/acme` and its challenge folder, root's alone.
 fn prepare_dirs(layout: &Layout) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    // Parent first; never through a link put where one of them should be.
     for d in [
         layout.acme_dir(),
         layout.acme_challenges(),
         layout.acme_branch_certs(),
     ] {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&d)
-            .with_context(|| format!("cannot create {}", d.display()))?;
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))?;
+        crate::fsafe::ensure_dir(&d, 0o700, None)?;
     }
     Ok(())
 }
@@ -355,11 +352,7 @@ pub async fn obtain(acme: &AcmeConfig, layout: &Layout, names: &[String]) -> Res
                     })?;
                 }
                 None => {
-                    if !ch
-                        .token
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                    {
+                    if !is_token(&ch.token) {
                         bail!("the ACME server sent a token that is not base64url");
                     }
                     let file = layout.acme_challenges().join(&ch.token);
@@ -583,14 +576,18 @@ async fn attempt(
 /// A challenge token's answer for serve's 404 server (`None`: not a token we hold).
 pub fn challenge_answer(layout: &Layout, path: &str) -> Option<String> {
     let token = path.strip_prefix("/.well-known/acme-challenge/")?;
-    if token.is_empty()
-        || !token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !is_token(token) {
         return None;
     }
     std::fs::read_to_string(layout.acme_challenges().join(token)).ok()
+}
+
+/// An ACME challenge token: base64url, so a file name of its own and nothing else.
+fn is_token(token: &str) -> bool {
+    !token.is_empty()
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// `jib setup`'s (or a branch's first push's) wait for the certificate serve obtains: done
@@ -614,8 +611,7 @@ pub fn wait_obtained(
             .and_then(|m| m.modified())
             .is_ok_and(|m| m >= since);
         if fresh
-            && let Ok(b) = std::fs::read(&slot.status)
-            && let Ok(st) = serde_json::from_slice::<CertStatus>(&b)
+            && let Some(st) = read_status(slot)
             && let Some(e) = st.error
         {
             bail!("{e}");

@@ -632,18 +632,7 @@ mod site_tests {
         let layout = Layout::new(dir.path());
         let mut dev = server();
         dev.root = dir.path().to_path_buf();
-        dev.tls = Some(TlsConfig {
-            cert: layout.acme_cert(),
-            key: layout.acme_cert(),
-            listen: "443".into(),
-            acme: Some(crate::protocol::AcmeConfig {
-                directory: "https://acme.example/dir".into(),
-                email: None,
-                ca: None,
-                dns: None,
-                renew_after_secs: None,
-            }),
-        });
+        dev.tls = Some(acme_by_http01(&layout));
         let site = nginx_site(&dev, &layout);
         assert!(!site.contains(" ssl;"), "{site}");
         assert!(site.contains("/.well-known/acme-challenge/"), "{site}");
@@ -681,15 +670,9 @@ mod site_tests {
         );
     }
 
-    /// With `acme` and no certificate yet: plain HTTP without the redirect (nginx would refuse
-    /// an ssl server without its file), and the CA's path to the agent.
-    #[test]
-    fn acme_before_its_first_certificate_serves_the_challenge_over_http() {
-        let mut prod = server();
-        prod.names = vec!["www.example.com".into()];
-        prod.app = Some("prod".into());
-        let layout = Layout::new("/nonexistent/apps");
-        prod.tls = Some(TlsConfig {
+    /// TLS by ACME, HTTP-01 (no `dns`), with the agent's certificate file.
+    fn acme_by_http01(layout: &Layout) -> TlsConfig {
+        TlsConfig {
             cert: layout.acme_cert(),
             key: layout.acme_cert(),
             listen: "443".into(),
@@ -700,7 +683,18 @@ mod site_tests {
                 dns: None,
                 renew_after_secs: None,
             }),
-        });
+        }
+    }
+
+    /// With `acme` and no certificate yet: plain HTTP without the redirect (nginx would refuse
+    /// an ssl server without its file), and the CA's path to the agent.
+    #[test]
+    fn acme_before_its_first_certificate_serves_the_challenge_over_http() {
+        let mut prod = server();
+        prod.names = vec!["www.example.com".into()];
+        prod.app = Some("prod".into());
+        let layout = Layout::new("/nonexistent/apps");
+        prod.tls = Some(acme_by_http01(&layout));
         let site = nginx_site(&prod, &layout);
         assert!(!site.contains(" ssl;"), "{site}");
         assert!(!site.contains("return 301"), "{site}");

@@ -216,13 +216,11 @@ impl Remote {
     }
 
     fn lost_again(&self, what: &str) -> anyhow::Error {
-        let cfg = std::env::var(SSH_CONFIG_ENV)
-            .map(|c| format!(" -F {c}"))
-            .unwrap_or_default();
         anyhow!(
             "the ssh connection to {host} was lost before {what} started, and again on a fresh \
-             connection\n  try: ssh{cfg} -o BatchMode=yes {host} true",
-            host = self.host
+             connection\n  try: {try_ssh}",
+            host = self.host,
+            try_ssh = try_ssh(&self.host)
         )
     }
 
@@ -974,14 +972,12 @@ async fn launch_master(host: &str, dir: &Path) -> Result<openssh::Session> {
         launched = b.launch_master(&ssh_destination(host)).await;
     }
     let tempdir = launched.map_err(|e| {
-        let cfg = std::env::var(SSH_CONFIG_ENV)
-            .map(|c| format!(" -F {c}"))
-            .unwrap_or_default();
         // With its source: what ssh said (openssh's own text is only "failed to connect").
         let e = anyhow::Error::new(e);
         anyhow!(
-            "cannot connect to {host} over ssh: {e:#}\n  try: ssh{cfg} -o BatchMode=yes {host} true\n  \
-             (jib uses your ssh config, keys and agent; the host key must already be in known_hosts)"
+            "cannot connect to {host} over ssh: {e:#}\n  try: {}\n  \
+             (jib uses your ssh config, keys and agent; the host key must already be in known_hosts)",
+            try_ssh(host)
         )
     })?;
     if persist == 0 {
@@ -998,6 +994,14 @@ async fn launch_master(host: &str, dir: &Path) -> Result<openssh::Session> {
         ctl.into_boxed_path(),
         Some(kept.join("log").into_boxed_path()),
     ))
+}
+
+/// The plain `ssh` command that shows what is wrong with reaching `host`, as jib reaches it.
+fn try_ssh(host: &str) -> String {
+    let cfg = std::env::var(SSH_CONFIG_ENV)
+        .map(|c| format!(" -F {c}"))
+        .unwrap_or_default();
+    format!("ssh{cfg} -o BatchMode=yes {host} true")
 }
 
 /// Ends the master of `ctl` (in our private directory, so ours) with SIGKILL, which also

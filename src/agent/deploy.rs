@@ -110,7 +110,7 @@ fn url_after_certificate(req: &DeployRequest, em: &Emitter, url: String) -> Stri
 /// retries with backoff. False when the branch has no certificate of its own to serve with.
 fn branch_certificate(req: &DeployRequest, em: &Emitter) -> bool {
     let server = &req.server;
-    let front_door = server.fleet.as_ref().is_none_or(|f| f.router);
+    let front_door = super::serve::is_router(server);
     if !crate::acme::per_branch(server)
         || server.router != crate::protocol::RouterKind::Nginx
         || !front_door

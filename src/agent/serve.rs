@@ -521,7 +521,7 @@ fn is_node(server: &ServerConfig) -> bool {
 }
 
 /// Is a front door: every machine but a fleet's host-only ones.
-fn is_router(server: &ServerConfig) -> bool {
+pub(super) fn is_router(server: &ServerConfig) -> bool {
     server.fleet.as_ref().is_none_or(|f| f.router)
 }
 

@@ -247,8 +247,8 @@ pub(super) fn setup(
             // Its template names the routers: a new set means a new serve.
             stop_serve(&layout, info.pid);
         }
-        let how = start_service(server, &layout)?;
-        Ok((!how.starts_with("already running"), Some(how)))
+        let (started, how) = start_service(server, &layout)?;
+        Ok((started, Some(how)))
     })?;
     if let Some(index) = &server.index {
         messages.push(format!(
@@ -268,7 +268,7 @@ pub(super) fn setup(
             ));
         }
     }
-    let front_door = server.fleet.as_ref().is_none_or(|f| f.router);
+    let front_door = super::serve::is_router(server);
     // One certificate per branch: each branch's first push waits for its own.
     let env_slot = server
         .tls
@@ -643,11 +643,12 @@ fn systemd_unit_name(layout: &Layout) -> String {
     format!("jib-agent-{}.service", &hex::encode(h)[..8])
 }
 
-fn start_service(server: &ServerConfig, layout: &Layout) -> Result<String, RemoteError> {
+/// Starts serve unless this very version and configuration runs; true when it started one.
+fn start_service(server: &ServerConfig, layout: &Layout) -> Result<(bool, String), RemoteError> {
     let err = |m: String| RemoteError::new("service", m);
     if let Some(info) = running_serve(layout) {
         if info.version == crate::protocol::version_line() && &info.config == server {
-            return Ok(format!("already running (pid {})", info.pid));
+            return Ok((false, format!("already running (pid {})", info.pid)));
         }
         stop_serve(layout, info.pid);
     }
@@ -726,7 +727,7 @@ fn start_service(server: &ServerConfig, layout: &Layout) -> Result<String, Remot
             && info.version == crate::protocol::version_line()
             && router_ready(server, layout)
         {
-            return Ok(format!("{how}, pid {}", info.pid));
+            return Ok((true, format!("{how}, pid {}", info.pid)));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
